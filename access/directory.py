@@ -413,8 +413,8 @@ def load_directory_file(path: str | Path) -> Directory:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
-        problem = DirectoryProblem(str(path), f"cannot read: {error.strerror}")
-        raise DirectoryError([problem]) from None
+        unreadable = DirectoryProblem(str(path), f"cannot read: {error.strerror}")
+        raise DirectoryError([unreadable]) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
