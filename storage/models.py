@@ -1,0 +1,63 @@
+"""SQLAlchemy 2 typed declarative base and the foundation tables.
+
+All tables of the project hang off :data:`Base.metadata`, which carries a naming
+convention so constraint names are stable across SQLite and PostgreSQL (and so
+Alembic can name and drop them).  JSON documents are stored as ``Text`` to stay
+portable; the code that owns a column (de)serializes it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, Index, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["NAMING_CONVENTION", "Base", "BotState", "ConversationRef", "utcnow"]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """Timezone-aware current UTC time."""
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class BotState(Base):
+    """One botbuilder ``Storage`` item (conversation/user/dialog state)."""
+
+    __tablename__ = "bot_state"
+
+    key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    document: Mapped[str] = mapped_column(Text, nullable=False)
+    etag: Mapped[str] = mapped_column(String(64), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
+    )
+
+
+class ConversationRef(Base):
+    """Latest conversation reference of a user, for proactive messages."""
+
+    __tablename__ = "conversation_refs"
+    __table_args__ = (Index("ix_conversation_refs_email", "email"),)
+
+    # Entra (AAD) object id when known, else the channel account id (from.id).
+    user_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(320), nullable=True)
+    tenant_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reference: Mapped[str] = mapped_column(Text, nullable=False)  # JSON
+    locale: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
+    )

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.db import create_engine, normalize_url
+from storage.migrations_runner import (
+    current_revision,
+    head_revision,
+    is_at_head,
+    upgrade_to_head,
+)
+
+
+def test_head_revision_is_single_and_chains_from_0001() -> None:
+    assert head_revision()  # raises on several heads
+
+
+async def test_fixture_database_is_at_head(engine: AsyncEngine) -> None:
+    assert await current_revision(engine) == head_revision()
+    assert await is_at_head(engine)
+
+    def table_names(sync_conn: object) -> set[str]:
+        return set(inspect(sync_conn).get_table_names())
+
+    async with engine.connect() as conn:
+        names = await conn.run_sync(table_names)
+    assert {"alembic_version", "bot_state", "conversation_refs"} <= names
+
+
+async def test_upgrade_is_idempotent(engine: AsyncEngine) -> None:
+    await upgrade_to_head(engine)
+    assert await is_at_head(engine)
+
+
+async def test_fresh_sqlite_database_migrates_to_head(tmp_path: Path) -> None:
+    eng = create_engine(f"sqlite:///{tmp_path / 'nested' / 'dir' / 'fresh.db'}")
+    try:
+        assert await current_revision(eng) is None
+        assert not await is_at_head(eng)
+        await upgrade_to_head(eng)
+        assert await current_revision(eng) == head_revision()
+        assert await is_at_head(eng)
+    finally:
+        await eng.dispose()
+
+
+async def test_sqlite_pragmas_are_set(tmp_path: Path) -> None:
+    from sqlalchemy import text
+
+    eng = create_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    try:
+        async with eng.connect() as conn:
+            assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+            assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+            assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
+    finally:
+        await eng.dispose()
+
+
+def test_normalize_url() -> None:
+    assert normalize_url("sqlite:///var/bot.db") == "sqlite+aiosqlite:///var/bot.db"
+    assert normalize_url("sqlite:////abs/bot.db") == "sqlite+aiosqlite:////abs/bot.db"
+    assert normalize_url("postgresql://u@h/db") == "postgresql+asyncpg://u@h/db"
+    assert normalize_url("postgres://u:p@h:5432/db") == "postgresql+asyncpg://u:p@h:5432/db"
+    for already in ("sqlite+aiosqlite:///x.db", "postgresql+asyncpg://u@h/db"):
+        assert normalize_url(already) == already
