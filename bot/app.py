@@ -1,0 +1,352 @@
+"""The aiohttp application: ``POST /api/messages``, ``GET /healthz``, ``GET /readyz``.
+
+``create_app`` is a factory without module-level state: every call builds its own
+adapter, bot, storage and (unless one is passed in) database engine, which is
+created on start-up and disposed on clean-up. Migrations are not run here
+(``atmt-bot run`` / ``atmt-bot migrate`` do that); ``/readyz`` reports whether the
+database is at the head revision.
+
+``/api/messages`` deserializes the activity itself and calls
+``adapter.process_activity`` (``CloudAdapter.process`` answers 500 for invoke
+responses with a body, and 500 for unverifiable tokens). Hostile input gets a 4xx
+with a JSON ``{"error": ...}`` body, never a 500:
+
+* content type other than ``application/json`` -> 415
+* body over ``ATMT_MAX_BODY_BYTES`` -> 413
+* not JSON, not an object, no ``type``, no ``serviceUrl``/``conversation.id`` -> 400
+* missing/malformed/unverifiable ``Authorization`` when an app id is set -> 401
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from botbuilder.core import (
+    ConversationState,
+    Storage,
+    TurnContext,
+    UserState,
+)
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+)
+from botbuilder.schema import Activity
+from botframework.connector.auth import BotFrameworkAuthentication
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from access.directory import Directory, load_directory_file
+from bot.config import Settings
+from bot.handler import AccessBot
+from bot.i18n import Translator
+from bot.identity import IdentityResolver, user_key_of
+from dialogs.turn import MESSAGES_KEY
+from storage.bot_state import SqlStorage
+from storage.conversation_refs import ConversationRefRepository
+from storage.db import create_engine, create_session_factory
+from storage.migrations_runner import current_revision, head_revision
+
+__all__ = ["RUNTIME", "Runtime", "create_app"]
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_SECONDS = 5.0
+
+
+@dataclass
+class Runtime:
+    """What the request handlers need; filled in on start-up."""
+
+    settings: Settings
+    translator: Translator
+    directory: Directory
+    engine: AsyncEngine | None = None
+    storage: Storage | None = None
+    adapter: CloudAdapter | None = None
+    bot: AccessBot | None = None
+    auth: BotFrameworkAuthentication | None = None
+
+    def ready(self) -> tuple[CloudAdapter, AccessBot, BotFrameworkAuthentication]:
+        if self.adapter is None or self.bot is None or self.auth is None:
+            raise web.HTTPServiceUnavailable(
+                text=json.dumps({"error": "starting"}), content_type="application/json"
+            )
+        return self.adapter, self.bot, self.auth
+
+
+RUNTIME = web.AppKey("atmt_runtime", Runtime)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    directory: Directory | None = None,
+    storage: Storage | None = None,
+    engine: AsyncEngine | None = None,
+    translator: Translator | None = None,
+    auth: BotFrameworkAuthentication | None = None,
+) -> web.Application:
+    """Build the application.
+
+    ``directory``: defaults to the file ``settings.directory_path`` (raises
+    ``DirectoryError``). ``storage``: botbuilder state storage, default
+    :class:`SqlStorage` on the engine. ``engine``: an existing engine (the caller
+    disposes it); default: one created from ``settings.database_url`` on start-up and
+    disposed on clean-up. ``auth``: Bot Framework authentication, default from the
+    settings (empty app id = anonymous local mode).
+    """
+    runtime = Runtime(
+        settings=settings,
+        translator=translator or Translator.load(fallback=settings.default_locale),
+        directory=directory
+        if directory is not None
+        else load_directory_file(settings.directory_path),
+    )
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_error_middleware])
+    app[RUNTIME] = runtime
+    app.cleanup_ctx.append(_lifecycle(runtime, engine=engine, storage=storage, auth=auth))
+    app.router.add_post("/api/messages", _messages)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    return app
+
+
+def _lifecycle(
+    runtime: Runtime,
+    *,
+    engine: AsyncEngine | None,
+    storage: Storage | None,
+    auth: BotFrameworkAuthentication | None,
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+        owned = engine is None
+        runtime.engine = engine or create_engine(runtime.settings.database_url)
+        try:
+            runtime.storage = storage or SqlStorage(runtime.engine)
+            refs = ConversationRefRepository(create_session_factory(runtime.engine))
+            runtime.auth = auth or ConfigurationBotFrameworkAuthentication(
+                runtime.settings.botframework_config()
+            )
+            adapter = CloudAdapter(runtime.auth)
+            adapter.on_turn_error = _on_turn_error(runtime)
+            runtime.adapter = adapter
+            runtime.bot = AccessBot(
+                conversation_state=ConversationState(runtime.storage),
+                user_state=UserState(runtime.storage),
+                translator=runtime.translator,
+                identities=IdentityResolver(refs),
+                directory=runtime.directory,
+            )
+            log.info("bot started", extra={"event": "started"})
+            yield
+        finally:
+            runtime.adapter = runtime.bot = runtime.auth = None
+            if owned:
+                await runtime.engine.dispose()
+            log.info("bot stopped", extra={"event": "stopped"})
+
+    return lifecycle
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def _problem(status: int, error: str) -> web.Response:
+    return web.json_response({"error": error}, status=status)
+
+
+@web.middleware
+async def _error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        # Any other error (a KeyError included) is ours: 500 without details.
+        log.exception(
+            "request failed",
+            extra={"event": "request_failed", "path": request.path, "method": request.method},
+        )
+        return _problem(500, "internal error")
+
+
+def _on_turn_error(runtime: Runtime) -> Callable[[TurnContext, Exception], Awaitable[None]]:
+    async def on_turn_error(turn_context: TurnContext, error: Exception) -> None:
+        activity = turn_context.activity
+        log.error(
+            "turn failed",
+            exc_info=(type(error), error, error.__traceback__),
+            extra=_ids(activity) | {"event": "turn_failed"},
+        )
+        messages = turn_context.turn_state.get(MESSAGES_KEY) or runtime.translator.get(
+            activity.locale
+        )
+        try:
+            await turn_context.send_activity(messages.t("error.generic"))
+        except Exception as send_error:
+            log.warning(
+                "could not tell the user about the error",
+                extra=_ids(activity)
+                | {"event": "error_reply_failed", "error_type": type(send_error).__name__},
+            )
+
+    return on_turn_error
+
+
+def _ids(activity: Activity | None) -> dict[str, Any]:
+    if activity is None:
+        return {}
+    return {
+        "activity_id": activity.id,
+        "activity_type": activity.type,
+        "channel_id": activity.channel_id,
+        "conversation_id": activity.conversation.id if activity.conversation else None,
+        "user_key": user_key_of(activity),
+    }
+
+
+# -------------------------------------------------------------------- routes
+
+
+def _activity_problem(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    kind = body.get("type")
+    if not isinstance(kind, str) or not kind.strip():
+        return "the activity has no type"
+    service_url = body.get("serviceUrl")
+    if not isinstance(service_url, str) or not service_url.startswith(("http://", "https://")):
+        return "the activity has no valid serviceUrl"
+    conversation = body.get("conversation")
+    if not isinstance(conversation, dict) or not isinstance(conversation.get("id"), str):
+        return "the activity has no conversation.id"
+    for key in ("from", "recipient"):
+        if key in body and not isinstance(body[key], dict):
+            return f"the activity's {key} must be an object"
+    return None
+
+
+async def _messages(request: web.Request) -> web.StreamResponse:
+    runtime = request.app[RUNTIME]
+    adapter, bot, auth = runtime.ready()
+    if request.content_type != "application/json":
+        return _problem(415, "content type must be application/json")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        return _problem(413, f"body larger than {runtime.settings.max_body_bytes} bytes")
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return _problem(400, "the body is not valid JSON")
+    problem = _activity_problem(body)
+    if problem is not None:
+        return _problem(400, problem)
+    try:
+        activity = Activity().deserialize(body)
+    except Exception:
+        return _problem(400, "the body is not a valid activity")
+
+    auth_header = request.headers.get("Authorization", "")
+    try:
+        authenticated = await auth.authenticate_request(activity, auth_header)
+    except asyncio.CancelledError:
+        raise
+    except Exception as error:
+        # PermissionError, jwt errors, KeyError on odd claims, metadata unreachable ...
+        log.warning(
+            "unauthorized request",
+            extra=_ids(activity) | {"event": "unauthorized", "error_type": type(error).__name__},
+        )
+        return _problem(401, "unauthorized")
+
+    invoke_response = await adapter.process_activity(authenticated, activity, bot.on_turn)
+    if invoke_response is None:
+        return web.Response(status=200)
+    return web.json_response(
+        _invoke_body(invoke_response.body), status=int(invoke_response.status or 200)
+    )
+
+
+def _invoke_body(body: Any) -> Any:
+    """JSON for an invoke response body.
+
+    botbuilder's own serializer fails on some bodies it builds itself (an
+    ``AdaptiveCardInvokeResponse`` whose ``value`` is an ``Exception``), which is why
+    ``CloudAdapter.process`` answers 500; this walks msrest models by their
+    attribute maps instead.
+    """
+    if body is None or isinstance(body, str | int | float | bool):
+        return body
+    if isinstance(body, dict):
+        return {str(key): _invoke_body(value) for key, value in body.items()}
+    if isinstance(body, list | tuple):
+        return [_invoke_body(value) for value in body]
+    if isinstance(body, BaseException):
+        args = [str(a) for a in body.args]
+        return {
+            "code": args[0] if args else type(body).__name__,
+            "message": args[1] if len(args) > 1 else "",
+        }
+    attribute_map = getattr(body, "_attribute_map", None)
+    if isinstance(attribute_map, dict):
+        result: dict[str, Any] = {}
+        for name, spec in attribute_map.items():
+            value = getattr(body, name, None)
+            if value is None or name == "additional_properties":
+                continue
+            key = spec.get("key", name) if isinstance(spec, dict) else name
+            result[str(key).replace("\\.", ".")] = _invoke_body(value)
+        extra = getattr(body, "additional_properties", None)
+        if isinstance(extra, dict):
+            result.update(_invoke_body(extra))
+        return result
+    if hasattr(body, "__dict__"):
+        return _invoke_body(vars(body))
+    return str(body)
+
+
+async def _healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    runtime = request.app[RUNTIME]
+    if runtime.engine is None or runtime.bot is None:
+        return web.json_response({"status": "unavailable", "reason": "starting"}, status=503)
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_SECONDS):
+            async with runtime.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+            current = await current_revision(runtime.engine)
+    except Exception as error:
+        log.warning(
+            "database not reachable",
+            extra={"event": "not_ready", "error_type": type(error).__name__},
+        )
+        return web.json_response(
+            {"status": "unavailable", "reason": "database unreachable"}, status=503
+        )
+    head = head_revision()
+    if current != head:
+        return web.json_response(
+            {
+                "status": "unavailable",
+                "reason": "database not migrated to head",
+                "current": current,
+                "head": head,
+            },
+            status=503,
+        )
+    return web.json_response({"status": "ok", "revision": current})

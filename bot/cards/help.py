@@ -1,0 +1,51 @@
+"""The help card: what the bot does now and what is coming."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.cards.base import Card, card, command_button, text, title
+from bot.commands import COMING, Command
+from bot.i18n import Messages
+
+# Order shown to the user: the request life cycle first, then the tools.
+HELP_ORDER: tuple[Command, ...] = (
+    Command.NEW,
+    Command.CHANGE,
+    Command.REVOKE,
+    Command.MY_REQUESTS,
+    Command.APPROVALS,
+    Command.KEHA,
+    Command.MY_DATA,
+    Command.LANGUAGE,
+    Command.HELP,
+    Command.CANCEL,
+)
+
+
+def _row(m: Messages, command: Command) -> dict[str, Any]:
+    description = m.t(f"help.cmd.{command.value}")
+    if command in COMING:
+        description = f"{description} _({m.t('help.coming')})_"
+    return {
+        "type": "ColumnSet",
+        "spacing": "Small",
+        "columns": [
+            {
+                "type": "Column",
+                "width": "auto",
+                "items": [text(m.word(f"command.{command.value}"), weight="Bolder")],
+            },
+            {
+                "type": "Column",
+                "width": "stretch",
+                "items": [text(description, subtle=command in COMING)],
+            },
+        ],
+    }
+
+
+def help_card(m: Messages) -> Card:
+    body: list[dict[str, Any]] = [title(m.t("help.title")), text(m.t("help.intro"))]
+    body.extend(_row(m, command) for command in HELP_ORDER)
+    return card(body, [command_button(m.t("action.language"), Command.LANGUAGE.value)])

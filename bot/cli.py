@@ -1,0 +1,268 @@
+"""``atmt-bot``: the command line of the access-request bot.
+
+    atmt-bot run                     migrate the database, start the bot
+    atmt-bot migrate                 migrate the database to the head revision
+    atmt-bot directory check FILE    validate a directory file, list every problem
+
+Exit codes: 0 fine, 1 the command failed (problems found, database unreachable),
+2 invalid configuration or usage. Later commands (keha, audit, manifest) add
+themselves to :data:`SUBCOMMANDS`: a function that registers a subparser and sets
+``func`` (``args -> int``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from access.directory import Directory, DirectoryError, load_directory_file
+from bot.config import ConfigError, Settings, load_settings
+
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+PLAYGROUND_PACKAGE = "@microsoft/m365agentsplayground"
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _settings_or_exit(err: TextIO) -> Settings | int:
+    try:
+        return load_settings()
+    except ConfigError as error:
+        for line in error.lines():
+            print(line, file=err)
+        return EXIT_CONFIG
+
+
+def _print_directory_problems(error: DirectoryError, source: str, err: TextIO) -> None:
+    for problem in error.problems:
+        print(f"{source}: {problem.path}: {problem.message}", file=err)
+    count = len(error.problems)
+    print(f"{source}: {count} problem{'s' if count != 1 else ''}", file=err)
+
+
+def _summary(directory: Directory) -> str:
+    municipalities = directory.municipalities()
+    contracted = sum(1 for m in municipalities if m.contracted)
+    return (
+        f"{len(directory.areas)} areas, {len(municipalities)} municipalities "
+        f"({contracted} contracted), {len(directory.service_areas)} service areas, "
+        f"{len(directory.access_levels)} access levels"
+    )
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("://", 1)[0] + "://..."
+
+
+async def _migrate(settings: Settings) -> str:
+    from storage.db import create_engine
+    from storage.migrations_runner import current_revision, upgrade_to_head
+
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade_to_head(engine)
+        return await current_revision(engine) or "?"
+    finally:
+        await engine.dispose()
+
+
+def _migrate_or_report(settings: Settings, err: TextIO) -> str | None:
+    try:
+        return asyncio.run(_migrate(settings))
+    except Exception as error:  # unreachable server, bad credentials, locked file ...
+        print(
+            f"database error: cannot migrate {_redacted(settings.database_url)} "
+            f"({type(error).__name__}: {error})",
+            file=err,
+        )
+        return None
+
+
+# ----------------------------------------------------------------- commands
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    settings = _settings_or_exit(sys.stderr)
+    if isinstance(settings, int):
+        return settings
+    revision = _migrate_or_report(settings, sys.stderr)
+    if revision is None:
+        return EXIT_FAILED
+    print(f"database {_redacted(settings.database_url)} is at revision {revision}")
+    return EXIT_OK
+
+
+def cmd_directory_check(args: argparse.Namespace) -> int:
+    source = str(args.file)
+    try:
+        directory = load_directory_file(args.file)
+    except DirectoryError as error:
+        _print_directory_problems(error, source, sys.stdout)
+        return EXIT_FAILED
+    print(f"{source}: OK – {_summary(directory)}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = _settings_or_exit(sys.stderr)
+    if isinstance(settings, int):
+        return settings
+    overrides: dict[str, object] = {}
+    if args.host is not None:
+        overrides["host"] = args.host
+    if args.port is not None:
+        overrides["port"] = args.port
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+
+    from bot.logging_setup import configure_logging
+
+    configure_logging(settings.log_level)
+    try:
+        directory = load_directory_file(settings.directory_path)
+    except DirectoryError as error:
+        print(
+            f"configuration error: ATMT_DIRECTORY: {settings.directory_path} is invalid:",
+            file=sys.stderr,
+        )
+        _print_directory_problems(error, str(settings.directory_path), sys.stderr)
+        return EXIT_CONFIG
+    revision = _migrate_or_report(settings, sys.stderr)
+    if revision is None:
+        return EXIT_FAILED
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(settings, directory, revision))
+    except _ListenError as error:
+        print(f"cannot listen on {settings.host}:{settings.port}: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+class _ListenError(Exception):
+    """The server socket could not be opened (port in use, bad address)."""
+
+
+async def _serve(settings: Settings, directory: Directory, revision: str) -> None:
+    from aiohttp import web
+
+    from bot.app import create_app
+
+    app = create_app(settings, directory=directory)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        try:
+            await site.start()
+        except OSError as error:
+            raise _ListenError(error.strerror or str(error)) from None
+        host, port = runner.addresses[0][:2]
+        print(_banner(settings, directory, revision, str(host), int(port)), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):  # not everywhere
+                loop.add_signal_handler(signum, stop.set)
+        await stop.wait()
+        print("stopping", flush=True)
+    finally:
+        await runner.cleanup()
+
+
+def _banner(settings: Settings, directory: Directory, revision: str, host: str, port: int) -> str:
+    shown_host = f"[{host}]" if ":" in host else host
+    base = f"http://{shown_host}:{port}"
+    endpoint = f"{base}/api/messages"
+    lines = [
+        "A-TMT access-request bot is running.",
+        f"  endpoint   {endpoint}",
+        f"  health     {base}/healthz   {base}/readyz",
+        f"  database   {_redacted(settings.database_url)} (revision {revision})",
+        f"  directory  {settings.directory_path} ({_summary(directory)})",
+    ]
+    if settings.anonymous:
+        lines += [
+            "  mode       local anonymous: no MicrosoftAppId, so tokens are neither checked",
+            "             nor sent. Replies go to the activity's serviceUrl.",
+            "",
+            "Talk to it without Teams, with Microsoft 365 Agents Playground (Node.js):",
+            f"  npm install -g {PLAYGROUND_PACKAGE}",
+            f"  agentsplayground -e {endpoint} -c msteams",
+            'then type "apua", "hjälp" or "help" in the chat.',
+        ]
+    else:
+        lines += [
+            f"  mode       Bot Framework auth, app {settings.app_id} ({settings.app_type})",
+            "             point the Azure Bot's messaging endpoint at the endpoint above",
+            "             (through HTTPS).",
+        ]
+    lines.append("Stop with Ctrl+C.")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------- parser
+
+
+def _add_run(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = sub.add_parser("run", help="migrate the database and start the bot")
+    run.add_argument("--host", help="listen address (default: HOST)")
+    run.add_argument("--port", type=int, help="listen port (default: PORT)")
+    run.set_defaults(func=cmd_run)
+
+
+def _add_migrate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    migrate = sub.add_parser("migrate", help="migrate the database to the head revision")
+    migrate.set_defaults(func=cmd_migrate)
+
+
+def _add_directory(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    directory = sub.add_parser("directory", help="work with directory files")
+    actions = directory.add_subparsers(dest="directory_command", required=True)
+    check = actions.add_parser("check", help="validate a directory file")
+    check.add_argument("file", type=Path, help="the YAML file to check")
+    check.set_defaults(func=cmd_directory_check)
+
+
+SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
+    _add_run,
+    _add_migrate,
+    _add_directory,
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="atmt-bot", description="Teams bot for A-TMT access requests."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for register in SUBCOMMANDS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

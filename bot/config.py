@@ -1,0 +1,223 @@
+"""Configuration from the environment and an optional ``.env`` file.
+
+Bot Framework keys keep Bot Framework's own spelling (``MicrosoftAppId`` ...); the
+rest are upper case. Names are matched case-insensitively.
+
+=======================  ==========================  ======================================
+key                      default                     meaning
+=======================  ==========================  ======================================
+MicrosoftAppId           "" (empty)                  Entra app id of the bot; empty = local
+                                                     anonymous mode (no tokens checked/sent)
+MicrosoftAppPassword     ""                          client secret of that app
+MicrosoftAppType         SingleTenant                SingleTenant | MultiTenant |
+                                                     UserAssignedMSI
+MicrosoftAppTenantId     ""                          tenant of a SingleTenant / MSI bot
+DATABASE_URL             sqlite:///var/atmt.sqlite3  SQLite file (relative to the working
+                                                     directory) or postgresql://...
+ATMT_DIRECTORY           examples/directory.yaml     the directory file (areas, contacts)
+HOST                     127.0.0.1                   listen address
+PORT                     3978                        listen port (0 = any free port)
+LOG_LEVEL                INFO                        DEBUG | INFO | WARNING | ERROR
+ATMT_MAX_BODY_BYTES      262144 (256 KiB)            largest accepted request body
+ATMT_DEFAULT_LOCALE      fi                          language when neither the user, Teams
+                                                     nor the area gives one (fi | sv | en)
+=======================  ==========================  ======================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ConfigError", "Settings", "load_settings"]
+
+AppType = Literal["SingleTenant", "MultiTenant", "UserAssignedMSI"]
+_APP_TYPES: dict[str, AppType] = {
+    "singletenant": "SingleTenant",
+    "multitenant": "MultiTenant",
+    "userassignedmsi": "UserAssignedMSI",
+}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_LOCALES = ("fi", "sv", "en")
+
+
+class Settings(BaseSettings):
+    """Validated settings; build with :func:`load_settings` (or directly in tests)."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    app_id: str = Field(default="", validation_alias=AliasChoices("MicrosoftAppId", "app_id"))
+    app_password: str = Field(
+        default="", validation_alias=AliasChoices("MicrosoftAppPassword", "app_password")
+    )
+    app_type: AppType = Field(
+        default="SingleTenant", validation_alias=AliasChoices("MicrosoftAppType", "app_type")
+    )
+    app_tenant_id: str = Field(
+        default="", validation_alias=AliasChoices("MicrosoftAppTenantId", "app_tenant_id")
+    )
+    database_url: str = Field(
+        default="sqlite:///var/atmt.sqlite3",
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+    )
+    directory_path: Path = Field(
+        default=Path("examples/directory.yaml"),
+        validation_alias=AliasChoices("ATMT_DIRECTORY", "directory_path"),
+    )
+    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("HOST", "host"))
+    port: int = Field(default=3978, ge=0, le=65535, validation_alias=AliasChoices("PORT", "port"))
+    log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
+    max_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        validation_alias=AliasChoices("ATMT_MAX_BODY_BYTES", "max_body_bytes"),
+    )
+    default_locale: str = Field(
+        default="fi", validation_alias=AliasChoices("ATMT_DEFAULT_LOCALE", "default_locale")
+    )
+
+    @field_validator("app_id", "app_password", "app_tenant_id", "host", mode="before")
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("app_type", mode="before")
+    @classmethod
+    def _app_type(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            normalized = _APP_TYPES.get(value.strip().lower())
+            if normalized is None:
+                raise ValueError(f"must be one of {', '.join(_APP_TYPES.values())}")
+            return normalized
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _log_level(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            level = value.strip().upper()
+            if level not in _LOG_LEVELS:
+                raise ValueError(f"must be one of {', '.join(_LOG_LEVELS)}")
+            return level
+        return value
+
+    @field_validator("default_locale", mode="before")
+    @classmethod
+    def _locale(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            locale = value.strip().lower()
+            if locale not in _LOCALES:
+                raise ValueError(f"must be one of {', '.join(_LOCALES)}")
+            return locale
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        scheme, sep, rest = value.strip().partition("://")
+        base = scheme.split("+", 1)[0].lower()
+        if not sep or base not in ("sqlite", "postgresql", "postgres") or not rest:
+            raise ValueError("must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB")
+        return value.strip()
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if not value:
+            raise ValueError("must not be empty")
+        return value
+
+    # ------------------------------------------------------------------ derived
+
+    @property
+    def anonymous(self) -> bool:
+        """Local anonymous mode: no app id, so no tokens are checked or sent."""
+        return not self.app_id
+
+    def cross_field_problems(self) -> list[tuple[str, str]]:
+        """Problems that involve several keys, as (key, message)."""
+        problems: list[tuple[str, str]] = []
+        if self.anonymous:
+            return problems
+        if self.app_type in ("SingleTenant", "MultiTenant") and not self.app_password:
+            problems.append(("MicrosoftAppPassword", "required when MicrosoftAppId is set"))
+        if self.app_type in ("SingleTenant", "UserAssignedMSI") and not self.app_tenant_id:
+            problems.append(
+                ("MicrosoftAppTenantId", f"required when MicrosoftAppType is {self.app_type}")
+            )
+        return problems
+
+    def botframework_config(self) -> object:
+        """The attribute bag ``ConfigurationBotFrameworkAuthentication`` reads."""
+        return _BotFrameworkConfig(self)
+
+
+class _BotFrameworkConfig:
+    """APP_ID / APP_PASSWORD / APP_TYPE / APP_TENANTID as botbuilder expects them."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.APP_ID = settings.app_id
+        self.APP_PASSWORD = settings.app_password
+        # botbuilder refuses SingleTenant without an id; anonymous mode is MultiTenant
+        # with an empty id (auth disabled).
+        self.APP_TYPE = "MultiTenant" if settings.anonymous else settings.app_type
+        self.APP_TENANTID = settings.app_tenant_id
+
+
+class ConfigError(Exception):
+    """Invalid configuration; ``problems`` is a list of (key, message)."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{key}: {message}" for key, message in problems))
+
+    def lines(self) -> list[str]:
+        return [f"configuration error: {key}: {message}" for key, message in self.problems]
+
+
+def _key_of(loc: tuple[int | str, ...]) -> str:
+    key = str(loc[0]) if loc else "configuration"
+    field = Settings.model_fields.get(key)
+    if field is not None and isinstance(field.validation_alias, AliasChoices):
+        first = field.validation_alias.choices[0]
+        return str(first)
+    return key
+
+
+def _message(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "invalid value"))
+    return message.removeprefix("Value error, ")
+
+
+def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Settings:
+    """Settings from the environment (+ ``env_file`` if it exists).
+
+    Raises :class:`ConfigError` naming every bad key.
+    """
+    try:
+        settings = Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    except ValidationError as error:
+        problems: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for item in error.errors():
+            key = _key_of(tuple(item.get("loc", ())))
+            if key in seen:
+                continue
+            seen.add(key)
+            problems.append((key, _message(dict(item))))
+        raise ConfigError(problems) from None
+    problems = settings.cross_field_problems()
+    if problems:
+        raise ConfigError(problems)
+    return settings

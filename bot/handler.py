@@ -1,0 +1,190 @@
+"""The Teams activity handler: welcome, help, hint, commands and dialogs.
+
+Every turn: save the conversation reference, work out the user's language
+(UserState choice > Teams locale > the area's default > ``ATMT_DEFAULT_LOCALE``), run
+the handler, then save ConversationState and UserState (SQL storage with etags).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botbuilder.core import (
+    CardFactory,
+    ConversationState,
+    MessageFactory,
+    TurnContext,
+    UserState,
+)
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.dialogs import DialogSet
+from botbuilder.schema import ChannelAccount
+from botbuilder.schema.teams import TeamInfo
+
+from access.directory import Directory
+from bot.cards import coming_soon_card, help_card, hint_card, welcome_card
+from bot.commands import COMING, Command, CommandRecognizer
+from bot.i18n import Messages, Translator, normalize_locale
+from bot.identity import IdentityResolver
+from dialogs.language import PREFERENCES_LOCALE, LanguageDialog
+from dialogs.turn import messages_of, set_messages
+
+__all__ = ["AccessBot"]
+
+log = logging.getLogger(__name__)
+
+
+def _card(card: dict[str, Any]) -> Any:
+    return MessageFactory.attachment(CardFactory.adaptive_card(card))
+
+
+class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
+    def __init__(
+        self,
+        *,
+        conversation_state: ConversationState,
+        user_state: UserState,
+        translator: Translator,
+        identities: IdentityResolver,
+        directory: Directory | None = None,
+    ) -> None:
+        super().__init__()
+        self.conversation_state = conversation_state
+        self.user_state = user_state
+        self.translator = translator
+        self.identities = identities
+        self.directory = directory
+        self.commands = CommandRecognizer(translator)
+        self.preferences = user_state.create_property("Preferences")
+        self.welcome_state = conversation_state.create_property("Welcome")
+        self.dialogs = DialogSet(conversation_state.create_property("DialogState"))
+        self.dialogs.add(LanguageDialog(self.preferences, translator))
+
+    # ------------------------------------------------------------------ turn
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        # Remember first: the e-mail cache (see bot.identity) needs the row.
+        await self.identities.remember(turn_context, locale=turn_context.activity.locale)
+        set_messages(turn_context, await self.messages_for(turn_context))
+        await super().on_turn(turn_context)
+        await self.conversation_state.save_changes(turn_context)
+        await self.user_state.save_changes(turn_context)
+
+    async def messages_for(self, turn_context: TurnContext) -> Messages:
+        """The catalog of the user's language for this turn."""
+        preferences: dict[str, Any] = await self.preferences.get(turn_context, dict)
+        chosen = preferences.get(PREFERENCES_LOCALE)
+        activity = turn_context.activity
+        candidates = [chosen if isinstance(chosen, str) else None, activity.locale]
+        candidates.extend(_client_info_locales(activity.entities))
+        for candidate in candidates:
+            locale = normalize_locale(candidate)
+            if locale is not None:
+                return self.translator.get(locale)
+        # Not a language we support: the area's default, else ATMT_DEFAULT_LOCALE.
+        return self.translator.get(await self._area_default(turn_context))
+
+    async def _area_default(self, turn_context: TurnContext) -> str | None:
+        if self.directory is None:
+            return None
+        identity = await self.identities.resolve(turn_context)
+        if identity is None or identity.email is None:
+            return None
+        roles = self.directory.roles_of(identity.email)
+        area_codes = set(roles.approver_in | roles.deputy_in | roles.admin_in)
+        for municipality_code in roles.requester_for:
+            area = self.directory.area_of(municipality_code)
+            if area is not None:
+                area_codes.add(area.code)
+        for code in sorted(area_codes):
+            area = self.directory.area(code)
+            if area is not None:
+                return area.default_locale
+        return None
+
+    # --------------------------------------------------------------- install
+
+    async def on_teams_members_added_dispatch(
+        self,
+        members_added: list[ChannelAccount],
+        team_info: TeamInfo,
+        turn_context: TurnContext,
+    ) -> None:
+        # Replaces botbuilder's version, which looks every added member up on the
+        # connector (and fails the turn if that fails); only the bot matters here.
+        await self.on_members_added_activity(members_added, turn_context)
+
+    async def on_members_added_activity(
+        self, members_added: list[ChannelAccount], turn_context: TurnContext
+    ) -> None:
+        recipient = turn_context.activity.recipient
+        if recipient is not None and any(m.id == recipient.id for m in members_added or []):
+            await self._welcome(turn_context)
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        await self._welcome(turn_context)
+
+    async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
+        await self.welcome_state.set(turn_context, {"sent": False})
+
+    async def _welcome(self, turn_context: TurnContext) -> None:
+        # Teams sends both installationUpdate and conversationUpdate on install:
+        # greet once per installation.
+        state: dict[str, Any] = await self.welcome_state.get(turn_context, dict)
+        if state.get("sent"):
+            return
+        await turn_context.send_activity(_card(welcome_card(messages_of(turn_context))))
+        await self.welcome_state.set(turn_context, {"sent": True})
+
+    # -------------------------------------------------------------- messages
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        text = TurnContext.remove_recipient_mention(activity) if activity.text else None
+        command = CommandRecognizer.from_value(activity.value) or self.commands.recognize(text)
+        messages = messages_of(turn_context)
+        dialog_context = await self.dialogs.create_context(turn_context)
+
+        if command is Command.CANCEL:
+            if dialog_context.active_dialog is not None:
+                await dialog_context.cancel_all_dialogs()
+                await turn_context.send_activity(messages.t("cancel.done"))
+            else:
+                await turn_context.send_activity(messages.t("cancel.nothing"))
+            return
+        if command is Command.HELP:
+            # Help does not end what the user is doing.
+            await turn_context.send_activity(_card(help_card(messages)))
+            return
+        if dialog_context.active_dialog is not None:
+            if command is None:
+                await dialog_context.continue_dialog()
+                return
+            await dialog_context.cancel_all_dialogs()  # another command interrupts
+
+        if command is Command.LANGUAGE:
+            await dialog_context.begin_dialog(LanguageDialog.ID)
+        elif command in COMING:
+            word = messages.word(f"command.{command.value}")
+            await turn_context.send_activity(_card(coming_soon_card(messages, word)))
+        elif isinstance(activity.value, dict) and "atmt_card" in activity.value:
+            await turn_context.send_activity(messages.t("card.expired"))
+        else:
+            await turn_context.send_activity(_card(hint_card(messages)))
+
+
+def _client_info_locales(entities: Any) -> list[str | None]:
+    locales: list[str | None] = []
+    for entity in entities or []:
+        entity_type = getattr(entity, "type", None)
+        if entity_type is None and isinstance(entity, dict):
+            entity_type = entity.get("type")
+        if entity_type != "clientInfo":
+            continue
+        props = getattr(entity, "additional_properties", None) or (
+            entity if isinstance(entity, dict) else {}
+        )
+        value = props.get("locale")
+        locales.append(value if isinstance(value, str) else None)
+    return locales

@@ -1,0 +1,146 @@
+"""Who is talking: a stable user key, the tenant, and the work e-mail.
+
+Teams activities carry ``from.id`` (a channel-specific id) and ``from.aadObjectId``
+(the Entra object id) but no e-mail. The directory (``Directory.roles_of``) is keyed
+by e-mail, so the e-mail is resolved once and cached:
+
+1. ``user_key`` = ``from.aadObjectId`` when present, else ``from.id``.
+2. Every turn saves the conversation reference under that key
+   (:meth:`IdentityResolver.remember`; the stored e-mail is kept).
+3. :meth:`IdentityResolver.resolve` returns the cached e-mail from
+   ``conversation_refs``; on a miss it asks the Bot Connector
+   (``TeamsInfo.get_member`` -> ``GET {serviceUrl}/v3/conversations/{id}/members/{from.id}``),
+   takes ``email`` or else ``userPrincipalName``, lower-cases it and caches it.
+   A failed lookup (connector error, another channel) gives ``email=None`` and is
+   retried on a later turn; it never fails the turn.
+4. Within one turn the result is memoized in ``turn_state``.
+
+The e-mail is never logged; logs carry the user key (a pseudonymous object id).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from botbuilder.core import TurnContext
+from botbuilder.core.teams import TeamsInfo
+from botbuilder.schema import Activity
+
+from storage.conversation_refs import ConversationRefRepository, normalize_email
+
+__all__ = ["IdentityResolver", "UserIdentity", "tenant_of", "user_key_of"]
+
+log = logging.getLogger(__name__)
+
+_TURN_KEY = "atmt.identity"
+
+MemberLookup = Callable[[TurnContext, str], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class UserIdentity:
+    user_key: str
+    aad_object_id: str | None
+    tenant_id: str | None
+    email: str | None
+
+
+def user_key_of(activity: Activity) -> str | None:
+    sender = activity.from_property
+    if sender is None:
+        return None
+    return sender.aad_object_id or sender.id or None
+
+
+def tenant_of(activity: Activity) -> str | None:
+    if activity.conversation is not None and activity.conversation.tenant_id:
+        return str(activity.conversation.tenant_id)
+    data = activity.channel_data
+    if isinstance(data, dict):
+        tenant = data.get("tenant")
+        if isinstance(tenant, dict) and isinstance(tenant.get("id"), str):
+            return str(tenant["id"])
+    return None
+
+
+def _email_of(member: Any) -> str | None:
+    for attribute in ("email", "user_principal_name"):
+        value = getattr(member, attribute, None)
+        if isinstance(value, str) and "@" in value:
+            return normalize_email(value)
+    return None
+
+
+class IdentityResolver:
+    """Saves conversation references and resolves a user's e-mail (cached)."""
+
+    def __init__(
+        self,
+        refs: ConversationRefRepository,
+        member_lookup: MemberLookup = TeamsInfo.get_member,
+    ) -> None:
+        self._refs = refs
+        self._lookup = member_lookup
+
+    async def remember(
+        self, turn_context: TurnContext, *, locale: str | None = None, email: str | None = None
+    ) -> None:
+        """Upsert this turn's conversation reference (keeps a cached e-mail)."""
+        activity = turn_context.activity
+        key = user_key_of(activity)
+        if key is None or activity.conversation is None or not activity.service_url:
+            return
+        reference = TurnContext.get_conversation_reference(activity)
+        await self._refs.save(
+            user_key=key,
+            reference=reference.serialize(),
+            tenant_id=tenant_of(activity),
+            locale=locale,
+            email=email,
+        )
+
+    async def resolve(self, turn_context: TurnContext) -> UserIdentity | None:
+        """The sender's identity with the e-mail when it can be found."""
+        cached = turn_context.turn_state.get(_TURN_KEY)
+        if isinstance(cached, UserIdentity):
+            return cached
+        activity = turn_context.activity
+        key = user_key_of(activity)
+        if key is None:
+            return None
+        sender = activity.from_property
+        stored = await self._refs.get(key)
+        email = stored.email if stored is not None else None
+        if email is None and sender is not None and sender.id:
+            email = await self._lookup_email(turn_context, sender.id, key)
+        identity = UserIdentity(
+            user_key=key,
+            aad_object_id=sender.aad_object_id if sender is not None else None,
+            tenant_id=tenant_of(activity),
+            email=email,
+        )
+        turn_context.turn_state[_TURN_KEY] = identity
+        return identity
+
+    async def _lookup_email(
+        self, turn_context: TurnContext, member_id: str, key: str
+    ) -> str | None:
+        try:
+            member = await self._lookup(turn_context, member_id)
+        except Exception as error:  # connector down, not Teams, unknown member ...
+            log.warning(
+                "member lookup failed",
+                extra={
+                    "event": "member_lookup_failed",
+                    "user_key": key,
+                    "error_type": type(error).__name__,
+                },
+            )
+            return None
+        email = _email_of(member)
+        if email is not None and not await self._refs.set_email(key, email):
+            await self.remember(turn_context, email=email)
+        return email

@@ -1,0 +1,133 @@
+"""Repository of conversation references (``conversation_refs``), one row per user.
+
+The bot saves the reference of every turn here (for proactive messages later) and
+caches the user's work e-mail once resolved from Teams (``TeamsInfo.get_member``).
+
+* ``user_key`` is the Entra object id (``from.aadObjectId``) when Teams sends one,
+  else the channel account id (``from.id``).
+* ``save`` is an upsert; an ``email`` of ``None`` keeps the e-mail already stored,
+  so a turn never forgets a resolved address.
+* E-mail addresses are stored lower-cased and stripped.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.models import ConversationRef, utcnow
+
+__all__ = ["ConversationRefRepository", "StoredConversationRef", "normalize_email"]
+
+_TABLE = cast(Table, ConversationRef.__table__)
+
+
+def normalize_email(email: str | None) -> str | None:
+    """Lower-cased, stripped address; ``None`` for empty or missing."""
+    if email is None:
+        return None
+    cleaned = email.strip().lower()
+    return cleaned or None
+
+
+@dataclass(frozen=True)
+class StoredConversationRef:
+    user_key: str
+    email: str | None
+    tenant_id: str | None
+    reference: dict[str, Any]
+    locale: str | None
+    updated_at: datetime
+
+
+def _row_to_ref(row: ConversationRef) -> StoredConversationRef:
+    loaded = json.loads(row.reference)
+    return StoredConversationRef(
+        user_key=row.user_key,
+        email=row.email,
+        tenant_id=row.tenant_id,
+        reference=loaded if isinstance(loaded, dict) else {},
+        locale=row.locale,
+        updated_at=row.updated_at,
+    )
+
+
+class ConversationRefRepository:
+    """Read and upsert conversation references; each call is its own transaction."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = session_factory
+
+    async def save(
+        self,
+        *,
+        user_key: str,
+        reference: Mapping[str, Any],
+        tenant_id: str | None = None,
+        locale: str | None = None,
+        email: str | None = None,
+    ) -> None:
+        """Insert or update the user's reference; ``email=None`` keeps the stored one."""
+        document = json.dumps(dict(reference), separators=(",", ":"), ensure_ascii=False)
+        async with self._sessions() as session, session.begin():
+            dialect = session.get_bind().dialect.name
+            insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+            stmt = insert(_TABLE).values(
+                user_key=user_key,
+                email=normalize_email(email),
+                tenant_id=tenant_id,
+                reference=document,
+                locale=locale,
+                updated_at=utcnow(),
+            )
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["user_key"],
+                    set_={
+                        "reference": stmt.excluded.reference,
+                        "tenant_id": func.coalesce(stmt.excluded.tenant_id, _TABLE.c.tenant_id),
+                        "locale": func.coalesce(stmt.excluded.locale, _TABLE.c.locale),
+                        "email": func.coalesce(stmt.excluded.email, _TABLE.c.email),
+                        "updated_at": stmt.excluded.updated_at,
+                    },
+                )
+            )
+
+    async def set_email(self, user_key: str, email: str) -> bool:
+        """Cache a resolved e-mail; False when the user has no row yet."""
+        async with self._sessions() as session, session.begin():
+            result = await session.execute(
+                update(ConversationRef)
+                .where(ConversationRef.user_key == user_key)
+                .values(email=normalize_email(email), updated_at=utcnow())
+                .returning(ConversationRef.user_key)
+            )
+            return result.first() is not None
+
+    async def get(self, user_key: str) -> StoredConversationRef | None:
+        async with self._sessions() as session:
+            row = await session.get(ConversationRef, user_key)
+            return None if row is None else _row_to_ref(row)
+
+    async def get_by_email(self, email: str) -> StoredConversationRef | None:
+        """The most recently used reference of the user with this e-mail."""
+        wanted = normalize_email(email)
+        if wanted is None:
+            return None
+        async with self._sessions() as session:
+            row = (
+                await session.execute(
+                    select(ConversationRef)
+                    .where(ConversationRef.email == wanted)
+                    .order_by(ConversationRef.updated_at.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            return None if row is None else _row_to_ref(row)
