@@ -39,6 +39,7 @@ __all__ = [
     "normalize_locale",
     "placeholders",
     "read_catalog",
+    "read_locale",
 ]
 
 LOCALES: tuple[str, ...] = ("fi", "sv", "en")
@@ -78,6 +79,24 @@ def read_catalog(path: Path) -> dict[str, str]:
             continue
         messages[message.id] = message.string
     return messages
+
+
+def read_locale(directory: Path) -> dict[str, str]:
+    """Every ``*.po`` file of one locale's ``LC_MESSAGES`` folder, merged.
+
+    Each feature keeps its texts in a file of its own (``messages.po``, ``manager.po``
+    ...); a key defined in two files is an error, so one file cannot silently
+    override another.
+    """
+    merged: dict[str, str] = {}
+    owner: dict[str, str] = {}
+    for path in sorted(directory.glob("*.po")):
+        for key, text in read_catalog(path).items():
+            if key in merged:
+                raise ValueError(f"{key!r} is defined in both {owner[key]} and {path.name}")
+            merged[key] = text
+            owner[key] = path.name
+    return merged
 
 
 class Messages:
@@ -163,10 +182,9 @@ class Translator:
 
     @classmethod
     def load(cls, directory: Path = LOCALES_DIR, fallback: str = "fi") -> Translator:
-        """Read ``<directory>/<locale>/LC_MESSAGES/messages.po`` for fi, sv and en."""
+        """Read every ``<directory>/<locale>/LC_MESSAGES/*.po`` for fi, sv and en."""
         catalogs = {
-            locale: read_catalog(directory / locale / "LC_MESSAGES" / "messages.po")
-            for locale in LOCALES
+            locale: read_locale(directory / locale / "LC_MESSAGES") for locale in LOCALES
         }
         return cls(catalogs, fallback=fallback)
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 
 from bot.commands import Command
-from bot.i18n import LOCALES, LOCALES_DIR, Translator, normalize_locale, placeholders, read_catalog
+from bot.i18n import LOCALES, LOCALES_DIR, Translator, normalize_locale, placeholders, read_locale
 
-CATALOGS = {
-    locale: read_catalog(LOCALES_DIR / locale / "LC_MESSAGES" / "messages.po") for locale in LOCALES
-}
+CATALOGS = {locale: read_locale(LOCALES_DIR / locale / "LC_MESSAGES") for locale in LOCALES}
 ALL_KEYS = sorted(set().union(*(catalog.keys() for catalog in CATALOGS.values())))
 
 
@@ -82,3 +81,14 @@ def test_missing_key_returns_the_key_not_an_error() -> None:
     messages = Translator.load().get("sv")
     assert messages.t("no.such.key") == "no.such.key"
     assert messages.t("language.current") == "Nuvarande språk: {language}"
+
+
+def test_a_key_defined_in_two_catalog_files_is_refused(tmp_path: Path) -> None:
+    entry = (
+        'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+        'msgid "x.y"\nmsgstr "{n}"\n'
+    )
+    (tmp_path / "a.po").write_text(entry, encoding="utf-8")
+    (tmp_path / "b.po").write_text(entry, encoding="utf-8")
+    with pytest.raises(ValueError, match=r"defined in both a\.po and b\.po"):
+        read_locale(tmp_path)
