@@ -15,15 +15,20 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
 	@touch $(STAMP)
 
+# The bot, and Agents Playground for each example user when Node.js is present.
 run: $(STAMP)
-	$(BIN)/atmt-bot run
+	-@scripts/node_tools.sh
+	$(BIN)/python scripts/run_demo.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Node tools (npm ci) and Debian's Chromium (apt, when CI=true) for the browser tests.
 test: lint
+	@scripts/node_tools.sh || { rc=$$?; [ $$rc -eq 3 ] && [ "$${CI:-}" != "true" ] || exit $$rc; }
+	@scripts/ensure_chromium.sh
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) var dist .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var dist node_modules devTools .pytest_cache .mypy_cache .ruff_cache

@@ -23,6 +23,7 @@ from typing import TextIO
 
 from access.directory import Directory, DirectoryError, load_directory_file
 from bot.config import ConfigError, Settings, load_settings
+from bot.manifest_build import register as _add_manifest
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
@@ -203,10 +204,9 @@ def _banner(settings: Settings, directory: Directory, revision: str, host: str, 
             "  mode       local anonymous: no MicrosoftAppId, so tokens are neither checked",
             "             nor sent. Replies go to the activity's serviceUrl.",
             "",
-            "Talk to it without Teams, with Microsoft 365 Agents Playground (Node.js):",
-            f"  npm install -g {PLAYGROUND_PACKAGE}",
-            f"  agentsplayground -e {endpoint} -c msteams",
-            'then type "apua", "hjälp" or "help" in the chat.',
+            "Talk to it without Teams: `make run` also starts Microsoft 365 Agents",
+            f"Playground ({PLAYGROUND_PACKAGE}) for each example user when Node.js is",
+            'present; type "apua", "hjälp" or "help" in the chat.',
         ]
     else:
         lines += [
@@ -245,6 +245,7 @@ SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]]
     _add_run,
     _add_migrate,
     _add_directory,
+    _add_manifest,
 ]
 
 
