@@ -15,6 +15,9 @@ with a JSON ``{"error": ...}`` body, never a 500:
 * body over ``ATMT_MAX_BODY_BYTES`` -> 413
 * not JSON, not an object, no ``type``, no ``serviceUrl``/``conversation.id`` -> 400
 * missing/malformed/unverifiable ``Authorization`` when an app id is set -> 401
+  (:func:`bot.auth.create_authentication`)
+* tenant not on ``ATMT_ALLOWED_TENANTS`` -> 403; a user over
+  ``ATMT_USER_RATE_PER_MINUTE`` -> 429 with ``Retry-After`` (:class:`bot.auth.RequestGuard`)
 """
 
 from __future__ import annotations
@@ -33,16 +36,16 @@ from botbuilder.core import (
     TurnContext,
     UserState,
 )
-from botbuilder.integration.aiohttp import (
-    CloudAdapter,
-    ConfigurationBotFrameworkAuthentication,
-)
+from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 from botframework.connector.auth import BotFrameworkAuthentication
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from access.directory import Directory, load_directory_file
+from access.ports import Clock
+from access.service import AccessService
+from bot.auth import RequestGuard, create_authentication
 from bot.config import Settings
 from bot.handler import AccessBot
 from bot.i18n import Translator
@@ -52,6 +55,7 @@ from storage.bot_state import SqlStorage
 from storage.conversation_refs import ConversationRefRepository
 from storage.db import create_engine, create_session_factory
 from storage.migrations_runner import current_revision, head_revision
+from storage.repositories import unit_of_work_factory
 
 __all__ = ["RUNTIME", "Runtime", "create_app"]
 
@@ -67,11 +71,14 @@ class Runtime:
     settings: Settings
     translator: Translator
     directory: Directory
+    guard: RequestGuard
     engine: AsyncEngine | None = None
     storage: Storage | None = None
     adapter: CloudAdapter | None = None
     bot: AccessBot | None = None
     auth: BotFrameworkAuthentication | None = None
+    service: AccessService | None = None
+    clock: Clock | None = None
 
     def ready(self) -> tuple[CloudAdapter, AccessBot, BotFrameworkAuthentication]:
         if self.adapter is None or self.bot is None or self.auth is None:
@@ -92,6 +99,7 @@ def create_app(
     engine: AsyncEngine | None = None,
     translator: Translator | None = None,
     auth: BotFrameworkAuthentication | None = None,
+    clock: Clock | None = None,
 ) -> web.Application:
     """Build the application.
 
@@ -99,8 +107,9 @@ def create_app(
     ``DirectoryError``). ``storage``: botbuilder state storage, default
     :class:`SqlStorage` on the engine. ``engine``: an existing engine (the caller
     disposes it); default: one created from ``settings.database_url`` on start-up and
-    disposed on clean-up. ``auth``: Bot Framework authentication, default from the
-    settings (empty app id = anonymous local mode).
+    disposed on clean-up. ``auth``: Bot Framework authentication, default
+    :func:`bot.auth.create_authentication` (empty app id = anonymous local mode).
+    ``clock``: the domain service's clock (tests travel in time with it).
     """
     runtime = Runtime(
         settings=settings,
@@ -108,6 +117,8 @@ def create_app(
         directory=directory
         if directory is not None
         else load_directory_file(settings.directory_path),
+        guard=RequestGuard.from_settings(settings),
+        clock=clock,
     )
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_error_middleware])
     app[RUNTIME] = runtime
@@ -130,10 +141,12 @@ def _lifecycle(
         runtime.engine = engine or create_engine(runtime.settings.database_url)
         try:
             runtime.storage = storage or SqlStorage(runtime.engine)
-            refs = ConversationRefRepository(create_session_factory(runtime.engine))
-            runtime.auth = auth or ConfigurationBotFrameworkAuthentication(
-                runtime.settings.botframework_config()
+            sessions = create_session_factory(runtime.engine)
+            refs = ConversationRefRepository(sessions)
+            runtime.service = AccessService(
+                unit_of_work_factory(sessions), runtime.directory, clock=runtime.clock
             )
+            runtime.auth = auth or create_authentication(runtime.settings)
             adapter = CloudAdapter(runtime.auth)
             adapter.on_turn_error = _on_turn_error(runtime)
             runtime.adapter = adapter
@@ -143,11 +156,12 @@ def _lifecycle(
                 translator=runtime.translator,
                 identities=IdentityResolver(refs),
                 directory=runtime.directory,
+                service=runtime.service,
             )
             log.info("bot started", extra={"event": "started"})
             yield
         finally:
-            runtime.adapter = runtime.bot = runtime.auth = None
+            runtime.adapter = runtime.bot = runtime.auth = runtime.service = None
             if owned:
                 await runtime.engine.dispose()
             log.info("bot stopped", extra={"event": "stopped"})
@@ -270,6 +284,9 @@ async def _messages(request: web.Request) -> web.StreamResponse:
             extra=_ids(activity) | {"event": "unauthorized", "error_type": type(error).__name__},
         )
         return _problem(401, "unauthorized")
+    refusal = runtime.guard.check(activity)
+    if refusal is not None:
+        return refusal
 
     invoke_response = await adapter.process_activity(authenticated, activity, bot.on_turn)
     if invoke_response is None:

@@ -3,34 +3,49 @@
 Bot Framework keys keep Bot Framework's own spelling (``MicrosoftAppId`` ...); the
 rest are upper case. Names are matched case-insensitively.
 
-=======================  ==========================  ======================================
-key                      default                     meaning
-=======================  ==========================  ======================================
-MicrosoftAppId           "" (empty)                  Entra app id of the bot; empty = local
-                                                     anonymous mode (no tokens checked/sent)
-MicrosoftAppPassword     ""                          client secret of that app
-MicrosoftAppType         SingleTenant                SingleTenant | MultiTenant |
-                                                     UserAssignedMSI
-MicrosoftAppTenantId     ""                          tenant of a SingleTenant / MSI bot
-DATABASE_URL             sqlite:///var/atmt.sqlite3  SQLite file (relative to the working
-                                                     directory) or postgresql://...
-ATMT_DIRECTORY           examples/directory.yaml     the directory file (areas, contacts)
-HOST                     127.0.0.1                   listen address
-PORT                     3978                        listen port (0 = any free port)
-LOG_LEVEL                INFO                        DEBUG | INFO | WARNING | ERROR
-ATMT_MAX_BODY_BYTES      262144 (256 KiB)            largest accepted request body
-ATMT_DEFAULT_LOCALE      fi                          language when neither the user, Teams
-                                                     nor the area gives one (fi | sv | en)
-=======================  ==========================  ======================================
+=========================  ==========================  ========================================
+key                        default                     meaning
+=========================  ==========================  ========================================
+MicrosoftAppId             "" (empty)                  Entra app id of the bot; empty = local
+                                                       anonymous mode (no tokens checked/sent)
+MicrosoftAppPassword       ""                          client secret of that app
+MicrosoftAppType           SingleTenant                SingleTenant | MultiTenant |
+                                                       UserAssignedMSI
+MicrosoftAppTenantId       ""                          tenant of a SingleTenant / MSI bot
+DATABASE_URL               sqlite:///var/atmt.sqlite3  SQLite file (relative to the working
+                                                       directory) or postgresql://...
+ATMT_DIRECTORY             examples/directory.yaml     the directory file (areas, contacts)
+HOST                       127.0.0.1                   listen address
+PORT                       3978                        listen port (0 = any free port)
+LOG_LEVEL                  INFO                        DEBUG | INFO | WARNING | ERROR
+ATMT_MAX_BODY_BYTES        262144 (256 KiB)            largest accepted request body
+ATMT_DEFAULT_LOCALE        fi                          language when neither the user, Teams
+                                                       nor the area gives one (fi | sv | en)
+ATMT_ALLOWED_TENANTS       "" (every tenant)           comma-separated Entra tenant ids whose
+                                                       activities are accepted; others -> 403
+ATMT_USER_RATE_PER_MINUTE  60                          requests per minute per user: a token
+                                                       bucket per (tenant, ``from.id``), burst
+                                                       of the same size, in memory per process;
+                                                       over it -> 429 + Retry-After; 0 = off
+ATMT_OPENID_METADATA_URL   Bot Framework's (below)     OpenID configuration whose ``jwks_uri``
+                                                       signs channel tokens; change only for
+                                                       tests (a local document) or a sovereign
+                                                       cloud; https (http only to loopback)
+=========================  ==========================  ========================================
+
+The default ``ATMT_OPENID_METADATA_URL`` is
+``https://login.botframework.com/v1/.well-known/openidconfiguration``.
+See :mod:`bot.auth` for what is checked with an app id set.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
@@ -42,6 +57,11 @@ _APP_TYPES: dict[str, AppType] = {
 }
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _LOCALES = ("fi", "sv", "en")
+# botframework.connector.auth.AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
+BOT_FRAMEWORK_OPENID_METADATA_URL = (
+    "https://login.botframework.com/v1/.well-known/openidconfiguration"
+)
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 class Settings(BaseSettings):
@@ -86,6 +106,19 @@ class Settings(BaseSettings):
     default_locale: str = Field(
         default="fi", validation_alias=AliasChoices("ATMT_DEFAULT_LOCALE", "default_locale")
     )
+    allowed_tenants: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias=AliasChoices("ATMT_ALLOWED_TENANTS", "allowed_tenants")
+    )
+    user_rate_per_minute: int = Field(
+        default=60,
+        ge=0,
+        le=100_000,
+        validation_alias=AliasChoices("ATMT_USER_RATE_PER_MINUTE", "user_rate_per_minute"),
+    )
+    openid_metadata_url: str = Field(
+        default=BOT_FRAMEWORK_OPENID_METADATA_URL,
+        validation_alias=AliasChoices("ATMT_OPENID_METADATA_URL", "openid_metadata_url"),
+    )
 
     @field_validator("app_id", "app_password", "app_tenant_id", "host", mode="before")
     @classmethod
@@ -121,6 +154,25 @@ class Settings(BaseSettings):
                 raise ValueError(f"must be one of {', '.join(_LOCALES)}")
             return locale
         return value
+
+    @field_validator("allowed_tenants", mode="before")
+    @classmethod
+    def _tenants(cls, value: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else value
+        if isinstance(items, list | tuple | set | frozenset):
+            return tuple(sorted({str(item).strip().lower() for item in items} - {""}))
+        return value
+
+    @field_validator("openid_metadata_url")
+    @classmethod
+    def _openid_metadata_url(cls, value: str) -> str:
+        url = value.strip()
+        parts = urlsplit(url)
+        if not parts.hostname or not (
+            parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in _LOOPBACK)
+        ):
+            raise ValueError("must be an https:// URL (http:// only to 127.0.0.1/localhost)")
+        return url
 
     @field_validator("database_url")
     @classmethod

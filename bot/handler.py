@@ -23,6 +23,7 @@ from botbuilder.schema import ChannelAccount
 from botbuilder.schema.teams import TeamInfo
 
 from access.directory import Directory
+from access.service import AccessService
 from bot.cards import coming_soon_card, help_card, hint_card, welcome_card
 from bot.commands import COMING, Command, CommandRecognizer
 from bot.i18n import Messages, Translator, normalize_locale
@@ -48,6 +49,7 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         translator: Translator,
         identities: IdentityResolver,
         directory: Directory | None = None,
+        service: AccessService | None = None,
     ) -> None:
         super().__init__()
         self.conversation_state = conversation_state
@@ -55,6 +57,7 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         self.translator = translator
         self.identities = identities
         self.directory = directory
+        self.service = service
         self.commands = CommandRecognizer(translator)
         self.preferences = user_state.create_property("Preferences")
         self.welcome_state = conversation_state.create_property("Welcome")

@@ -19,6 +19,7 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import storage.domain_tables  # noqa: F401  (registers the domain tables on Base.metadata)
 from storage.db import create_engine, normalize_url
 from storage.models import Base
 

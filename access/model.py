@@ -1,0 +1,348 @@
+"""The domain model: requests, decisions, grants, KEHA rows, audit entries, notifications.
+
+Plain frozen dataclasses and string enums, no framework. Every value that leaves the
+domain (to storage, to the bot) is one of these; the service never mutates one, it
+builds the next version with :func:`dataclasses.replace`.
+
+Lifecycle (docs/architecture.md, ARCHITECTURE "Lifecycle"): a request is *submitted*
+straight into ``pending`` (the submit is the event, recorded as ``request.submitted``),
+so there is no separate ``submitted`` state to get stuck in::
+
+    pending -> approved -> queued_for_keha -> sent_to_keha -> done
+    pending -> rejected | returned | cancelled | expired
+    returned -> pending (resubmit) | cancelled | expired
+    approved -> cancelled   (only a change superseded by a revoke of its grant)
+
+A revoke by the municipality, by an approver (misuse) or by the system (grant end or
+agreement end) is created directly in ``approved``: it needs no approval.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TypeAlias
+
+JsonScalar: TypeAlias = str | int | bool | None
+JsonValue: TypeAlias = JsonScalar | list["JsonValue"] | dict[str, "JsonValue"]
+ParamValue: TypeAlias = str | int | bool | None
+
+SYSTEM_ACTOR = "system"
+"""Actor of scheduled transitions (expiry, grant end); never a person's e-mail."""
+
+
+class RequestKind(enum.StrEnum):
+    GRANT = "grant"  # a new worker gets access
+    CHANGE = "change"  # service areas, level or end date of an active grant
+    REVOKE = "revoke"  # an active grant ends
+
+
+class RequestState(enum.StrEnum):
+    PENDING = "pending"
+    RETURNED = "returned"
+    APPROVED = "approved"
+    QUEUED_FOR_KEHA = "queued_for_keha"
+    SENT_TO_KEHA = "sent_to_keha"
+    DONE = "done"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+OPEN_STATES: frozenset[RequestState] = frozenset(
+    {
+        RequestState.PENDING,
+        RequestState.RETURNED,
+        RequestState.APPROVED,
+        RequestState.QUEUED_FOR_KEHA,
+        RequestState.SENT_TO_KEHA,
+    }
+)
+"""States in which a request is still on its way (not final)."""
+
+AWAITING_DECISION: frozenset[RequestState] = frozenset(
+    {RequestState.PENDING, RequestState.RETURNED}
+)
+
+FINAL_STATES: frozenset[RequestState] = frozenset(RequestState) - OPEN_STATES
+
+TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
+    RequestState.PENDING: frozenset(
+        {
+            RequestState.APPROVED,
+            RequestState.REJECTED,
+            RequestState.RETURNED,
+            RequestState.CANCELLED,
+            RequestState.EXPIRED,
+        }
+    ),
+    RequestState.RETURNED: frozenset(
+        {RequestState.PENDING, RequestState.CANCELLED, RequestState.EXPIRED}
+    ),
+    RequestState.APPROVED: frozenset({RequestState.QUEUED_FOR_KEHA, RequestState.CANCELLED}),
+    RequestState.QUEUED_FOR_KEHA: frozenset({RequestState.SENT_TO_KEHA}),
+    RequestState.SENT_TO_KEHA: frozenset({RequestState.DONE}),
+    RequestState.DONE: frozenset(),
+    RequestState.REJECTED: frozenset(),
+    RequestState.CANCELLED: frozenset(),
+    RequestState.EXPIRED: frozenset(),
+}
+"""Every allowed request transition; anything else is an ``IllegalTransition``."""
+
+
+class GrantState(enum.StrEnum):
+    ACTIVE = "active"
+    REVOKING = "revoking"  # a revoke is on its way to KEHA
+    REMOVED = "removed"  # KEHA confirmed the account closed
+
+
+LIVE_GRANT_STATES: frozenset[GrantState] = frozenset({GrantState.ACTIVE, GrantState.REVOKING})
+
+
+class GrantEventKind(enum.StrEnum):
+    OPENED = "opened"
+    CHANGED = "changed"
+    REVOKING = "revoking"
+    REMOVED = "removed"
+
+
+class KehaRowState(enum.StrEnum):
+    QUEUED = "queued"
+    SENT = "sent"
+    CONFIRMED = "confirmed"
+
+
+class DecisionOutcome(enum.StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    RETURNED = "returned"  # a question back to the requester
+
+
+class RevokeReason(enum.StrEnum):
+    EMPLOYMENT_ENDED = "employment_ended"  # 002 §5
+    TASKS_CHANGED = "tasks_changed"  # 002 §5
+    MISUSE = "misuse"  # 002 §4, §10 (approver)
+    GRANT_ENDED = "grant_ended"  # the end date passed (system)
+    AGREEMENT_ENDED = "agreement_ended"  # 002 §9 (system)
+    OTHER = "other"
+
+
+MUNICIPAL_REVOKE_REASONS: frozenset[RevokeReason] = frozenset(
+    {RevokeReason.EMPLOYMENT_ENDED, RevokeReason.TASKS_CHANGED, RevokeReason.OTHER}
+)
+
+
+class Audience(enum.StrEnum):
+    """Whom a notification addresses; catalogs pick the text by template and audience."""
+
+    REQUESTER = "requester"
+    WORKER = "worker"
+    APPROVER = "approver"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Worker:
+    name: str
+    email: str  # work e-mail, lower-cased; the worker's identity
+    job_title: str
+    municipality: str  # municipality code
+
+
+@dataclass(frozen=True)
+class RequestDraft:
+    """What a requester fills in. Field names are the ``Violation.field`` names.
+
+    For ``change`` the worker and municipality come from the grant (``grant_id``);
+    for ``grant`` the worker fields are required.
+    """
+
+    kind: RequestKind
+    municipality: str = ""
+    worker_name: str = ""
+    worker_email: str = ""
+    worker_job_title: str = ""
+    service_areas: tuple[str, ...] = ()
+    level: str = ""
+    start: date | None = None
+    end: date | None = None
+    justification: str = ""
+    confirmations: frozenset[str] = frozenset()
+    grant_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RequestChanges:
+    """Edits made when resubmitting a returned request; ``None`` keeps the value."""
+
+    worker_name: str | None = None
+    worker_job_title: str | None = None
+    service_areas: tuple[str, ...] | None = None
+    level: str | None = None
+    start: date | None = None
+    end: date | None = None
+    justification: str | None = None
+    confirmations: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class AccessRequest:
+    id: str
+    number: str  # human-readable, "2026-000123"
+    kind: RequestKind
+    state: RequestState
+    version: int  # compare-and-set; +1 on every transition
+    worker: Worker
+    municipality: str
+    area: str
+    service_areas: tuple[str, ...]
+    level: str
+    start: date | None
+    end: date | None  # None only for a revoke
+    justification: str  # for a revoke: the explanation
+    confirmations: frozenset[str]
+    requester: str  # the municipal contact kept informed
+    created_by: str  # who made it (== requester unless an approver or the system did)
+    created_at: datetime
+    updated_at: datetime  # time of the last transition
+    grant_id: str | None = None  # target of change/revoke; the new grant once a grant is done
+    revoke_reason: RevokeReason | None = None
+    urgent: bool = False
+    question: str | None = None  # the open question while returned
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_STATES
+
+
+@dataclass(frozen=True)
+class Decision:
+    id: str
+    request_id: str
+    outcome: DecisionOutcome
+    actor: str
+    at: datetime
+    text: str  # reason (rejected), question (returned), note (misuse revoke) or ""
+    request_version: int  # the version the decision was made on
+
+
+@dataclass(frozen=True)
+class GrantEvent:
+    at: datetime
+    event: GrantEventKind
+    request_id: str
+    service_areas: tuple[str, ...]
+    level: str
+    end: date | None
+
+
+@dataclass(frozen=True)
+class Grant:
+    id: str
+    worker: Worker
+    municipality: str
+    area: str
+    service_areas: tuple[str, ...]
+    level: str
+    start: date
+    end: date
+    state: GrantState
+    version: int
+    origin_request_id: str
+    requested_by: str  # municipal contact of the original request
+    created_at: datetime
+    updated_at: datetime
+    history: tuple[GrantEvent, ...] = ()
+
+
+@dataclass(frozen=True)
+class KehaBatch:
+    id: str
+    area: str
+    created_by: str
+    created_at: datetime
+    sent_at: datetime | None = None
+    sent_by: str | None = None
+    rows: tuple[KehaRow, ...] = ()
+
+
+@dataclass(frozen=True)
+class KehaRow:
+    """One change handed to KEHA: open, change or close one person's account."""
+
+    id: str
+    batch_id: str
+    request_id: str
+    request_number: str
+    area: str
+    municipality: str
+    kind: RequestKind
+    urgent: bool
+    state: KehaRowState
+    version: int
+    worker: Worker
+    service_areas: tuple[str, ...]
+    level: str
+    start: date | None
+    end: date | None
+    grant_id: str | None
+    created_at: datetime
+    approved_by: str | None = None  # None: a revoke that needed no approval
+    approved_at: datetime | None = None
+    revoke_reason: RevokeReason | None = None
+    sent_at: datetime | None = None
+    confirmed_at: datetime | None = None
+    confirmed_by: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditDraft:
+    """An audit row before it is chained (sequence number and hashes come at append)."""
+
+    at: datetime
+    actor: str
+    action: str
+    request_id: str | None
+    details: Mapping[str, JsonValue]
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int  # 1, 2, 3 ... (the row number); part of the hashed content
+    at: datetime
+    actor: str
+    action: str
+    request_id: str | None
+    details: Mapping[str, JsonValue]
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True)
+class Notification:
+    """An outbox row: one message to one person, written with the state change."""
+
+    id: str
+    request_id: str | None
+    template: str  # e.g. "request.submitted"
+    audience: Audience
+    recipient: str  # work e-mail
+    params: Mapping[str, ParamValue]
+    idempotency_key: str  # unique; the dispatcher sends each key at most once
+    created_at: datetime
+
+    @property
+    def catalog_key(self) -> str:
+        """Key of the message text in the bot's catalogs: ``template.audience``."""
+        return f"{self.template}.{self.audience.value}"
+
+
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    key: str
+    actor: str
+    command: str
+    created_at: datetime
+    result: str | None = None  # reference to the first result, e.g. "request:<id>"

@@ -1,0 +1,402 @@
+"""The rules of DOMAIN.md as pure functions returning typed violations.
+
+Each rule is a function of plain values that returns a list of :class:`Violation`
+(empty when the rule holds). :func:`check_request` runs every rule that applies and
+returns *all* violations at once, so a form can show every error at its field. The
+codes and their parameters are stable and documented in ``docs/domain-rules.md``;
+the texts live in the bot's catalogs.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+from datetime import date, timedelta
+
+from access.directory import Area, Directory
+from access.model import (
+    LIVE_GRANT_STATES,
+    OPEN_STATES,
+    AccessRequest,
+    Grant,
+    GrantState,
+    RequestDraft,
+    RequestKind,
+)
+
+NAME_MAX = 200
+JOB_TITLE_MAX = 200
+EMAIL_MAX = 254
+JUSTIFICATION_MAX = 2000
+DECISION_TEXT_MAX = 2000
+
+VIOLATION_CODES: frozenset[str] = frozenset(
+    {
+        "municipality.unknown",
+        "municipality.no_agreement",
+        "municipality.agreement_ended",
+        "service_area.missing",
+        "service_area.not_allowed",
+        "level.missing",
+        "level.unknown",
+        "level.not_allowed",
+        "dates.start_missing",
+        "dates.end_missing",
+        "dates.start_in_past",
+        "dates.end_before_start",
+        "dates.too_long",
+        "dates.after_agreement_end",
+        "confirmation.missing",
+        "worker.email_invalid",
+        "text.required",
+        "text.too_long",
+        "grant.duplicate",
+        "grant.not_found",
+        "grant.not_active",
+        "grant.request_open",
+        "change.no_difference",
+        "revoke.reason_invalid",
+    }
+)
+"""Every code a :class:`Violation` can carry (documented in docs/domain-rules.md)."""
+
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.[A-Za-z]{2,}$"
+)
+
+
+@dataclass(frozen=True, eq=True)
+class Violation:
+    """One broken rule. ``field`` names the input (``RequestDraft`` field name)."""
+
+    code: str
+    field: str | None
+    params: Mapping[str, str | int] = dataclass_field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PolicyContext:
+    """What the rules need to know beyond the draft, gathered by the service.
+
+    ``grants``: the worker's grants in the area (any state; live ones count).
+    ``requests``: open requests about the worker in the area or about ``grant``.
+    ``exclude_request_id``: the request being resubmitted (it does not conflict with
+    itself).
+    """
+
+    today: date
+    grant: Grant | None = None
+    grants: Sequence[Grant] = ()
+    requests: Sequence[AccessRequest] = ()
+    exclude_request_id: str | None = None
+
+
+def add_months(day: date, months: int) -> date:
+    """``day`` plus whole calendar months, clamped to the month's last day."""
+    month_index = day.month - 1 + months
+    year = day.year + month_index // 12
+    month = month_index % 12 + 1
+    last = calendar.monthrange(year, month)[1]
+    return date(year, month, min(day.day, last))
+
+
+def normalize_email(value: str) -> str:
+    return value.strip().lower()
+
+
+# ----------------------------------------------------------------------------- rules
+
+
+def check_municipality(code: str, directory: Directory, today: date) -> list[Violation]:
+    """Rule 1: only municipalities with a service agreement (000, 002)."""
+    municipality = directory.municipality(code)
+    if municipality is None:
+        return [Violation("municipality.unknown", "municipality", {"municipality": code})]
+    if not municipality.contracted:
+        return [
+            Violation(
+                "municipality.no_agreement",
+                "municipality",
+                {"municipality": code, "municipality_name": municipality.name},
+            )
+        ]
+    if municipality.agreement_ends is not None and municipality.agreement_ends <= today:
+        return [
+            Violation(
+                "municipality.agreement_ended",
+                "municipality",
+                {
+                    "municipality": code,
+                    "municipality_name": municipality.name,
+                    "agreement_ends": municipality.agreement_ends.isoformat(),
+                },
+            )
+        ]
+    return []
+
+
+def check_service_areas(codes: Sequence[str], area: Area) -> list[Violation]:
+    """Rules 2-3: the worker's tasks are stated and allowed in the area (000, 002 §3)."""
+    if not codes:
+        return [Violation("service_area.missing", "service_areas", {"area": area.code})]
+    return [
+        Violation(
+            "service_area.not_allowed", "service_areas", {"service_area": c, "area": area.code}
+        )
+        for c in dict.fromkeys(codes)
+        if c not in area.service_areas
+    ]
+
+
+def check_level(level: str, directory: Directory, area: Area) -> list[Violation]:
+    """Rule 2: the level of access is stated, known and allowed in the area."""
+    if not level:
+        return [Violation("level.missing", "level", {})]
+    if level not in directory.access_levels:
+        return [Violation("level.unknown", "level", {"level": level})]
+    if level not in area.access_levels:
+        return [Violation("level.not_allowed", "level", {"level": level, "area": area.code})]
+    return []
+
+
+def check_dates(
+    start: date | None,
+    end: date | None,
+    *,
+    today: date,
+    area: Area,
+    agreement_ends: date | None = None,
+) -> list[Violation]:
+    """Rule 2: a start and an end (never open-ended), within the area's limits."""
+    out: list[Violation] = []
+    if start is None:
+        out.append(Violation("dates.start_missing", "start", {}))
+    if end is None:
+        out.append(Violation("dates.end_missing", "end", {}))
+    if start is not None and start < today - timedelta(days=area.start_grace_days):
+        out.append(Violation("dates.start_in_past", "start", {"grace_days": area.start_grace_days}))
+    if start is None or end is None:
+        return out
+    if end < start:
+        out.append(Violation("dates.end_before_start", "end", {"start": start.isoformat()}))
+        return out
+    latest = add_months(start, area.max_grant_months)
+    if end > latest:
+        out.append(
+            Violation(
+                "dates.too_long",
+                "end",
+                {"max_months": area.max_grant_months, "latest_end": latest.isoformat()},
+            )
+        )
+    if agreement_ends is not None and end > agreement_ends:
+        out.append(
+            Violation(
+                "dates.after_agreement_end",
+                "end",
+                {"agreement_ends": agreement_ends.isoformat()},
+            )
+        )
+    return out
+
+
+def check_confirmations(given: Iterable[str], area: Area) -> list[Violation]:
+    """Rule 4: the requester confirms the area's preconditions (000 decision 4, 002 §4)."""
+    have = set(given)
+    return [
+        Violation("confirmation.missing", "confirmations", {"confirmation": c})
+        for c in sorted(area.requires)
+        if c not in have
+    ]
+
+
+def check_worker_email(email: str) -> list[Violation]:
+    """The worker is identified by a well-formed work e-mail."""
+    value = email.strip()
+    if not value:
+        return [Violation("text.required", "worker_email", {})]
+    if len(value) > EMAIL_MAX or not _EMAIL.match(value):
+        return [Violation("worker.email_invalid", "worker_email", {})]
+    return []
+
+
+def check_text(
+    field_name: str, value: str, *, max_length: int, required: bool = True
+) -> list[Violation]:
+    """A free text is present (when required) and not longer than ``max_length``."""
+    stripped = value.strip()
+    if required and not stripped:
+        return [Violation("text.required", field_name, {})]
+    if len(stripped) > max_length:
+        return [
+            Violation(
+                "text.too_long", field_name, {"max_length": max_length, "length": len(stripped)}
+            )
+        ]
+    return []
+
+
+def check_duplicate(
+    worker_email: str,
+    area_code: str,
+    grants: Sequence[Grant],
+    requests: Sequence[AccessRequest],
+    *,
+    exclude_request_id: str | None = None,
+) -> list[Violation]:
+    """Rule 2: one personal grant per worker and area; a second needs no new grant.
+
+    A live (active or revoking) grant or an open grant request for the same worker in
+    the same area blocks a new grant request.
+    """
+    who = normalize_email(worker_email)
+    for grant in grants:
+        if (
+            grant.worker.email == who
+            and grant.area == area_code
+            and grant.state in LIVE_GRANT_STATES
+        ):
+            return [
+                Violation(
+                    "grant.duplicate",
+                    "worker_email",
+                    {"existing_kind": "grant", "existing": grant.id, "state": grant.state.value},
+                )
+            ]
+    for request in requests:
+        if (
+            request.id != exclude_request_id
+            and request.kind is RequestKind.GRANT
+            and request.worker.email == who
+            and request.area == area_code
+            and request.state in OPEN_STATES
+        ):
+            return [
+                Violation(
+                    "grant.duplicate",
+                    "worker_email",
+                    {
+                        "existing_kind": "request",
+                        "existing": request.number,
+                        "state": request.state.value,
+                    },
+                )
+            ]
+    return []
+
+
+def check_grant_target(
+    grant: Grant | None,
+    grant_id: str | None,
+    requests: Sequence[AccessRequest],
+    *,
+    exclude_request_id: str | None = None,
+) -> list[Violation]:
+    """Rule 5: a change or revoke needs an active grant without another change on its way."""
+    if grant is None:
+        return [Violation("grant.not_found", "grant_id", {"grant_id": grant_id or ""})]
+    if grant.state is not GrantState.ACTIVE:
+        return [Violation("grant.not_active", "grant_id", {"state": grant.state.value})]
+    for request in requests:
+        if (
+            request.id != exclude_request_id
+            and request.grant_id == grant.id
+            and request.kind in (RequestKind.CHANGE, RequestKind.REVOKE)
+            and request.state in OPEN_STATES
+        ):
+            return [
+                Violation(
+                    "grant.request_open",
+                    "grant_id",
+                    {"existing": request.number, "state": request.state.value},
+                )
+            ]
+    return []
+
+
+def check_change_differs(
+    service_areas: Sequence[str], level: str, end: date | None, grant: Grant
+) -> list[Violation]:
+    """A change request must change something (service areas, level or end date)."""
+    if (
+        sorted(set(service_areas)) == sorted(grant.service_areas)
+        and level == grant.level
+        and end == grant.end
+    ):
+        return [Violation("change.no_difference", None, {})]
+    return []
+
+
+# ---------------------------------------------------------------------------- composites
+
+
+def check_request(draft: RequestDraft, directory: Directory, ctx: PolicyContext) -> list[Violation]:
+    """Every rule that applies to a grant or change request; all violations at once."""
+    if draft.kind is RequestKind.REVOKE:
+        raise ValueError("use check_revoke for revoke requests")
+    out: list[Violation] = []
+    grant = ctx.grant
+    if draft.kind is RequestKind.CHANGE:
+        out += check_grant_target(
+            grant, draft.grant_id, ctx.requests, exclude_request_id=ctx.exclude_request_id
+        )
+        if grant is None:
+            return out
+        municipality_code = grant.municipality
+    else:
+        municipality_code = draft.municipality
+        out += check_text("worker_name", draft.worker_name, max_length=NAME_MAX)
+        out += check_worker_email(draft.worker_email)
+        out += check_text("worker_job_title", draft.worker_job_title, max_length=JOB_TITLE_MAX)
+    out += check_text("justification", draft.justification, max_length=JUSTIFICATION_MAX)
+    out += check_municipality(municipality_code, directory, ctx.today)
+    municipality = directory.municipality(municipality_code)
+    area = directory.area_of(municipality_code)
+    if area is None or municipality is None:
+        return out
+    out += check_service_areas(draft.service_areas, area)
+    out += check_level(draft.level, directory, area)
+    out += check_dates(
+        draft.start,
+        draft.end,
+        today=ctx.today,
+        area=area,
+        agreement_ends=municipality.agreement_ends,
+    )
+    out += check_confirmations(draft.confirmations, area)
+    if draft.kind is RequestKind.GRANT and not any(v.field == "worker_email" for v in out):
+        out += check_duplicate(
+            draft.worker_email,
+            area.code,
+            ctx.grants,
+            ctx.requests,
+            exclude_request_id=ctx.exclude_request_id,
+        )
+    if draft.kind is RequestKind.CHANGE and grant is not None:
+        out += check_change_differs(draft.service_areas, draft.level, draft.end, grant)
+    return out
+
+
+def check_revoke(
+    grant: Grant | None, grant_id: str, note: str, *, note_required: bool = False
+) -> list[Violation]:
+    """A revoke needs a live grant that is not already being revoked."""
+    out = check_grant_target(grant, grant_id, ())
+    out += check_text("note", note, max_length=DECISION_TEXT_MAX, required=note_required)
+    return out
+
+
+def check_decision_text(field_name: str, value: str) -> list[Violation]:
+    """A rejection reason or a return question is required and bounded."""
+    return check_text(field_name, value, max_length=DECISION_TEXT_MAX, required=True)
+
+
+def check_still_grantable(
+    municipality_code: str, directory: Directory, today: date
+) -> list[Violation]:
+    """At approval: the municipality still has its agreement (it may have ended since)."""
+    return check_municipality(municipality_code, directory, today)

@@ -1,0 +1,251 @@
+"""What the service needs from the outside world, as Protocols.
+
+``storage/`` implements them on SQLAlchemy (``storage.repositories``); the unit tests
+implement them in memory. The service never commits by itself: it asks the unit of
+work to ``commit()`` once a command has written its state, audit row(s) and outbox
+rows, so all of it lands in one transaction or none of it does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from types import TracebackType
+from typing import Protocol, Self
+from zoneinfo import ZoneInfo
+
+from access.audit import ChainHead
+from access.model import (
+    AccessRequest,
+    AuditDraft,
+    AuditEntry,
+    Decision,
+    Grant,
+    GrantEvent,
+    GrantState,
+    IdempotencyRecord,
+    KehaBatch,
+    KehaRow,
+    KehaRowState,
+    Notification,
+    RequestKind,
+    RequestState,
+)
+
+# ------------------------------------------------------------------------------ queries
+
+
+@dataclass(frozen=True)
+class RequestQuery:
+    """Filter for requests; every given field must match (``None``: any)."""
+
+    ids: Sequence[str] | None = None
+    municipalities: Sequence[str] | None = None
+    areas: Sequence[str] | None = None
+    states: Sequence[RequestState] | None = None
+    kinds: Sequence[RequestKind] | None = None
+    worker_email: str | None = None
+    requester: str | None = None  # requester or created_by
+    grant_id: str | None = None
+    updated_before: datetime | None = None
+    limit: int | None = None  # newest first
+
+
+@dataclass(frozen=True)
+class GrantQuery:
+    ids: Sequence[str] | None = None
+    municipalities: Sequence[str] | None = None
+    areas: Sequence[str] | None = None
+    states: Sequence[GrantState] | None = None
+    worker_email: str | None = None
+    end_before: date | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class KehaRowQuery:
+    batch_id: str | None = None
+    request_id: str | None = None
+    areas: Sequence[str] | None = None
+    states: Sequence[KehaRowState] | None = None
+
+
+# --------------------------------------------------------------------------- repositories
+
+
+class RequestRepository(Protocol):
+    async def get(self, request_id: str) -> AccessRequest | None: ...
+
+    async def add(self, request: AccessRequest) -> None: ...
+
+    async def update(self, request: AccessRequest, *, expected_version: int) -> bool:
+        """Store ``request`` if the stored version is ``expected_version``; False if not."""
+        ...
+
+    async def find(self, query: RequestQuery) -> list[AccessRequest]: ...
+
+    async def next_number(self, year: int) -> int:
+        """1, 2, 3 ... per year, never the same twice (also under concurrency)."""
+        ...
+
+
+class GrantRepository(Protocol):
+    async def get(self, grant_id: str) -> Grant | None:
+        """The grant with its history, oldest event first."""
+        ...
+
+    async def add(self, grant: Grant) -> None:
+        """Insert the grant and every event of its history."""
+        ...
+
+    async def update(self, grant: Grant, *, expected_version: int) -> bool:
+        """Compare-and-set the grant's fields (not its history)."""
+        ...
+
+    async def add_event(self, grant_id: str, event: GrantEvent) -> None: ...
+
+    async def find(self, query: GrantQuery) -> list[Grant]: ...
+
+
+class DecisionRepository(Protocol):
+    async def add(self, decision: Decision) -> None: ...
+
+    async def for_request(self, request_id: str) -> list[Decision]:
+        """Oldest first."""
+        ...
+
+    async def by_actor(self, actor: str) -> list[Decision]: ...
+
+
+class KehaRepository(Protocol):
+    async def add_batch(self, batch: KehaBatch) -> None:
+        """Insert the batch and its rows."""
+        ...
+
+    async def get_batch(self, batch_id: str) -> KehaBatch | None:
+        """The batch with its rows."""
+        ...
+
+    async def update_batch(self, batch: KehaBatch) -> None: ...
+
+    async def get_row(self, row_id: str) -> KehaRow | None: ...
+
+    async def update_row(self, row: KehaRow, *, expected_version: int) -> bool: ...
+
+    async def find_rows(self, query: KehaRowQuery) -> list[KehaRow]: ...
+
+
+class AuditLog(Protocol):
+    async def append(self, draft: AuditDraft) -> None:
+        """Queue a row; it is chained (sequence, hashes) when the unit of work commits,
+        under a lock that keeps the chain linear."""
+        ...
+
+    async def entries(self, *, after_seq: int = 0, limit: int | None = None) -> list[AuditEntry]:
+        """Committed rows in sequence order."""
+        ...
+
+    async def for_request(self, request_id: str) -> list[AuditEntry]: ...
+
+    async def head(self) -> ChainHead | None: ...
+
+
+class Outbox(Protocol):
+    async def add(self, notification: Notification) -> None: ...
+
+    async def for_request(self, request_id: str) -> list[Notification]: ...
+
+    async def for_recipient(self, recipient: str) -> list[Notification]: ...
+
+
+class IdempotencyStore(Protocol):
+    async def claim(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        """Reserve ``record.key`` in this transaction and return ``None``; or, if the key
+        was already used (committed), return that record unchanged. A concurrent
+        transaction holding the same key makes this wait until it ends."""
+        ...
+
+    async def complete(self, key: str, result: str) -> None: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. ``async with`` opens it; leaving without ``commit()`` rolls back."""
+
+    @property
+    def requests(self) -> RequestRepository: ...
+
+    @property
+    def grants(self) -> GrantRepository: ...
+
+    @property
+    def decisions(self) -> DecisionRepository: ...
+
+    @property
+    def keha(self) -> KehaRepository: ...
+
+    @property
+    def audit(self) -> AuditLog: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
+
+    @property
+    def idempotency(self) -> IdempotencyStore: ...
+
+    async def lock(self, key: str) -> None:
+        """Serialise transactions that touch the same subject (held until the end)."""
+        ...
+
+    async def commit(self) -> None: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+# ---------------------------------------------------------------------------- time, ids
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware current time."""
+        ...
+
+    def today(self) -> date:
+        """Today's date where the service operates (Finland)."""
+        ...
+
+
+class IdSource(Protocol):
+    def new_id(self) -> str: ...
+
+
+HELSINKI = ZoneInfo("Europe/Helsinki")
+
+
+class SystemClock:
+    """The real clock; dates are Finnish dates."""
+
+    def __init__(self, tz: ZoneInfo = HELSINKI) -> None:
+        self._tz = tz
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def today(self) -> date:
+        return datetime.now(self._tz).date()
+
+
+class UuidIds:
+    def new_id(self) -> str:
+        return uuid.uuid4().hex

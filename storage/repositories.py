@@ -1,0 +1,812 @@
+"""Repositories implementing :mod:`access.ports` on SQLAlchemy 2 (async, Core).
+
+:class:`SqlUnitOfWork` is one ``AsyncSession`` transaction. The service never commits
+by itself; it calls :meth:`SqlUnitOfWork.commit`, which first chains the queued audit
+rows, then commits everything at once.
+
+Concurrency
+-----------
+* Compare-and-set: ``UPDATE ... WHERE id = :id AND version = :expected``; a rowcount
+  of 0 means another transaction won (PostgreSQL re-checks the WHERE clause on the
+  row version the winner committed, so exactly one of many racers updates).
+* Audit chain: every append locks the single chain-head row (``SELECT ... FOR
+  UPDATE``) at commit time, after all other row locks of the transaction were taken,
+  so the chain stays linear and the lock order is the same everywhere (no deadlock
+  through the head).
+* SQLite has one writer: the unit of work starts with ``BEGIN IMMEDIATE`` so the
+  whole command (reads included) runs under the write lock; ``lock()`` is a no-op.
+  On PostgreSQL ``lock()`` takes ``pg_advisory_xact_lock`` on the subject key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import Row, Select, and_, func, insert, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from access.audit import GENESIS_HASH, ChainHead, chain_entry
+from access.model import (
+    AccessRequest,
+    Audience,
+    AuditDraft,
+    AuditEntry,
+    Decision,
+    DecisionOutcome,
+    Grant,
+    GrantEvent,
+    GrantEventKind,
+    GrantState,
+    IdempotencyRecord,
+    KehaBatch,
+    KehaRow,
+    KehaRowState,
+    Notification,
+    RequestKind,
+    RequestState,
+    RevokeReason,
+    Worker,
+)
+from access.ports import GrantQuery, KehaRowQuery, RequestQuery, UnitOfWork, UnitOfWorkFactory
+from storage.domain_tables import (
+    AUDIT,
+    AUDIT_HEAD,
+    BATCHES,
+    COUNTERS,
+    DECISIONS,
+    GRANT_EVENTS,
+    GRANTS,
+    IDEMPOTENCY,
+    KEHA_ROWS,
+    OUTBOX,
+    REQUESTS,
+)
+
+__all__ = [
+    "SqlAuditLog",
+    "SqlDecisionRepository",
+    "SqlGrantRepository",
+    "SqlIdempotencyStore",
+    "SqlKehaRepository",
+    "SqlOutbox",
+    "SqlRequestRepository",
+    "SqlUnitOfWork",
+    "advisory_key",
+    "unit_of_work_factory",
+]
+
+
+def advisory_key(key: str) -> int:
+    """A stable signed 64-bit number for ``pg_advisory_xact_lock``."""
+    return int.from_bytes(hashlib.sha256(key.encode("utf-8")).digest()[:8], "big", signed=True)
+
+
+def _rowcount(result: Any) -> int:
+    count = getattr(result, "rowcount", -1)
+    return int(count)
+
+
+# ----------------------------------------------------------------------------- requests
+
+
+def _request_values(r: AccessRequest) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "number": r.number,
+        "kind": r.kind.value,
+        "state": r.state.value,
+        "version": r.version,
+        "worker_name": r.worker.name,
+        "worker_email": r.worker.email,
+        "worker_job_title": r.worker.job_title,
+        "municipality": r.municipality,
+        "area": r.area,
+        "service_areas": list(r.service_areas),
+        "level": r.level,
+        "start_date": r.start,
+        "end_date": r.end,
+        "justification": r.justification,
+        "confirmations": sorted(r.confirmations),
+        "requester": r.requester,
+        "created_by": r.created_by,
+        "grant_id": r.grant_id,
+        "revoke_reason": r.revoke_reason.value if r.revoke_reason else None,
+        "urgent": r.urgent,
+        "question": r.question,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    }
+
+
+def _request(row: Row[Any]) -> AccessRequest:
+    m = row._mapping
+    return AccessRequest(
+        id=m["id"],
+        number=m["number"],
+        kind=RequestKind(m["kind"]),
+        state=RequestState(m["state"]),
+        version=m["version"],
+        worker=Worker(
+            m["worker_name"], m["worker_email"], m["worker_job_title"], m["municipality"]
+        ),
+        municipality=m["municipality"],
+        area=m["area"],
+        service_areas=tuple(m["service_areas"]),
+        level=m["level"],
+        start=m["start_date"],
+        end=m["end_date"],
+        justification=m["justification"],
+        confirmations=frozenset(m["confirmations"]),
+        requester=m["requester"],
+        created_by=m["created_by"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        grant_id=m["grant_id"],
+        revoke_reason=RevokeReason(m["revoke_reason"]) if m["revoke_reason"] else None,
+        urgent=bool(m["urgent"]),
+        question=m["question"],
+    )
+
+
+class _Repo:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def _rows(self, statement: Select[Any]) -> Sequence[Row[Any]]:
+        rows: Sequence[Row[Any]] = (await self._session.execute(statement)).all()
+        return rows
+
+
+class SqlRequestRepository(_Repo):
+    async def get(self, request_id: str) -> AccessRequest | None:
+        rows = await self._rows(select(REQUESTS).where(REQUESTS.c.id == request_id))
+        return _request(rows[0]) if rows else None
+
+    async def add(self, request: AccessRequest) -> None:
+        await self._session.execute(insert(REQUESTS).values(**_request_values(request)))
+
+    async def update(self, request: AccessRequest, *, expected_version: int) -> bool:
+        values = _request_values(request)
+        del values["id"]
+        result = await self._session.execute(
+            update(REQUESTS)
+            .where(REQUESTS.c.id == request.id, REQUESTS.c.version == expected_version)
+            .values(**values)
+        )
+        return _rowcount(result) == 1
+
+    async def find(self, query: RequestQuery) -> list[AccessRequest]:
+        c = REQUESTS.c
+        conditions: list[Any] = []
+        if query.ids is not None:
+            conditions.append(c.id.in_(list(query.ids)))
+        if query.municipalities is not None:
+            conditions.append(c.municipality.in_(list(query.municipalities)))
+        if query.areas is not None:
+            conditions.append(c.area.in_(list(query.areas)))
+        if query.states is not None:
+            conditions.append(c.state.in_([s.value for s in query.states]))
+        if query.kinds is not None:
+            conditions.append(c.kind.in_([k.value for k in query.kinds]))
+        if query.worker_email is not None:
+            conditions.append(c.worker_email == query.worker_email)
+        if query.requester is not None:
+            conditions.append(or_(c.requester == query.requester, c.created_by == query.requester))
+        if query.grant_id is not None:
+            conditions.append(c.grant_id == query.grant_id)
+        if query.updated_before is not None:
+            conditions.append(c.updated_at < query.updated_before)
+        statement = (
+            select(REQUESTS)
+            .where(and_(True, *conditions))
+            .order_by(c.created_at.desc(), c.number.desc())
+        )
+        if query.limit is not None:
+            statement = statement.limit(query.limit)
+        return [_request(r) for r in await self._rows(statement)]
+
+    async def next_number(self, year: int) -> int:
+        dialect = self._session.bind.dialect.name if self._session.bind else "sqlite"
+        if dialect == "postgresql":
+            pg = postgresql.insert(COUNTERS).values(year=year, value=1)
+            statement: Any = pg.on_conflict_do_update(
+                index_elements=[COUNTERS.c.year], set_={"value": COUNTERS.c.value + 1}
+            ).returning(COUNTERS.c.value)
+        else:
+            lite = sqlite.insert(COUNTERS).values(year=year, value=1)
+            statement = lite.on_conflict_do_update(
+                index_elements=[COUNTERS.c.year], set_={"value": COUNTERS.c.value + 1}
+            ).returning(COUNTERS.c.value)
+        value = (await self._session.execute(statement)).scalar_one()
+        return int(value)
+
+
+# ------------------------------------------------------------------------------- grants
+
+
+def _grant_values(g: Grant) -> dict[str, Any]:
+    return {
+        "id": g.id,
+        "worker_name": g.worker.name,
+        "worker_email": g.worker.email,
+        "worker_job_title": g.worker.job_title,
+        "municipality": g.municipality,
+        "area": g.area,
+        "service_areas": list(g.service_areas),
+        "level": g.level,
+        "start_date": g.start,
+        "end_date": g.end,
+        "state": g.state.value,
+        "version": g.version,
+        "origin_request_id": g.origin_request_id,
+        "requested_by": g.requested_by,
+        "created_at": g.created_at,
+        "updated_at": g.updated_at,
+    }
+
+
+def _event(row: Row[Any]) -> GrantEvent:
+    m = row._mapping
+    return GrantEvent(
+        at=m["at"],
+        event=GrantEventKind(m["event"]),
+        request_id=m["request_id"],
+        service_areas=tuple(m["service_areas"]),
+        level=m["level"],
+        end=m["end_date"],
+    )
+
+
+def _grant(row: Row[Any], history: Sequence[GrantEvent]) -> Grant:
+    m = row._mapping
+    return Grant(
+        id=m["id"],
+        worker=Worker(
+            m["worker_name"], m["worker_email"], m["worker_job_title"], m["municipality"]
+        ),
+        municipality=m["municipality"],
+        area=m["area"],
+        service_areas=tuple(m["service_areas"]),
+        level=m["level"],
+        start=m["start_date"],
+        end=m["end_date"],
+        state=GrantState(m["state"]),
+        version=m["version"],
+        origin_request_id=m["origin_request_id"],
+        requested_by=m["requested_by"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+        history=tuple(history),
+    )
+
+
+class SqlGrantRepository(_Repo):
+    async def _history(self, grant_ids: Sequence[str]) -> dict[str, list[GrantEvent]]:
+        out: dict[str, list[GrantEvent]] = {g: [] for g in grant_ids}
+        if not grant_ids:
+            return out
+        rows = await self._rows(
+            select(GRANT_EVENTS)
+            .where(GRANT_EVENTS.c.grant_id.in_(list(grant_ids)))
+            .order_by(GRANT_EVENTS.c.id)
+        )
+        for row in rows:
+            out[row._mapping["grant_id"]].append(_event(row))
+        return out
+
+    async def get(self, grant_id: str) -> Grant | None:
+        rows = await self._rows(select(GRANTS).where(GRANTS.c.id == grant_id))
+        if not rows:
+            return None
+        return _grant(rows[0], (await self._history([grant_id]))[grant_id])
+
+    async def add(self, grant: Grant) -> None:
+        await self._session.execute(insert(GRANTS).values(**_grant_values(grant)))
+        for event in grant.history:
+            await self.add_event(grant.id, event)
+
+    async def update(self, grant: Grant, *, expected_version: int) -> bool:
+        values = _grant_values(grant)
+        del values["id"]
+        result = await self._session.execute(
+            update(GRANTS)
+            .where(GRANTS.c.id == grant.id, GRANTS.c.version == expected_version)
+            .values(**values)
+        )
+        return _rowcount(result) == 1
+
+    async def add_event(self, grant_id: str, event: GrantEvent) -> None:
+        await self._session.execute(
+            insert(GRANT_EVENTS).values(
+                grant_id=grant_id,
+                at=event.at,
+                event=event.event.value,
+                request_id=event.request_id,
+                service_areas=list(event.service_areas),
+                level=event.level,
+                end_date=event.end,
+            )
+        )
+
+    async def find(self, query: GrantQuery) -> list[Grant]:
+        c = GRANTS.c
+        conditions: list[Any] = []
+        if query.ids is not None:
+            conditions.append(c.id.in_(list(query.ids)))
+        if query.municipalities is not None:
+            conditions.append(c.municipality.in_(list(query.municipalities)))
+        if query.areas is not None:
+            conditions.append(c.area.in_(list(query.areas)))
+        if query.states is not None:
+            conditions.append(c.state.in_([s.value for s in query.states]))
+        if query.worker_email is not None:
+            conditions.append(c.worker_email == query.worker_email)
+        if query.end_before is not None:
+            conditions.append(c.end_date < query.end_before)
+        statement = select(GRANTS).where(and_(True, *conditions)).order_by(c.created_at, c.id)
+        if query.limit is not None:
+            statement = statement.limit(query.limit)
+        rows = await self._rows(statement)
+        history = await self._history([r._mapping["id"] for r in rows])
+        return [_grant(r, history[r._mapping["id"]]) for r in rows]
+
+
+# ---------------------------------------------------------------------------- decisions
+
+
+def _decision(row: Row[Any]) -> Decision:
+    m = row._mapping
+    return Decision(
+        id=m["id"],
+        request_id=m["request_id"],
+        outcome=DecisionOutcome(m["outcome"]),
+        actor=m["actor"],
+        at=m["at"],
+        text=m["text"],
+        request_version=m["request_version"],
+    )
+
+
+class SqlDecisionRepository(_Repo):
+    async def add(self, decision: Decision) -> None:
+        await self._session.execute(
+            insert(DECISIONS).values(
+                id=decision.id,
+                request_id=decision.request_id,
+                outcome=decision.outcome.value,
+                actor=decision.actor,
+                at=decision.at,
+                text=decision.text,
+                request_version=decision.request_version,
+            )
+        )
+
+    async def for_request(self, request_id: str) -> list[Decision]:
+        rows = await self._rows(
+            select(DECISIONS)
+            .where(DECISIONS.c.request_id == request_id)
+            .order_by(DECISIONS.c.request_version, DECISIONS.c.at)
+        )
+        return [_decision(r) for r in rows]
+
+    async def by_actor(self, actor: str) -> list[Decision]:
+        rows = await self._rows(
+            select(DECISIONS).where(DECISIONS.c.actor == actor).order_by(DECISIONS.c.at)
+        )
+        return [_decision(r) for r in rows]
+
+
+# --------------------------------------------------------------------------------- KEHA
+
+
+def _keha_values(r: KehaRow) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "batch_id": r.batch_id,
+        "request_id": r.request_id,
+        "request_number": r.request_number,
+        "area": r.area,
+        "municipality": r.municipality,
+        "kind": r.kind.value,
+        "urgent": r.urgent,
+        "state": r.state.value,
+        "version": r.version,
+        "worker_name": r.worker.name,
+        "worker_email": r.worker.email,
+        "worker_job_title": r.worker.job_title,
+        "service_areas": list(r.service_areas),
+        "level": r.level,
+        "start_date": r.start,
+        "end_date": r.end,
+        "grant_id": r.grant_id,
+        "created_at": r.created_at,
+        "approved_by": r.approved_by,
+        "approved_at": r.approved_at,
+        "revoke_reason": r.revoke_reason.value if r.revoke_reason else None,
+        "sent_at": r.sent_at,
+        "confirmed_at": r.confirmed_at,
+        "confirmed_by": r.confirmed_by,
+    }
+
+
+def _keha_row(row: Row[Any]) -> KehaRow:
+    m = row._mapping
+    return KehaRow(
+        id=m["id"],
+        batch_id=m["batch_id"],
+        request_id=m["request_id"],
+        request_number=m["request_number"],
+        area=m["area"],
+        municipality=m["municipality"],
+        kind=RequestKind(m["kind"]),
+        urgent=bool(m["urgent"]),
+        state=KehaRowState(m["state"]),
+        version=m["version"],
+        worker=Worker(
+            m["worker_name"], m["worker_email"], m["worker_job_title"], m["municipality"]
+        ),
+        service_areas=tuple(m["service_areas"]),
+        level=m["level"],
+        start=m["start_date"],
+        end=m["end_date"],
+        grant_id=m["grant_id"],
+        created_at=m["created_at"],
+        approved_by=m["approved_by"],
+        approved_at=m["approved_at"],
+        revoke_reason=RevokeReason(m["revoke_reason"]) if m["revoke_reason"] else None,
+        sent_at=m["sent_at"],
+        confirmed_at=m["confirmed_at"],
+        confirmed_by=m["confirmed_by"],
+    )
+
+
+class SqlKehaRepository(_Repo):
+    async def add_batch(self, batch: KehaBatch) -> None:
+        await self._session.execute(
+            insert(BATCHES).values(
+                id=batch.id,
+                area=batch.area,
+                created_by=batch.created_by,
+                created_at=batch.created_at,
+                sent_at=batch.sent_at,
+                sent_by=batch.sent_by,
+            )
+        )
+        for row in batch.rows:
+            await self._session.execute(insert(KEHA_ROWS).values(**_keha_values(row)))
+
+    async def get_batch(self, batch_id: str) -> KehaBatch | None:
+        rows = await self._rows(select(BATCHES).where(BATCHES.c.id == batch_id))
+        if not rows:
+            return None
+        m = rows[0]._mapping
+        keha = await self._rows(
+            select(KEHA_ROWS)
+            .where(KEHA_ROWS.c.batch_id == batch_id)
+            .order_by(KEHA_ROWS.c.urgent.desc(), KEHA_ROWS.c.request_number)
+        )
+        return KehaBatch(
+            id=m["id"],
+            area=m["area"],
+            created_by=m["created_by"],
+            created_at=m["created_at"],
+            sent_at=m["sent_at"],
+            sent_by=m["sent_by"],
+            rows=tuple(_keha_row(r) for r in keha),
+        )
+
+    async def update_batch(self, batch: KehaBatch) -> None:
+        await self._session.execute(
+            update(BATCHES)
+            .where(BATCHES.c.id == batch.id)
+            .values(sent_at=batch.sent_at, sent_by=batch.sent_by)
+        )
+
+    async def get_row(self, row_id: str) -> KehaRow | None:
+        rows = await self._rows(select(KEHA_ROWS).where(KEHA_ROWS.c.id == row_id))
+        return _keha_row(rows[0]) if rows else None
+
+    async def update_row(self, row: KehaRow, *, expected_version: int) -> bool:
+        values = _keha_values(row)
+        del values["id"]
+        result = await self._session.execute(
+            update(KEHA_ROWS)
+            .where(KEHA_ROWS.c.id == row.id, KEHA_ROWS.c.version == expected_version)
+            .values(**values)
+        )
+        return _rowcount(result) == 1
+
+    async def find_rows(self, query: KehaRowQuery) -> list[KehaRow]:
+        c = KEHA_ROWS.c
+        conditions: list[Any] = []
+        if query.batch_id is not None:
+            conditions.append(c.batch_id == query.batch_id)
+        if query.request_id is not None:
+            conditions.append(c.request_id == query.request_id)
+        if query.areas is not None:
+            conditions.append(c.area.in_(list(query.areas)))
+        if query.states is not None:
+            conditions.append(c.state.in_([s.value for s in query.states]))
+        rows = await self._rows(
+            select(KEHA_ROWS)
+            .where(and_(True, *conditions))
+            .order_by(c.created_at, c.urgent.desc(), c.request_number)
+        )
+        return [_keha_row(r) for r in rows]
+
+
+# -------------------------------------------------------------------------------- audit
+
+
+def _audit(row: Row[Any]) -> AuditEntry:
+    m = row._mapping
+    return AuditEntry(
+        seq=m["seq"],
+        at=m["at"],
+        actor=m["actor"],
+        action=m["action"],
+        request_id=m["request_id"],
+        details=m["details"],
+        prev_hash=m["prev_hash"],
+        hash=m["hash"],
+    )
+
+
+class SqlAuditLog(_Repo):
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
+        self._pending: list[AuditDraft] = []
+
+    async def append(self, draft: AuditDraft) -> None:
+        self._pending.append(draft)
+
+    async def flush(self) -> None:
+        """Chain and insert the queued rows under the chain-head lock."""
+        if not self._pending:
+            return
+        head_row = await self._lock_head()
+        head = ChainHead(head_row.seq, head_row.hash) if head_row.seq else None
+        for draft in self._pending:
+            entry = chain_entry(head, draft)
+            await self._session.execute(
+                insert(AUDIT).values(
+                    seq=entry.seq,
+                    at=entry.at,
+                    actor=entry.actor,
+                    action=entry.action,
+                    request_id=entry.request_id,
+                    details=dict(entry.details),
+                    prev_hash=entry.prev_hash,
+                    hash=entry.hash,
+                )
+            )
+            head = ChainHead(entry.seq, entry.hash)
+        assert head is not None
+        await self._session.execute(
+            update(AUDIT_HEAD).where(AUDIT_HEAD.c.id == 1).values(seq=head.seq, hash=head.hash)
+        )
+        self._pending = []
+
+    async def _lock_head(self) -> Row[Any]:
+        """Lock the chain head (created by migration 0002; re-created if a tool emptied
+        the table: then seq 1 already existing makes the append fail loudly)."""
+        statement = (
+            select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash)
+            .where(AUDIT_HEAD.c.id == 1)
+            .with_for_update()
+        )
+        rows = await self._rows(statement)
+        if not rows:
+            bind = self._session.bind
+            dialect = bind.dialect.name if bind is not None else "sqlite"
+            seed = {"id": 1, "seq": 0, "hash": GENESIS_HASH}
+            if dialect == "postgresql":
+                await self._session.execute(
+                    postgresql.insert(AUDIT_HEAD).values(**seed).on_conflict_do_nothing()
+                )
+            else:
+                await self._session.execute(
+                    sqlite.insert(AUDIT_HEAD).values(**seed).on_conflict_do_nothing()
+                )
+            rows = await self._rows(statement)
+        return rows[0]
+
+    async def entries(self, *, after_seq: int = 0, limit: int | None = None) -> list[AuditEntry]:
+        statement = select(AUDIT).where(AUDIT.c.seq > after_seq).order_by(AUDIT.c.seq)
+        if limit is not None:
+            statement = statement.limit(limit)
+        return [_audit(r) for r in await self._rows(statement)]
+
+    async def for_request(self, request_id: str) -> list[AuditEntry]:
+        rows = await self._rows(
+            select(AUDIT).where(AUDIT.c.request_id == request_id).order_by(AUDIT.c.seq)
+        )
+        return [_audit(r) for r in rows]
+
+    async def head(self) -> ChainHead | None:
+        rows = await self._rows(
+            select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash).where(AUDIT_HEAD.c.id == 1)
+        )
+        if not rows or not rows[0].seq:
+            return None
+        return ChainHead(rows[0].seq, rows[0].hash)
+
+    async def count(self) -> int:
+        return int(
+            (await self._session.execute(select(func.count()).select_from(AUDIT))).scalar_one()
+        )
+
+
+# ------------------------------------------------------------------------------- outbox
+
+
+def _notification(row: Row[Any]) -> Notification:
+    m = row._mapping
+    return Notification(
+        id=m["id"],
+        request_id=m["request_id"],
+        template=m["template"],
+        audience=Audience(m["audience"]),
+        recipient=m["recipient"],
+        params=m["params"],
+        idempotency_key=m["idempotency_key"],
+        created_at=m["created_at"],
+    )
+
+
+class SqlOutbox(_Repo):
+    async def add(self, notification: Notification) -> None:
+        await self._session.execute(
+            insert(OUTBOX).values(
+                id=notification.id,
+                request_id=notification.request_id,
+                template=notification.template,
+                audience=notification.audience.value,
+                recipient=notification.recipient,
+                params=dict(notification.params),
+                idempotency_key=notification.idempotency_key,
+                created_at=notification.created_at,
+                status="pending",
+                attempts=0,
+                next_attempt_at=notification.created_at,
+            )
+        )
+
+    async def for_request(self, request_id: str) -> list[Notification]:
+        rows = await self._rows(
+            select(OUTBOX).where(OUTBOX.c.request_id == request_id).order_by(OUTBOX.c.created_at)
+        )
+        return [_notification(r) for r in rows]
+
+    async def for_recipient(self, recipient: str) -> list[Notification]:
+        rows = await self._rows(
+            select(OUTBOX).where(OUTBOX.c.recipient == recipient).order_by(OUTBOX.c.created_at)
+        )
+        return [_notification(r) for r in rows]
+
+
+# -------------------------------------------------------------------------- idempotency
+
+
+class SqlIdempotencyStore(_Repo):
+    async def _get(self, key: str) -> IdempotencyRecord | None:
+        rows = await self._rows(select(IDEMPOTENCY).where(IDEMPOTENCY.c.key == key))
+        if not rows:
+            return None
+        m = rows[0]._mapping
+        return IdempotencyRecord(
+            key=m["key"],
+            actor=m["actor"],
+            command=m["command"],
+            created_at=m["created_at"],
+            result=m["result"],
+        )
+
+    async def claim(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
+        existing = await self._get(record.key)
+        if existing is not None:
+            return existing
+        statement = insert(IDEMPOTENCY).values(
+            key=record.key,
+            actor=record.actor,
+            command=record.command,
+            created_at=record.created_at,
+            result=None,
+        )
+        bind = self._session.bind
+        if bind is not None and bind.dialect.name == "sqlite":
+            # Under BEGIN IMMEDIATE nobody else can insert the key meanwhile.
+            await self._session.execute(statement)
+            return None
+        try:
+            # A concurrent holder of the same key makes this wait until it ends.
+            async with self._session.begin_nested():
+                await self._session.execute(statement)
+        except IntegrityError:
+            existing = await self._get(record.key)
+            if existing is None:
+                raise
+            return existing
+        return None
+
+    async def complete(self, key: str, result: str) -> None:
+        await self._session.execute(
+            update(IDEMPOTENCY).where(IDEMPOTENCY.c.key == key).values(result=result)
+        )
+
+
+# ------------------------------------------------------------------------ unit of work
+
+
+class SqlUnitOfWork:
+    """One transaction on one ``AsyncSession``; ``commit()`` or it is rolled back."""
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._factory = session_factory
+        self._session: AsyncSession | None = None
+        self._committed = False
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open (use `async with`)")
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        session = self._factory()
+        self._session = session
+        self._committed = False
+        self._sqlite = session.bind is not None and session.bind.dialect.name == "sqlite"
+        if self._sqlite:
+            # Take the single-writer lock now, so reads and writes of the command see
+            # one consistent database (see the module docstring).
+            await session.execute(text("BEGIN IMMEDIATE"))
+        self.requests = SqlRequestRepository(session)
+        self.grants = SqlGrantRepository(session)
+        self.decisions = SqlDecisionRepository(session)
+        self.keha = SqlKehaRepository(session)
+        self.audit = SqlAuditLog(session)
+        self.outbox = SqlOutbox(session)
+        self.idempotency = SqlIdempotencyStore(session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        self._session = None
+        try:
+            if not self._committed:
+                await session.rollback()
+        finally:
+            await session.close()
+
+    async def lock(self, key: str) -> None:
+        if not self._sqlite:
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(key)}
+            )
+
+    async def commit(self) -> None:
+        await self.audit.flush()
+        await self.session.commit()
+        self._committed = True
+
+
+def unit_of_work_factory(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> UnitOfWorkFactory:
+    """The ``uow_factory`` to give :class:`access.service.AccessService`."""
+
+    def make() -> UnitOfWork:
+        return SqlUnitOfWork(session_factory)  # type-checked against the port here
+
+    return make
