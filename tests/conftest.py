@@ -7,6 +7,8 @@ How to use
   spelling (``sqlite:///...`` / ``postgresql://...``); pass it to
   ``storage.db.create_engine``, which normalizes it.  The schema is already at the
   Alembic head.
+* ``pg_url`` -- PostgreSQL only (same database and isolation as ``db_url``'s postgres
+  case), for tests of what only PostgreSQL does, such as concurrent writers.
 * ``engine`` -- a fresh ``AsyncEngine`` on ``db_url`` for this test (disposed after).
 * ``session_factory`` -- ``async_sessionmaker[AsyncSession]`` on ``engine``.
 * Isolation: SQLite gets a fresh copy of a once-migrated template file per test;
@@ -194,6 +196,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{path}"
         return
 
+    yield from _postgres_url(request)
+
+
+def _postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
     pg: _PostgresDb = request.getfixturevalue("_postgres_db")
     if pg.url is None:
         if os.environ.get("CI") == "true":
@@ -203,6 +209,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield pg.url
     finally:
         _run(_truncate_all(pg.url))
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Like ``db_url`` but PostgreSQL only, for tests of what only PostgreSQL does
+    (concurrent writers, row locks).  Mark such tests ``@pytest.mark.postgres``."""
+    yield from _postgres_url(request)
 
 
 @pytest.fixture

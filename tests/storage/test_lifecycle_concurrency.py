@@ -116,11 +116,16 @@ async def _race(factory: async_sessionmaker[AsyncSession], service: AccessServic
 
 
 @pytest.mark.postgres
-async def test_fifty_concurrent_decisions_give_one_decision(
-    unpooled: AsyncEngine, db_url: str
-) -> None:
-    if db_url.startswith("sqlite"):
-        pytest.skip("the barrier variant needs concurrent writers (PostgreSQL)")
+async def test_fifty_concurrent_decisions_give_one_decision(pg_url: str) -> None:
+    # The barrier variant needs concurrent writers: PostgreSQL only.
+    unpooled = create_async_engine(normalize_url(pg_url), poolclass=NullPool)
+    try:
+        await _fifty_with_barrier(unpooled)
+    finally:
+        await unpooled.dispose()
+
+
+async def _fifty_with_barrier(unpooled: AsyncEngine) -> None:
     factory = async_sessionmaker(unpooled, expire_on_commit=False)
     barrier = asyncio.Barrier(N)
     cas_results: list[bool] = []
