@@ -30,5 +30,11 @@ test: lint
 	@scripts/ensure_chromium.sh
 	$(BIN)/pytest
 
+# Benchmarks (not part of `make test`): ratios measured side by side in one run,
+# printed as a table and written to bench/results.json. Uses PostgreSQL at
+# BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/postgres).
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
 clean:
 	rm -rf $(VENV) var dist node_modules devTools .pytest_cache .mypy_cache .ruff_cache

@@ -17,13 +17,72 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from access.model import AuditDraft, AuditEntry, JsonValue
 
 GENESIS_HASH = "0" * 64
+
+PERSON_PREFIX = "person:"
+"""Audit rows name people as ``person:<random id>`` (storage's ``people`` table maps the
+id to a work e-mail until retention forgets it), never by e-mail or name, so personal
+data can be pseudonymised later without touching a hashed row."""
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+def is_email(value: object) -> bool:
+    return isinstance(value, str) and _EMAIL.match(value.strip()) is not None
+
+
+def _walk_emails(value: JsonValue, found: set[str]) -> None:
+    if isinstance(value, str):
+        if is_email(value):
+            found.add(value.strip().lower())
+    elif isinstance(value, list):
+        for item in value:
+            _walk_emails(item, found)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _walk_emails(item, found)
+
+
+def emails_in(draft: AuditDraft) -> set[str]:
+    """The work e-mails a draft mentions (its actor and any e-mail valued detail)."""
+    found: set[str] = set()
+    _walk_emails(draft.actor, found)
+    for value in draft.details.values():
+        _walk_emails(value, found)
+    return found
+
+
+def _swap(value: JsonValue, refs: Mapping[str, str]) -> JsonValue:
+    if isinstance(value, str):
+        return refs.get(value.strip().lower(), value) if is_email(value) else value
+    if isinstance(value, list):
+        return [_swap(item, refs) for item in value]
+    if isinstance(value, dict):
+        return {key: _swap(item, refs) for key, item in value.items()}
+    return value
+
+
+def pseudonymised(draft: AuditDraft, refs: Mapping[str, str]) -> AuditDraft:
+    """``draft`` with every e-mail replaced by its person reference (``refs``: e-mail ->
+    ``person:<id>``). Storage calls this before chaining, so no hashed row holds an
+    e-mail; an e-mail missing from ``refs`` is a programming error."""
+    missing = emails_in(draft) - set(refs)
+    if missing:
+        raise ValueError(f"{len(missing)} e-mail(s) of an audit row have no person id")
+    actor = _swap(draft.actor, refs)
+    assert isinstance(actor, str)
+    return replace(
+        draft,
+        actor=actor,
+        details={key: _swap(value, refs) for key, value in draft.details.items()},
+    )
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,21 @@ class Municipality:
 
 
 @dataclass(frozen=True)
+class AutomationSettings:
+    """When the scheduler reminds, escalates and reviews in one area (issue 8).
+
+    Every key is optional in the directory file (``automation:`` of an area)."""
+
+    expiry_reminder_days: tuple[int, ...] = (30, 7)  # days before a grant's end
+    pending_reminder_working_days: int = 1  # reminder to the approvers
+    escalation_working_days: int = 3  # escalation to the deputies
+    keha_confirm_reminder_days: int = 5  # sent to KEHA, not confirmed
+    agreement_final_reminder_days: int = 30  # second notice before the agreement ends
+    review_interval_months: int = 12  # access review; 0: no reviews
+    review_reminder_days: int = 14  # unanswered review -> reminder, twice that -> approver
+
+
+@dataclass(frozen=True)
 class Area:
     code: str
     name: LocalizedText
@@ -80,6 +95,7 @@ class Area:
     municipalities: tuple[Municipality, ...]
     channel_id: str | None = None
     notify_deputies: bool = True
+    automation: AutomationSettings = AutomationSettings()
 
 
 @dataclass(frozen=True)
@@ -358,6 +374,37 @@ def _area(
         municipalities=tuple(municipalities),
         channel_id=channel,
         notify_deputies=reader.boolean(data, "notify_deputies", path, True),
+        automation=_automation(reader, data.get("automation"), f"{path}.automation"),
+    )
+
+
+def _automation(reader: _Reader, raw: object, path: str) -> AutomationSettings:
+    """The optional ``automation`` block of an area; missing keys take the defaults."""
+    default = AutomationSettings()
+    if raw is None:
+        return default
+    data = reader.mapping(raw, path)
+    days: list[int] = []
+    raw_days = data.get("expiry_reminder_days", list(default.expiry_reminder_days))
+    for i, value in enumerate(reader.items(raw_days, f"{path}.expiry_reminder_days")):
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 365:
+            reader.fail(f"{path}.expiry_reminder_days[{i}]", "must be between 1 and 365")
+        elif value not in days:
+            days.append(value)
+    return AutomationSettings(
+        expiry_reminder_days=tuple(sorted(days, reverse=True)),
+        pending_reminder_working_days=reader.integer(
+            data, "pending_reminder_working_days", path, 1, 1, 60
+        ),
+        escalation_working_days=reader.integer(data, "escalation_working_days", path, 3, 1, 60),
+        keha_confirm_reminder_days=reader.integer(
+            data, "keha_confirm_reminder_days", path, 5, 1, 90
+        ),
+        agreement_final_reminder_days=reader.integer(
+            data, "agreement_final_reminder_days", path, 30, 1, 365
+        ),
+        review_interval_months=reader.integer(data, "review_interval_months", path, 12, 0, 60),
+        review_reminder_days=reader.integer(data, "review_reminder_days", path, 14, 1, 90),
     )
 
 

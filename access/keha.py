@@ -9,8 +9,14 @@ identifies the user in its own process (DOMAIN "Data protection").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import io
+from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
+
+from openpyxl import Workbook  # type: ignore[import-untyped]
+from openpyxl.styles import Font  # type: ignore[import-untyped]
+from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
 from access.directory import Directory
 from access.model import KehaRow, RequestKind
@@ -81,3 +87,70 @@ def handoff_rows(
     """Urgent rows first, then by request number (a stable, readable order)."""
     ordered = sorted(rows, key=lambda r: (not r.urgent, r.request_number))
     return [handoff_row(r, directory) for r in ordered]
+
+
+# ------------------------------------------------------------------------ file writers
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: str) -> str:
+    """A text cell that a spreadsheet never runs as a formula (CSV/formula injection):
+    a value starting with ``= + - @`` gets a leading apostrophe."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def table_csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> bytes:
+    """CSV for Finnish Excel: UTF-8 with a byte order mark, ``;`` between fields, CRLF."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, delimiter=";", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    writer.writerow([safe_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([safe_cell(v) for v in row])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def table_xlsx(header: Sequence[str], rows: Sequence[Sequence[str]], *, sheet: str) -> bytes:
+    """An XLSX workbook with one sheet: a bold header row, then text cells."""
+    workbook = Workbook()
+    worksheet = workbook.active
+    assert worksheet is not None
+    worksheet.title = sheet[:31]
+    worksheet.append([safe_cell(h) for h in header])
+    for cell in worksheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        worksheet.append([safe_cell(v) for v in row])
+    worksheet.freeze_panes = "A2"
+    for index, name in enumerate(header, start=1):
+        width = max([len(name)] + [len(r[index - 1]) for r in rows]) + 2
+        worksheet.column_dimensions[get_column_letter(index)].width = min(width, 60)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def handoff_header(labels: Mapping[str, str] | None = None) -> list[str]:
+    """Column titles in file order; ``labels`` (column -> title in the admin's language)
+    comes from the bot's catalogs, else the column names are used."""
+    return [(labels or {}).get(column, column) for column in KEHA_COLUMNS]
+
+
+def handoff_csv(
+    rows: Sequence[KehaRow],
+    directory: Directory | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> bytes:
+    return table_csv(handoff_header(labels), [r.values() for r in handoff_rows(rows, directory)])
+
+
+def handoff_xlsx(
+    rows: Sequence[KehaRow],
+    directory: Directory | None = None,
+    labels: Mapping[str, str] | None = None,
+    *,
+    sheet: str = "KEHA",
+) -> bytes:
+    return table_xlsx(
+        handoff_header(labels), [r.values() for r in handoff_rows(rows, directory)], sheet=sheet
+    )

@@ -295,6 +295,7 @@ class KehaRow:
     sent_at: datetime | None = None
     confirmed_at: datetime | None = None
     confirmed_by: str | None = None
+    confirm_note: str | None = None  # what KEHA did differently, if anything
 
 
 @dataclass(frozen=True)

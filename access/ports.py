@@ -170,6 +170,23 @@ class IdempotencyStore(Protocol):
     async def complete(self, key: str, result: str) -> None: ...
 
 
+class PeopleRegistry(Protocol):
+    """Pseudonymous person ids (``person:<random>``) for work e-mails. The audit chain
+    uses only these ids; retention forgets the e-mail behind an id."""
+
+    async def refs_for(self, emails: Sequence[str]) -> dict[str, str]:
+        """e-mail -> person reference, creating ids for new e-mails."""
+        ...
+
+    async def ref_of(self, email: str) -> str | None:
+        """The person reference of an e-mail, or None (never creates one)."""
+        ...
+
+    async def emails_of(self, refs: Sequence[str]) -> dict[str, str]:
+        """person reference -> e-mail, for the people not yet forgotten."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. ``async with`` opens it; leaving without ``commit()`` rolls back."""
 
@@ -193,6 +210,9 @@ class UnitOfWork(Protocol):
 
     @property
     def idempotency(self) -> IdempotencyStore: ...
+
+    @property
+    def people(self) -> PeopleRegistry: ...
 
     async def lock(self, key: str) -> None:
         """Serialise transactions that touch the same subject (held until the end)."""

@@ -332,6 +332,11 @@ class AccessService:
     def roles_of(self, actor: str) -> Roles:
         return self.directory.roles_of(actor)
 
+    @property
+    def uow_factory(self) -> UnitOfWorkFactory:
+        """The unit-of-work factory, for small companion services (acknowledgements)."""
+        return self._uow_factory
+
     # ------------------------------------------------------------------ machinery
 
     async def _run(
@@ -1022,10 +1027,18 @@ class AccessService:
 
         return await self._run(actor, "mark_sent", idempotency_key, work, self._load_batch)
 
-    async def confirm_row(self, actor: str, row_id: str, *, idempotency_key: str) -> AccessRequest:
+    async def confirm_row(
+        self, actor: str, row_id: str, *, idempotency_key: str, note: str = ""
+    ) -> AccessRequest:
         """The admin records KEHA's confirmation of one row (request -> done): the grant
-        is opened (active), changed, or removed."""
+        is opened (active), changed, or removed. ``note``: what KEHA did differently
+        (kept on the row, at most 2000 characters; the audit row says only that there is one)."""
         actor = normalize_email(actor)
+        note = note.strip()
+        if len(note) > 2000:
+            raise PolicyViolations(
+                [Violation("text.too_long", "note", {"max_length": 2000, "length": len(note)})]
+            )
 
         async def work(tx: _Tx) -> tuple[AccessRequest, str]:
             row = await tx.uow.keha.get_row(row_id)
@@ -1050,6 +1063,7 @@ class AccessService:
                 version=row.version + 1,
                 confirmed_at=tx.now,
                 confirmed_by=actor,
+                confirm_note=note or None,
             )
             if not await tx.uow.keha.update_row(confirmed, expected_version=row.version):
                 raise ConcurrentModification("keha_row", row.id)
@@ -1067,7 +1081,9 @@ class AccessService:
                     "keha_row_id": row.id,
                     "grant_id": grant.id,
                     "grant_state": grant.state.value,
+                    **({"keha_note": True} if note else {}),
                 },
+                params={"note": note},
                 grant_id=grant.id,
             )
             return moved, _ref("request", moved.id)

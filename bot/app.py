@@ -45,11 +45,24 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from access.directory import Directory, load_directory_file
 from access.ports import Clock
 from access.service import AccessService
+from bot.approvals import ApprovalHandler
 from bot.auth import RequestGuard, create_authentication
+from bot.authority_chat import AuthorityChat
+from bot.authority_wiring import (
+    DirectoryRefresher,
+    build_authority_chat,
+    downloads_handler,
+    load_provider,
+)
 from bot.config import Settings
 from bot.handler import AccessBot
+from bot.hardening import TooDeep, clean_json, id_problem, tidy_locale
 from bot.i18n import Translator
 from bot.identity import IdentityResolver, user_key_of
+from bot.lifecycle_chat import build_lifecycle_chat
+from bot.notifier import Notifier, build_notifier
+from bot.scheduler import Scheduler, build_scheduler
+from bot.speedups import apply as apply_speedups
 from dialogs.turn import MESSAGES_KEY
 from storage.bot_state import SqlStorage
 from storage.conversation_refs import ConversationRefRepository
@@ -79,6 +92,10 @@ class Runtime:
     auth: BotFrameworkAuthentication | None = None
     service: AccessService | None = None
     clock: Clock | None = None
+    notifier: Notifier | None = None
+    scheduler: Scheduler | None = None  # issue 8: reminders, expiry, escalation
+    authority: AuthorityChat | None = None  # issue 7: KEHA, reports, my data, downloads
+    directory_refresher: DirectoryRefresher | None = None  # issue 7: imported directory
 
     def ready(self) -> tuple[CloudAdapter, AccessBot, BotFrameworkAuthentication]:
         if self.adapter is None or self.bot is None or self.auth is None:
@@ -111,6 +128,7 @@ def create_app(
     :func:`bot.auth.create_authentication` (empty app id = anonymous local mode).
     ``clock``: the domain service's clock (tests travel in time with it).
     """
+    apply_speedups()  # msrest's per-turn retry-policy cost, see bot.speedups
     runtime = Runtime(
         settings=settings,
         translator=translator or Translator.load(fallback=settings.default_locale),
@@ -126,6 +144,7 @@ def create_app(
     app.router.add_post("/api/messages", _messages)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/downloads/{token}", downloads_handler(lambda: runtime.authority))
     return app
 
 
@@ -143,24 +162,68 @@ def _lifecycle(
             runtime.storage = storage or SqlStorage(runtime.engine)
             sessions = create_session_factory(runtime.engine)
             refs = ConversationRefRepository(sessions)
+            # Issue 7: the newest imported directory version, else the file.
+            provider = await load_provider(runtime.settings, runtime.directory, sessions)
             runtime.service = AccessService(
-                unit_of_work_factory(sessions), runtime.directory, clock=runtime.clock
+                unit_of_work_factory(sessions), provider, clock=runtime.clock
             )
             runtime.auth = auth or create_authentication(runtime.settings)
             adapter = CloudAdapter(runtime.auth)
             adapter.on_turn_error = _on_turn_error(runtime)
             runtime.adapter = adapter
+            identities = IdentityResolver(refs)
+            runtime.authority = build_authority_chat(
+                runtime.settings,
+                runtime.service,
+                provider,
+                sessions,
+                identities,
+                runtime.translator,
+            )
+            runtime.directory_refresher = DirectoryRefresher(provider, sessions)
+            runtime.directory_refresher.start()
+            approvals = ApprovalHandler(runtime.service, identities, refs)
             runtime.bot = AccessBot(
                 conversation_state=ConversationState(runtime.storage),
                 user_state=UserState(runtime.storage),
                 translator=runtime.translator,
-                identities=IdentityResolver(refs),
+                identities=identities,
                 directory=runtime.directory,
                 service=runtime.service,
+                approvals=approvals,
+                authority=runtime.authority,
+                lifecycle=build_lifecycle_chat(runtime.service, sessions, identities),  # issue 8
             )
+            if runtime.settings.notifier_enabled:  # issue 6: the outbox dispatcher
+                runtime.notifier = build_notifier(
+                    runtime.settings,
+                    engine=runtime.engine,
+                    adapter=adapter,
+                    refs=refs,
+                    approvals=approvals,
+                    translator=runtime.translator,
+                    directory=runtime.directory,
+                    storage=runtime.storage,
+                )
+                runtime.notifier.start()
+            if runtime.settings.scheduler_enabled:  # issue 8: lifecycle automation
+                runtime.scheduler = build_scheduler(
+                    runtime.service, sessions, interval=runtime.settings.scheduler_interval
+                )
+                runtime.scheduler.start()
             log.info("bot started", extra={"event": "started"})
             yield
         finally:
+            if runtime.directory_refresher is not None:
+                await runtime.directory_refresher.stop()
+                runtime.directory_refresher = None
+            runtime.authority = None
+            if runtime.scheduler is not None:
+                await runtime.scheduler.stop()
+                runtime.scheduler = None
+            if runtime.notifier is not None:
+                await runtime.notifier.stop()
+                runtime.notifier = None
             runtime.adapter = runtime.bot = runtime.auth = runtime.service = None
             if owned:
                 await runtime.engine.dispose()
@@ -248,7 +311,15 @@ def _activity_problem(body: Any) -> str | None:
     for key in ("from", "recipient"):
         if key in body and not isinstance(body[key], dict):
             return f"the activity's {key} must be an object"
-    return None
+    if kind == "invoke" and body.get("value") is not None and not isinstance(body["value"], dict):
+        return "the invoke's value must be an object"  # botbuilder deserializes it
+    channel = body.get("channelId")
+    if not isinstance(channel, str) or not channel:
+        return "the activity has no channelId"  # botbuilder's state keys need it
+    sender = body.get("from")
+    if not isinstance(sender, dict) or not isinstance(sender.get("id"), str) or not sender["id"]:
+        return "the activity has no from.id"  # botbuilder's UserState needs it
+    return id_problem(body)  # issue 11: ids and tenant ids that fit the storage
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:
@@ -262,8 +333,12 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         return _problem(413, f"body larger than {runtime.settings.max_body_bytes} bytes")
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested thousands deep
         return _problem(400, "the body is not valid JSON")
+    try:
+        body = tidy_locale(clean_json(body))  # issue 11: storable strings, bounded depth
+    except TooDeep:
+        return _problem(400, "the body is nested too deeply")
     problem = _activity_problem(body)
     if problem is not None:
         return _problem(400, problem)

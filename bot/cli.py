@@ -22,8 +22,12 @@ from pathlib import Path
 from typing import TextIO
 
 from access.directory import Directory, DirectoryError, load_directory_file
+from bot.cli_authority import add_directory_actions as _add_directory_actions
+from bot.cli_authority import register as _add_authority
 from bot.config import ConfigError, Settings, load_settings
 from bot.manifest_build import register as _add_manifest
+from bot.outbox_cli import register as _add_outbox
+from bot.serve import register as _add_serve
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
@@ -239,13 +243,17 @@ def _add_directory(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     check = actions.add_parser("check", help="validate a directory file")
     check.add_argument("file", type=Path, help="the YAML file to check")
     check.set_defaults(func=cmd_directory_check)
+    _add_directory_actions(actions)  # issue 7: import, agreement-end
 
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     _add_run,
     _add_migrate,
     _add_directory,
+    _add_authority,
     _add_manifest,
+    _add_outbox,
+    _add_serve,
 ]
 
 

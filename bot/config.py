@@ -31,6 +31,26 @@ ATMT_OPENID_METADATA_URL   Bot Framework's (below)     OpenID configuration whos
                                                        signs channel tokens; change only for
                                                        tests (a local document) or a sovereign
                                                        cloud; https (http only to loopback)
+ATMT_NOTIFIER              true                        run the outbox dispatcher in this process
+ATMT_NOTIFIER_INTERVAL     2.0                         seconds between outbox polls when idle
+ATMT_NOTIFY_CONVERSATION_  7                           proactive messages per second per
+RATE                                                   conversation (Teams' limit)
+ATMT_NOTIFY_TENANT_RATE    50                          proactive messages per second per tenant
+ATMT_NOTIFY_TEAMS_ATTEMPTS 4                           Teams attempts before the e-mail fallback
+ATMT_NOTIFY_MAX_ATTEMPTS   8                           attempts in all before the dead letter
+ATMT_NOTIFY_TIMEOUT        15                          seconds per send (Teams or Graph)
+ATMT_NOTIFY_BACKOFF_       2                           base of the exponential back-off (s);
+SECONDS                                                Retry-After wins when larger
+ATMT_NOTIFY_BACKOFF_MAX    900                         longest back-off (s)
+ATMT_MAIL_SENDER           "" (no e-mail)              mailbox the e-mails are sent as
+                                                       (``POST /users/{sender}/sendMail``)
+ATMT_GRAPH_TENANT_ID       MicrosoftAppTenantId        tenant of the Graph app
+ATMT_GRAPH_CLIENT_ID       MicrosoftAppId              app with the Mail.Send application
+                                                       permission
+ATMT_GRAPH_CLIENT_SECRET   MicrosoftAppPassword        its client secret
+ATMT_GRAPH_AUTHORITY       login.microsoftonline.com   token authority (https; tests: a fake)
+ATMT_GRAPH_URL             graph.microsoft.com         Graph base URL (https; tests: a fake)
+ATMT_GRAPH_CA_BUNDLE       "" (system CAs)             CA file for the two above (tests only)
 =========================  ==========================  ========================================
 
 The default ``ATMT_OPENID_METADATA_URL`` is
@@ -120,6 +140,94 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ATMT_OPENID_METADATA_URL", "openid_metadata_url"),
     )
 
+    # Notifications (issue 6): the outbox dispatcher and the e-mail fallback (Graph).
+    notifier_enabled: bool = Field(
+        default=True, validation_alias=AliasChoices("ATMT_NOTIFIER", "notifier_enabled")
+    )
+    notifier_interval: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        validation_alias=AliasChoices("ATMT_NOTIFIER_INTERVAL", "notifier_interval"),
+    )
+    notify_conversation_rate: float = Field(
+        default=7.0,
+        gt=0,
+        validation_alias=AliasChoices(
+            "ATMT_NOTIFY_CONVERSATION_RATE", "notify_conversation_rate"
+        ),
+    )
+    notify_tenant_rate: float = Field(
+        default=50.0,
+        gt=0,
+        validation_alias=AliasChoices("ATMT_NOTIFY_TENANT_RATE", "notify_tenant_rate"),
+    )
+    notify_teams_attempts: int = Field(
+        default=4,
+        ge=1,
+        le=100,
+        validation_alias=AliasChoices("ATMT_NOTIFY_TEAMS_ATTEMPTS", "notify_teams_attempts"),
+    )
+    notify_max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=100,
+        validation_alias=AliasChoices("ATMT_NOTIFY_MAX_ATTEMPTS", "notify_max_attempts"),
+    )
+    notify_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        validation_alias=AliasChoices("ATMT_NOTIFY_TIMEOUT", "notify_timeout"),
+    )
+    notify_backoff: float = Field(
+        default=2.0,
+        ge=0,
+        le=3600,
+        validation_alias=AliasChoices("ATMT_NOTIFY_BACKOFF_SECONDS", "notify_backoff"),
+    )
+    notify_backoff_max: float = Field(
+        default=900.0,
+        gt=0,
+        le=86400,
+        validation_alias=AliasChoices("ATMT_NOTIFY_BACKOFF_MAX", "notify_backoff_max"),
+    )
+    graph_tenant_id: str = Field(
+        default="", validation_alias=AliasChoices("ATMT_GRAPH_TENANT_ID", "graph_tenant_id")
+    )
+    graph_client_id: str = Field(
+        default="", validation_alias=AliasChoices("ATMT_GRAPH_CLIENT_ID", "graph_client_id")
+    )
+    graph_client_secret: str = Field(
+        default="",
+        validation_alias=AliasChoices("ATMT_GRAPH_CLIENT_SECRET", "graph_client_secret"),
+    )
+    mail_sender: str = Field(
+        default="", validation_alias=AliasChoices("ATMT_MAIL_SENDER", "mail_sender")
+    )
+    graph_authority: str = Field(
+        default="https://login.microsoftonline.com",
+        validation_alias=AliasChoices("ATMT_GRAPH_AUTHORITY", "graph_authority"),
+    )
+    graph_url: str = Field(
+        default="https://graph.microsoft.com",
+        validation_alias=AliasChoices("ATMT_GRAPH_URL", "graph_url"),
+    )
+    graph_ca_bundle: Path | None = Field(
+        default=None, validation_alias=AliasChoices("ATMT_GRAPH_CA_BUNDLE", "graph_ca_bundle")
+    )
+
+    # Lifecycle automation (issue 8): reminders, expiry, escalation (bot/scheduler.py).
+    scheduler_enabled: bool = Field(
+        default=True, validation_alias=AliasChoices("ATMT_SCHEDULER", "scheduler_enabled")
+    )
+    scheduler_interval: float = Field(
+        default=300.0,
+        ge=5,
+        le=86400,
+        validation_alias=AliasChoices("ATMT_SCHEDULER_INTERVAL", "scheduler_interval"),
+    )
+
     @field_validator("app_id", "app_password", "app_tenant_id", "host", mode="before")
     @classmethod
     def _strip(cls, value: Any) -> Any:
@@ -190,7 +298,31 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty")
         return value
 
+    @field_validator("graph_ca_bundle", mode="before")
+    @classmethod
+    def _ca_bundle(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("graph_authority", "graph_url")
+    @classmethod
+    def _graph_urls(cls, value: str) -> str:
+        url = value.strip().rstrip("/")
+        parts = urlsplit(url)
+        if not parts.hostname or parts.scheme != "https":
+            raise ValueError("must be an https:// URL")
+        return url
+
     # ------------------------------------------------------------------ derived
+
+    @property
+    def mail_enabled(self) -> bool:
+        """E-mail fallback through Graph: a sender mailbox and client credentials."""
+        return bool(
+            self.mail_sender
+            and (self.graph_client_id or self.app_id)
+            and (self.graph_client_secret or self.app_password)
+            and (self.graph_tenant_id or self.app_tenant_id)
+        )
 
     @property
     def anonymous(self) -> bool:

@@ -19,16 +19,27 @@ from botbuilder.core import (
 )
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.dialogs import DialogSet
-from botbuilder.schema import ChannelAccount
+from botbuilder.schema import (
+    AdaptiveCardInvokeResponse,
+    AdaptiveCardInvokeValue,
+    ChannelAccount,
+)
 from botbuilder.schema.teams import TeamInfo
 
 from access.directory import Directory
 from access.service import AccessService
+from bot.approvals import ApprovalHandler
+from bot.authority_chat import HANDLED as AUTHORITY_COMMANDS
+from bot.authority_chat import AuthorityChat
 from bot.cards import coming_soon_card, help_card, hint_card, welcome_card
 from bot.commands import COMING, Command, CommandRecognizer
+from bot.hardening import refusal_for, text_without_mention
 from bot.i18n import Messages, Translator, normalize_locale
 from bot.identity import IdentityResolver
+from bot.lifecycle_chat import HANDLED as LIFECYCLE_COMMANDS
+from bot.lifecycle_chat import LifecycleChat
 from dialogs.language import PREFERENCES_LOCALE, LanguageDialog
+from dialogs.manager import ManagerDialogs
 from dialogs.turn import messages_of, set_messages
 
 __all__ = ["AccessBot"]
@@ -50,8 +61,13 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         identities: IdentityResolver,
         directory: Directory | None = None,
         service: AccessService | None = None,
+        approvals: ApprovalHandler | None = None,
+        authority: AuthorityChat | None = None,
+        lifecycle: LifecycleChat | None = None,
     ) -> None:
         super().__init__()
+        self.lifecycle = lifecycle  # issue 8: access review, misuse reports
+        self.approvals = approvals  # issue 6: approver cards (Action.Execute), pending list
         self.conversation_state = conversation_state
         self.user_state = user_state
         self.translator = translator
@@ -63,12 +79,22 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         self.welcome_state = conversation_state.create_property("Welcome")
         self.dialogs = DialogSet(conversation_state.create_property("DialogState"))
         self.dialogs.add(LanguageDialog(self.preferences, translator))
+        self.authority = authority  # issue 7: KEHA, reports, directory, my data, privacy
+        self.manager = (
+            ManagerDialogs(self.dialogs, service, identities, conversation_state)
+            if service is not None
+            else None
+        )
 
     # ------------------------------------------------------------------ turn
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         # Remember first: the e-mail cache (see bot.identity) needs the row.
         await self.identities.remember(turn_context, locale=turn_context.activity.locale)
+        if self.approvals is not None and turn_context.activity.type in ("message", "invoke"):
+            # Resolve the e-mail when a user first writes (cached; one member lookup per
+            # user), so that notifications find this conversation (issue 6).
+            await self.identities.resolve(turn_context)
         set_messages(turn_context, await self.messages_for(turn_context))
         await super().on_turn(turn_context)
         await self.conversation_state.save_changes(turn_context)
@@ -122,7 +148,8 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         self, members_added: list[ChannelAccount], turn_context: TurnContext
     ) -> None:
         recipient = turn_context.activity.recipient
-        if recipient is not None and any(m.id == recipient.id for m in members_added or []):
+        added = [m for m in members_added or [] if m is not None]  # issue 11: junk lists
+        if recipient is not None and any(m.id == recipient.id for m in added):
             await self._welcome(turn_context)
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
@@ -144,7 +171,11 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
-        text = TurnContext.remove_recipient_mention(activity) if activity.text else None
+        refusal = refusal_for(activity.text, activity.value)  # issue 11: input limits
+        if refusal is not None:
+            await turn_context.send_activity(messages_of(turn_context).t(refusal[0], **refusal[1]))
+            return
+        text = text_without_mention(activity)
         command = CommandRecognizer.from_value(activity.value) or self.commands.recognize(text)
         messages = messages_of(turn_context)
         dialog_context = await self.dialogs.create_context(turn_context)
@@ -166,15 +197,54 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
                 return
             await dialog_context.cancel_all_dialogs()  # another command interrupts
 
+        if self.authority is not None:
+            if command in AUTHORITY_COMMANDS:
+                await self.authority.run(turn_context, command)
+                return
+            if (
+                command is None
+                and isinstance(activity.value, dict)
+                and await self.authority.answer_card(turn_context, activity.value)
+            ):
+                return
+        if self.lifecycle is not None:  # issue 8: access review, misuse reports
+            if command in LIFECYCLE_COMMANDS:
+                await self.lifecycle.run(turn_context, command)
+                return
+            if (
+                command is None
+                and isinstance(activity.value, dict)
+                and await self.lifecycle.answer_card(turn_context, activity.value)
+            ):
+                return
+        manager_dialog = self.manager.dialog_for(command) if self.manager is not None else None
         if command is Command.LANGUAGE:
             await dialog_context.begin_dialog(LanguageDialog.ID)
+        elif command is Command.APPROVALS and self.approvals is not None:
+            await self.approvals.send_list(turn_context)
+        elif manager_dialog is not None:
+            await dialog_context.begin_dialog(manager_dialog)
         elif command in COMING:
             word = messages.word(f"command.{command.value}")
             await turn_context.send_activity(_card(coming_soon_card(messages, word)))
         elif isinstance(activity.value, dict) and "atmt_card" in activity.value:
-            await turn_context.send_activity(messages.t("card.expired"))
+            if self.manager is None or not await self.manager.answer_card(
+                turn_context, activity.value
+            ):
+                await turn_context.send_activity(messages.t("card.expired"))
         else:
             await turn_context.send_activity(_card(hint_card(messages)))
+
+
+    # ----------------------------------------------------------- invokes
+
+    async def on_adaptive_card_invoke(
+        self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue
+    ) -> AdaptiveCardInvokeResponse:
+        """``Action.Execute`` (approver cards, issue 6); others get the protocol's 501."""
+        if self.approvals is None:
+            return await super().on_adaptive_card_invoke(turn_context, invoke_value)
+        return await self.approvals.on_invoke(turn_context, invoke_value)
 
 
 def _client_info_locales(entities: Any) -> list[str | None]:

@@ -15,7 +15,13 @@ import traceback
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-__all__ = ["ALLOWED_FIELDS", "JsonFormatter", "configure_logging"]
+__all__ = [
+    "ALLOWED_FIELDS",
+    "DATA_LOGGERS",
+    "JsonFormatter",
+    "LibraryDataFilter",
+    "configure_logging",
+]
 
 ALLOWED_FIELDS = frozenset(
     {
@@ -36,8 +42,43 @@ ALLOWED_FIELDS = frozenset(
         "host",
         "port",
         "duration_ms",
+        # outbox dispatcher and approvals: ids and counters, never people
+        "outbox_id",
+        "request_id",
+        "template",
+        "channel",
+        "attempts",
+        "delay",
+        "verb",
     }
 )
+
+
+#: Libraries that write SQL parameters, HTTP headers or bodies (personal data, tokens)
+#: in their INFO and DEBUG records: only their warnings and errors are written,
+#: whatever ``LOG_LEVEL`` says (issue 11; tests/bot/test_logs_privacy.py).
+DATA_LOGGERS = (
+    "sqlalchemy",
+    "aiosqlite",
+    "asyncpg",
+    "alembic",
+    "msrest",
+    "msal",
+    "azure",
+    "urllib3",
+    "requests_oauthlib",
+    "aiohttp.client",
+)
+
+
+class LibraryDataFilter(logging.Filter):
+    """Drops records below WARNING from :data:`DATA_LOGGERS`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.WARNING:
+            return True
+        name = record.name
+        return not any(name == p or name.startswith(p + ".") for p in DATA_LOGGERS)
 
 
 class JsonFormatter(logging.Formatter):
@@ -69,6 +110,7 @@ def configure_logging(level: str = "INFO", stream: TextIO | None = None) -> None
     """Route the root logger to ``stream`` (stderr) in JSON at ``level``."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
+    handler.addFilter(LibraryDataFilter())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

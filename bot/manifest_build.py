@@ -214,16 +214,39 @@ def config_from(source: object = None, env: Mapping[str, str] | None = None) -> 
 # ----------------------------------------------------------- pure building
 
 
+def _manifest_commands() -> tuple[Any, ...]:
+    """The commands Teams suggests in the compose box: at most 12 per list (the schema's
+    limit), the most used first. The help card lists every command; rarely typed ones
+    (directory, misuse, language, cancel) are left to it."""
+    from bot.commands import Command
+
+    return (
+        Command.NEW,
+        Command.CHANGE,
+        Command.REVOKE,
+        Command.MY_REQUESTS,
+        Command.APPROVALS,
+        Command.KEHA,
+        Command.MY_ACCESS,
+        Command.MY_DATA,
+        Command.REPORT,
+        Command.REVIEW,
+        Command.PRIVACY,
+        Command.HELP,
+    )
+
+
+MANIFEST_COMMANDS = _manifest_commands()
+
+
 def command_lists(messages: Any) -> list[dict[str, Any]]:
     """``bots[0].commandLists`` in one language (a ``bot.i18n.Messages``)."""
-    from bot.cards.help import HELP_ORDER
-
     commands = [
         {
             "title": messages.word(f"command.{command.value}"),
             "description": messages.t(f"help.cmd.{command.value}"),
         }
-        for command in HELP_ORDER
+        for command in MANIFEST_COMMANDS
     ]
     return [
         {"scopes": list(scopes), "commands": copy.deepcopy(commands)} for scopes in COMMAND_SCOPES

@@ -38,11 +38,13 @@ __all__ = [
     "BATCHES",
     "COUNTERS",
     "DECISIONS",
+    "DIRECTORY_VERSIONS",
     "GRANTS",
     "GRANT_EVENTS",
     "IDEMPOTENCY",
     "KEHA_ROWS",
     "OUTBOX",
+    "PEOPLE",
     "REQUESTS",
     "JsonText",
     "UtcDateTime",
@@ -238,6 +240,32 @@ class KehaRowRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     confirmed_by: Mapped[str | None] = mapped_column(String(EMAIL), nullable=True)
+    confirm_note: Mapped[str | None] = mapped_column(Text, nullable=True)  # migration 0003
+
+
+class PersonRow(Base):
+    """A person's pseudonymous id (migration 0003): the audit chain names people only
+    by ``person_id``; retention sets ``email`` to NULL, the hashed audit stays intact."""
+
+    __tablename__ = "people"
+
+    person_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    email: Mapped[str | None] = mapped_column(String(EMAIL), nullable=True, unique=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class DirectoryVersionRow(Base):
+    """An imported directory (migration 0003); the newest version is in use."""
+
+    __tablename__ = "directory_versions"
+
+    version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    created_by: Mapped[str] = mapped_column(String(EMAIL))
+    source: Mapped[str] = mapped_column(String(500))
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[Any] = mapped_column(JsonText)
 
 
 class AuditRow(Base):
@@ -317,3 +345,5 @@ AUDIT = _table(AuditRow)
 AUDIT_HEAD = _table(AuditHeadRow)
 OUTBOX = _table(OutboxRow)
 IDEMPOTENCY = _table(IdempotencyRow)
+PEOPLE = _table(PersonRow)
+DIRECTORY_VERSIONS = _table(DirectoryVersionRow)

@@ -21,7 +21,9 @@ Concurrency
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -30,7 +32,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from access.audit import GENESIS_HASH, ChainHead, chain_entry
+from access.audit import (
+    GENESIS_HASH,
+    PERSON_PREFIX,
+    ChainHead,
+    chain_entry,
+    emails_in,
+    pseudonymised,
+)
 from access.model import (
     AccessRequest,
     Audience,
@@ -64,6 +73,7 @@ from storage.domain_tables import (
     IDEMPOTENCY,
     KEHA_ROWS,
     OUTBOX,
+    PEOPLE,
     REQUESTS,
 )
 
@@ -74,6 +84,7 @@ __all__ = [
     "SqlIdempotencyStore",
     "SqlKehaRepository",
     "SqlOutbox",
+    "SqlPeople",
     "SqlRequestRepository",
     "SqlUnitOfWork",
     "advisory_key",
@@ -431,6 +442,7 @@ def _keha_values(r: KehaRow) -> dict[str, Any]:
         "sent_at": r.sent_at,
         "confirmed_at": r.confirmed_at,
         "confirmed_by": r.confirmed_by,
+        "confirm_note": r.confirm_note,
     }
 
 
@@ -462,6 +474,7 @@ def _keha_row(row: Row[Any]) -> KehaRow:
         sent_at=m["sent_at"],
         confirmed_at=m["confirmed_at"],
         confirmed_by=m["confirmed_by"],
+        confirm_note=m["confirm_note"],
     )
 
 
@@ -557,10 +570,65 @@ def _audit(row: Row[Any]) -> AuditEntry:
     )
 
 
+class SqlPeople(_Repo):
+    """``people``: person_id (random) <-> work e-mail; see :data:`access.audit.PERSON_PREFIX`."""
+
+    async def refs_for(self, emails: Sequence[str]) -> dict[str, str]:
+        wanted = sorted({e.strip().lower() for e in emails if e.strip()})
+        if not wanted:
+            return {}
+        found = await self._known(wanted)
+        bind = self._session.bind
+        dialect = bind.dialect.name if bind is not None else "sqlite"
+        # Sorted inserts: two transactions adding the same new people wait, not deadlock.
+        for email in wanted:
+            if email in found:
+                continue
+            values = {
+                "person_id": uuid.uuid4().hex,
+                "email": email,
+                "created_at": datetime.now(UTC),
+            }
+            if dialect == "postgresql":
+                await self._session.execute(
+                    postgresql.insert(PEOPLE).values(**values).on_conflict_do_nothing()
+                )
+            else:
+                await self._session.execute(
+                    sqlite.insert(PEOPLE).values(**values).on_conflict_do_nothing()
+                )
+        missing = [e for e in wanted if e not in found]
+        if missing:
+            found.update(await self._known(missing))
+        return {email: PERSON_PREFIX + found[email] for email in wanted}
+
+    async def _known(self, emails: Sequence[str]) -> dict[str, str]:
+        rows = await self._rows(
+            select(PEOPLE.c.email, PEOPLE.c.person_id).where(PEOPLE.c.email.in_(list(emails)))
+        )
+        return {r.email: r.person_id for r in rows}
+
+    async def ref_of(self, email: str) -> str | None:
+        found = await self._known([email.strip().lower()])
+        return PERSON_PREFIX + found[email.strip().lower()] if found else None
+
+    async def emails_of(self, refs: Sequence[str]) -> dict[str, str]:
+        ids = {r[len(PERSON_PREFIX) :]: r for r in refs if r.startswith(PERSON_PREFIX)}
+        if not ids:
+            return {}
+        rows = await self._rows(
+            select(PEOPLE.c.person_id, PEOPLE.c.email).where(
+                PEOPLE.c.person_id.in_(list(ids)), PEOPLE.c.email.is_not(None)
+            )
+        )
+        return {ids[r.person_id]: r.email for r in rows}
+
+
 class SqlAuditLog(_Repo):
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, people: SqlPeople | None = None) -> None:
         super().__init__(session)
         self._pending: list[AuditDraft] = []
+        self._people = people or SqlPeople(session)
 
     async def append(self, draft: AuditDraft) -> None:
         self._pending.append(draft)
@@ -569,9 +637,16 @@ class SqlAuditLog(_Repo):
         """Chain and insert the queued rows under the chain-head lock."""
         if not self._pending:
             return
+        # People by pseudonymous id only (never an e-mail in a hashed row); the ids are
+        # made before the chain head is locked, so the head lock stays short.
+        emails: set[str] = set()
+        for draft in self._pending:
+            emails |= emails_in(draft)
+        refs = await self._people.refs_for(sorted(emails))
+        drafts = [pseudonymised(draft, refs) for draft in self._pending]
         head_row = await self._lock_head()
         head = ChainHead(head_row.seq, head_row.hash) if head_row.seq else None
-        for draft in self._pending:
+        for draft in drafts:
             entry = chain_entry(head, draft)
             await self._session.execute(
                 insert(AUDIT).values(
@@ -770,7 +845,8 @@ class SqlUnitOfWork:
         self.grants = SqlGrantRepository(session)
         self.decisions = SqlDecisionRepository(session)
         self.keha = SqlKehaRepository(session)
-        self.audit = SqlAuditLog(session)
+        self.people = SqlPeople(session)
+        self.audit = SqlAuditLog(session, self.people)
         self.outbox = SqlOutbox(session)
         self.idempotency = SqlIdempotencyStore(session)
         return self

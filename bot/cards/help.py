@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.cards.actions_menu import actions_menu
 from bot.cards.base import Card, card, command_button, text, title
 from bot.commands import COMING, Command
 from bot.i18n import Messages
@@ -17,6 +18,12 @@ HELP_ORDER: tuple[Command, ...] = (
     Command.APPROVALS,
     Command.KEHA,
     Command.MY_DATA,
+    Command.MY_ACCESS,
+    Command.REPORT,
+    Command.REVIEW,
+    Command.MISUSE,
+    Command.DIRECTORY,
+    Command.PRIVACY,
     Command.LANGUAGE,
     Command.HELP,
     Command.CANCEL,
@@ -48,4 +55,5 @@ def _row(m: Messages, command: Command) -> dict[str, Any]:
 def help_card(m: Messages) -> Card:
     body: list[dict[str, Any]] = [title(m.t("help.title")), text(m.t("help.intro"))]
     body.extend(_row(m, command) for command in HELP_ORDER)
+    body.append(actions_menu(m))
     return card(body, [command_button(m.t("action.language"), Command.LANGUAGE.value)])

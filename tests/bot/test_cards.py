@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from review_card_samples import sample_misuse_card, sample_progress_card, sample_review_card
 
 from bot.cards import (
     coming_soon_card,
@@ -15,6 +16,7 @@ from bot.cards import (
     language_chosen_card,
     welcome_card,
 )
+from bot.commands import COMING
 from bot.i18n import LOCALES, Messages, Translator
 
 ELEMENTS = {
@@ -55,6 +57,9 @@ CARDS: dict[str, Callable[[Messages], dict[str, Any]]] = {
     "coming_soon": lambda m: coming_soon_card(m, m.word("command.new")),
     "language": lambda m: language_card(m, m.locale),
     "language_chosen": lambda m: language_chosen_card(m, "sv"),
+    "review": sample_review_card,  # issue 8
+    "review_progress": sample_progress_card,  # issue 8
+    "misuse": sample_misuse_card,  # issue 8
 }
 
 
@@ -103,4 +108,4 @@ def test_help_card_lists_every_feature_and_marks_the_coming_ones() -> None:
     text = str(help_card(messages))
     for key in ("new", "change", "revoke", "my_requests", "approvals", "keha", "my_data"):
         assert messages.t(f"help.cmd.{key}") in text
-    assert text.count(f"({messages.t('help.coming')})") == 7
+    assert text.count(f"({messages.t('help.coming')})") == len(COMING)

@@ -33,6 +33,7 @@
     ImageSet: ["images"],
     FactSet: ["facts"],
     "Input.ChoiceSet": ["choices"],
+    "Action.ShowCard": ["card"],
   };
   // Free-form values: not walked.
   const FREE_FORM = new Set(["data", "requires", "msteams", "$data", "associatedInputs"]);
@@ -68,6 +69,7 @@
     if (key === "buttons") return AC.AuthCardButton;
     if (key === "rows") return AC.TableRow;
     if (key === "cells") return AC.TableCell;
+    if (key === "card") return AC.AdaptiveCard; // Action.ShowCard: walked like a card
     if (key === "fallback") return null;
     return undefined; // a plain object of a known property: not walked
   }

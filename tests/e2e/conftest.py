@@ -107,6 +107,11 @@ def bot(e2e_tools: None, tmp_path: Path) -> Iterator[BotProcess]:
             "ATMT_DIRECTORY": str(ROOT / "examples" / "directory.yaml"),
             "MicrosoftAppId": "",  # anonymous local mode, whatever .env says
             "LOG_LEVEL": "INFO",
+            # Approver cards and notifications go out through the outbox at once;
+            # no reminders or expiry runs in the middle of a test.
+            "ATMT_NOTIFIER": "true",
+            "ATMT_NOTIFIER_INTERVAL": "0.5",
+            "ATMT_SCHEDULER": "false",
         }
     )
     process = subprocess.Popen(

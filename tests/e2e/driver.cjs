@@ -15,7 +15,11 @@
 //     {"as": "manager", "do": "waitCard", "text": ["Ohje", "How to use the bot"]},
 //     {"as": "manager", "do": "click", "button": "Vaihda kieli"},   // a button of the last card
 //     {"as": "manager", "do": "fill", "label": "Sukunimi", "value": "Esimerkki"},
+//     {"as": "manager", "do": "check", "label": "Nuoret"},   // checkbox (role "radio" too)
+//     {"as": "manager", "do": "select", "label": "Kunta", "option": "Laukaa"},
+//     {"as": "manager", "do": "dump", "name": "page"},        // -> screenshots/page.html
 //     {"as": "manager", "do": "waitText", "text": "..."},
+//     {"do": "exec", "argv": ["python", "x.py"], "env": {...}},  // outside the browser
 //     {"as": "manager", "do": "screenshot", "name": "01-help"}      // -> screenshots/01-help.png
 //   ],
 //   "validate": [card, ...]          // optional: cards to check without a Playground
@@ -26,6 +30,7 @@
 "use strict";
 const fs = require("fs");
 const path = require("path");
+const { execFileSync } = require("child_process");
 const { chromium } = require("playwright-core");
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -48,6 +53,10 @@ function asList(value) {
   return Array.isArray(value) ? value : [value];
 }
 
+function escapeRegExp(text) {
+  return String(text).replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
 function cardTitle(card) {
   const first = (card.body || []).find((item) => item && item.type === "TextBlock");
   return first ? String(first.text) : "";
@@ -64,6 +73,7 @@ async function main() {
     args: CHROMIUM_ARGS,
   });
   const pending = [];
+  const pages = {};
   try {
     const validatorContext = await browser.newContext();
     const validator = await validatorContext.newPage();
@@ -113,7 +123,6 @@ async function main() {
       }));
     }
 
-    const pages = {};
     for (const [who, url] of Object.entries(plan.clients || {})) {
       // One context per person: own storage, as separate Teams clients would be.
       const context = await browser.newContext({
@@ -132,6 +141,20 @@ async function main() {
 
     for (const [index, step] of (plan.steps || []).entries()) {
       const started = Date.now();
+      if (step.do === "exec") {
+        // Something done outside the browser between two clicks (e.g. an administrator's
+        // command line): {"do": "exec", "argv": [...], "env": {...}} -> detail = stdout.
+        const record = { index, do: step.do, as: step.as || null, ms: 0, detail: null };
+        report.steps.push(record);
+        record.detail = execFileSync(step.argv[0], step.argv.slice(1), {
+          cwd: ROOT,
+          env: { ...process.env, ...(step.env || {}) },
+          encoding: "utf8",
+          timeout: step.timeoutMs || 60000,
+        }).trim();
+        record.ms = Date.now() - started;
+        continue;
+      }
       const client = pages[step.as];
       if (!client) throw new Error(`step ${index}: no client "${step.as}"`);
       const { page } = client;
@@ -158,26 +181,65 @@ async function main() {
           const texts = asList(step.text);
           const selector = texts.map((t) => `.ac-textBlock:has-text(${JSON.stringify(t)})`).join(", ");
           const block = page.locator(selector).last();
-          await block.waitFor({ state: "visible" });
-          await block.scrollIntoViewIfNeeded();
-          record.detail = (await block.innerText()).trim();
+          // A card updated in place (updateActivity) is rendered anew: retry on a detached node.
+          for (let attempt = 0; ; attempt++) {
+            try {
+              await block.waitFor({ state: "visible" });
+              await block.scrollIntoViewIfNeeded({ timeout: 5000 });
+              record.detail = (await block.innerText({ timeout: 5000 })).trim();
+              break;
+            } catch (error) {
+              if (attempt >= 3) throw error;
+              await page.waitForTimeout(300);
+            }
+          }
           break;
         }
         case "waitText": {
           const texts = asList(step.text);
-          const locator = page.getByText(new RegExp(texts.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"))).last();
+          const locator = page.getByText(new RegExp(texts.map(escapeRegExp).join("|"))).last();
           await locator.waitFor({ state: "visible" });
           record.detail = (await locator.innerText()).trim();
           break;
         }
         case "click": {
-          const button = page.locator(".ac-pushButton", { hasText: step.button }).last();
+          // A button of a card (the Fluent renderer: <button><div class="ac-pushButton-content">),
+          // by its whole title; the last one = the newest card.
+          const title = new RegExp(`^\\s*${escapeRegExp(step.button)}\\s*$`);
+          const button = page
+            .locator("button")
+            .filter({ has: page.locator('[class*="ac-pushButton"]') })
+            .filter({ hasText: title })
+            .last();
           await button.click();
           break;
         }
         case "fill": {
           const field = page.getByLabel(step.label, { exact: false }).last();
           await field.fill(String(step.value));
+          break;
+        }
+        case "check": {
+          // A checkbox or radio button (Input.Toggle, expanded Input.ChoiceSet): click its
+          // text, as a person does; then it must be checked.
+          const label = page.locator("label", { hasText: step.label }).last();
+          await label.click();
+          const id = await label.getAttribute("for");
+          if (id && !(await page.locator(`[id="${id}"]`).isChecked())) {
+            throw new Error(`step ${index}: "${step.label}" did not get checked`);
+          }
+          break;
+        }
+        case "select": {
+          // A compact Input.ChoiceSet (a <select>) by its label.
+          const field = page.getByLabel(step.label, { exact: false }).last();
+          await field.selectOption({ label: step.option });
+          break;
+        }
+        case "dump": {
+          const file = path.join(plan.screenshots, `${step.name}.html`);
+          fs.writeFileSync(file, await page.content());
+          record.detail = file;
           break;
         }
         case "screenshot": {
@@ -203,6 +265,12 @@ async function main() {
     report.ok = invalid.length === 0;
     if (!report.ok) report.error = `${invalid.length} invalid card(s)`;
   } catch (error) {
+    // What each person saw when the step failed: screenshots/failed-WHO.png and .html.
+    for (const [who, client] of Object.entries(pages)) {
+      const base = path.join(plan.screenshots, `failed-${who}`);
+      await client.page.screenshot({ path: `${base}.png` }).catch(() => {});
+      await client.page.content().then((html) => fs.writeFileSync(`${base}.html`, html)).catch(() => {});
+    }
     await Promise.allSettled(pending);
     report.error = String(error && error.stack ? error.stack : error);
     report.ok = false;

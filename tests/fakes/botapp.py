@@ -25,6 +25,9 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
         "app_password": "",
         "app_tenant_id": "",
         "default_locale": "fi",
+        # The outbox dispatcher (issue 6) would send proactive messages to the fake
+        # connector in every test; its own tests turn it on.
+        "notifier_enabled": False,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -24,6 +24,7 @@ from storage.domain_tables import (
     IDEMPOTENCY,
     KEHA_ROWS,
     OUTBOX,
+    PEOPLE,
     REQUESTS,
 )
 from storage.repositories import unit_of_work_factory
@@ -104,7 +105,17 @@ TABLES = {
     "audit": (AUDIT, "seq"),
     "outbox": (OUTBOX, "id"),
     "idempotency": (IDEMPOTENCY, "key"),
+    "people": (PEOPLE, "person_id"),
 }
+
+
+def person_email(snap: dict[str, list[dict[str, Any]]], ref: str) -> str | None:
+    """The e-mail behind an audit row's ``person:<id>`` (audit rows hold no e-mails)."""
+    for row in snap["people"]:
+        if "person:" + row["person_id"] == ref:
+            email: str | None = row["email"]
+            return email
+    return None
 
 
 async def snapshot(

@@ -8,11 +8,13 @@ Audit drafts are chained at commit, like the SQL implementation does.
 from __future__ import annotations
 
 import asyncio
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
 from typing import Self
 
-from access.audit import ChainHead, chain_entry
+from access.audit import PERSON_PREFIX, ChainHead, chain_entry, emails_in, pseudonymised
 from access.model import (
     AccessRequest,
     AuditDraft,
@@ -39,6 +41,7 @@ class State:
     outbox: list[Notification] = field(default_factory=list)
     idempotency: dict[str, IdempotencyRecord] = field(default_factory=dict)
     counters: dict[int, int] = field(default_factory=dict)
+    people: dict[str, str] = field(default_factory=dict)  # e-mail -> person id
 
     def copy(self) -> State:
         return State(
@@ -51,6 +54,7 @@ class State:
             list(self.outbox),
             dict(self.idempotency),
             dict(self.counters),
+            dict(self.people),
         )
 
 
@@ -251,6 +255,23 @@ class MemoryIdempotency(_Repo):
         self.s.idempotency[key] = replace(self.s.idempotency[key], result=result)
 
 
+class MemoryPeople(_Repo):
+    async def refs_for(self, emails: Sequence[str]) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for email in sorted({e.strip().lower() for e in emails if e.strip()}):
+            person_id = self.s.people.setdefault(email, uuid.uuid4().hex)
+            out[email] = PERSON_PREFIX + person_id
+        return out
+
+    async def ref_of(self, email: str) -> str | None:
+        person_id = self.s.people.get(email.strip().lower())
+        return PERSON_PREFIX + person_id if person_id else None
+
+    async def emails_of(self, refs: Sequence[str]) -> dict[str, str]:
+        by_ref = {PERSON_PREFIX + pid: email for email, pid in self.s.people.items()}
+        return {r: by_ref[r] for r in refs if r in by_ref}
+
+
 class MemoryUnitOfWork:
     def __init__(self, db: MemoryDb) -> None:
         self._db = db
@@ -263,6 +284,7 @@ class MemoryUnitOfWork:
         self.audit = MemoryAudit(self)
         self.outbox = MemoryOutbox(self)
         self.idempotency = MemoryIdempotency(self)
+        self.people = MemoryPeople(self)
 
     async def __aenter__(self) -> Self:
         await self._db.lock.acquire()
@@ -282,7 +304,8 @@ class MemoryUnitOfWork:
         return None  # transactions are already serialised
 
     async def commit(self) -> None:
-        for draft in self.pending_audit:
+        for pending in self.pending_audit:
+            draft = pseudonymised(pending, await self.people.refs_for(sorted(emails_in(pending))))
             head = (
                 ChainHead(self.state.audit[-1].seq, self.state.audit[-1].hash)
                 if self.state.audit

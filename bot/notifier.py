@@ -1,0 +1,494 @@
+"""The outbox dispatcher: every notification the domain wrote is delivered once.
+
+A background task in the bot process (started and stopped by ``create_app``'s
+lifecycle when ``ATMT_NOTIFIER`` is on). Each round it claims due rows
+(:class:`bot.outbox.OutboxQueue`), groups them by recipient (one recipient's
+messages go in order, recipients in parallel) and for each row:
+
+1. **Skips** it when the recipient is the actor (``params.actor``): whoever acted saw
+   the answer in the chat right away (the card the service call answered), so a
+   proactive echo would be a duplicate. The row is kept as ``skipped``.
+2. Renders the text of catalog key ``template.audience`` in the **recipient's**
+   language: the language chosen in the bot (UserState), else the Teams locale
+   stored with the conversation reference, else the area's default, else
+   ``ATMT_DEFAULT_LOCALE``. Codes become localized names, dates Finnish dates,
+   typed text is escaped (:func:`bot.cards.markup.plain`).
+3. Approvers of ``request.submitted`` / ``request.resubmitted`` get the approver card
+   (:mod:`bot.approvals`) instead of a text.
+4. Sends it proactively with the stored conversation reference (:mod:`bot.delivery`,
+   rate-limited); retryable failures are rescheduled with exponential back-off and
+   jitter (``Retry-After`` honoured) for ``ATMT_NOTIFY_TEAMS_ATTEMPTS`` attempts.
+5. Falls back to **e-mail** through Graph (:mod:`bot.graph`) when the recipient has
+   no conversation reference, Teams refuses for good (403/404 ...) or the Teams
+   attempts are used up; e-mail failures are retried the same way.
+6. After ``ATMT_NOTIFY_MAX_ATTEMPTS`` attempts (or with nowhere to send) the row
+   becomes a **dead letter** (``failed``) that ``atmt-bot outbox dead`` lists and
+   ``atmt-bot outbox retry ID`` re-queues.
+
+A row is marked ``sent`` in its own transaction right after the send succeeded and
+only a ``sending`` row can be claimed again after its lease, so a sent row is never
+sent again. Logs carry row ids and templates, never addresses or texts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from botbuilder.core import BotAdapter, CardFactory, MessageFactory, Storage
+from botbuilder.schema import Activity, ActivityTypes
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from access.directory import Directory
+from access.errors import AccessError
+from bot.approvals import ApprovalHandler
+from bot.cards.markup import plain
+from bot.config import Settings
+from bot.delivery import DeliveryError, TeamsSender, backoff
+from bot.graph import GraphError, GraphMailer, MailMessage
+from bot.i18n import Messages, Translator, normalize_locale
+from bot.outbox import OutboxItem, OutboxQueue
+from bot.ratelimit import RateLimiter
+from bot.violations import code_name
+from storage.conversation_refs import ConversationRefRepository, StoredConversationRef
+
+__all__ = ["CARD_TEMPLATES", "Notifier", "build_notifier", "render_params", "render_text"]
+
+log = logging.getLogger(__name__)
+
+CARD_TEMPLATES = frozenset({"request.submitted", "request.resubmitted"})
+LEASE = timedelta(minutes=5)
+BATCH = 100
+CONCURRENCY = 16
+MARK_TRIES = 5
+TEXT_LIMIT = 2000
+PREFERENCES = "Preferences"
+PREFERENCES_LOCALE = "locale"  # dialogs.language.PREFERENCES_LOCALE
+
+
+_SAFE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# ----------------------------------------------------------------- rendering
+
+
+def _iso_date(m: Messages, value: object) -> str:
+    try:
+        return m.format_date(date.fromisoformat(str(value)))
+    except ValueError:
+        return "–"
+
+
+def _code(value: object) -> str:
+    """A number or id of our own making; anything else is not shown."""
+    text = str(value or "")
+    return text if _SAFE_CODE.fullmatch(text) else "–"
+
+
+def render_params(
+    m: Messages,
+    directory: Directory,
+    params: Mapping[str, Any],
+    escape: Callable[[str], str],
+) -> dict[str, Any]:
+    """Every placeholder a notification text may use, readable in ``m``'s language."""
+
+    def typed(name: str, limit: int = TEXT_LIMIT) -> str:
+        value = str(params.get(name) or "").strip()
+        if not value:
+            return "–"
+        return escape(value if len(value) <= limit else value[:limit] + "…")
+
+    area_code = str(params.get("area") or "")
+    codes = [c for c in str(params.get("service_areas") or "").split(",") if c]
+    actor = str(params.get("actor") or "")
+    cause = str(params.get("cause") or "")
+    revoke_reason = str(params.get("revoke_reason") or "")
+    level = str(params.get("level") or "")
+    kind = str(params.get("kind") or "")
+    return {
+        "number": _code(params.get("number")),  # ours: "2026-000123"
+        "worker_name": typed("worker_name", 200),
+        "worker_email": typed("worker_email", 320),
+        "worker_job_title": typed("worker_job_title", 200),
+        "municipality_name": typed("municipality_name", 100),
+        "area_name": code_name(m, directory, "area", area_code) if area_code else "–",
+        "kind": code_name(m, directory, "kind", kind) if kind else "–",
+        "service_areas": ", ".join(code_name(m, directory, "service_area", c) for c in codes)
+        or "–",
+        "level": code_name(m, directory, "level", level) if level else "–",
+        "start": _iso_date(m, params.get("start")),
+        "end": _iso_date(m, params.get("end")),
+        "requester": typed("requester", 320),
+        "actor": m.t("notify.actor.system") if actor == "system" else typed("actor", 320),
+        "reason": typed("reason"),
+        "question": typed("question"),
+        "note": typed("note"),
+        "batch_id": _code(params.get("batch_id")),
+        "pending_limit_days": params.get("pending_limit_days") or "–",
+        "cause": m.t(f"notify.cause.{cause}") if m.has(f"notify.cause.{cause}") else "",
+        "revoke_reason": m.t(f"manager.revoke_reason.{revoke_reason}")
+        if m.has(f"manager.revoke_reason.{revoke_reason}")
+        else "–",
+    }
+
+
+def render_text(
+    m: Messages, directory: Directory, item: OutboxItem, *, for_email: bool = False
+) -> str:
+    """The notification's text (Markdown-escaped for Teams, raw for e-mail)."""
+    escape: Callable[[str], str] = (lambda s: s) if for_email else (lambda s: plain(s))
+    params = render_params(m, directory, item.params, escape)
+    body = m.t(item.catalog_key, **params)
+    if item.params.get("urgent") and m.has("notify.urgent"):
+        body = f"{m.t('notify.urgent')} {body}"
+    return body
+
+
+# ------------------------------------------------------------------ notifier
+
+
+class Notifier:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        queue: OutboxQueue,
+        sender: TeamsSender | None,
+        mailer: GraphMailer | None,
+        refs: ConversationRefRepository,
+        translator: Translator,
+        directory: Directory | Callable[[], Directory],
+        approvals: ApprovalHandler | None = None,
+        storage: Storage | None = None,
+        now: Callable[[], datetime] = _utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.queue = queue
+        self.sender = sender
+        self.mailer = mailer
+        self.refs = refs
+        self.translator = translator
+        self._directory = directory
+        self.approvals = approvals
+        self.storage = storage
+        self.now = now
+        self.rng = rng or random.Random()
+        self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    @property
+    def directory(self) -> Directory:
+        return self._directory if isinstance(self._directory, Directory) else self._directory()
+
+    # ------------------------------------------------------------ life
+
+    def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._loop(), name="atmt-notifier")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self.mailer is not None:
+            await self.mailer.close()
+
+    def wake(self) -> None:
+        """Look at the outbox now (e.g. right after a command wrote to it)."""
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                handled = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # database down ...: keep the task alive
+                log.error(
+                    "notifier round failed",
+                    extra={"event": "notifier_failed", "error_type": type(error).__name__},
+                )
+                handled = 0
+            if handled:
+                continue
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.notifier_interval):
+                    await self._wake.wait()
+
+    # ----------------------------------------------------------- rounds
+
+    async def run_once(self) -> int:
+        """Claim the due rows and deliver them; the number of rows handled."""
+        items = await self.queue.claim(self.now(), limit=BATCH, lease=LEASE)
+        if not items:
+            return 0
+        by_recipient: dict[str, list[OutboxItem]] = defaultdict(list)
+        for item in items:
+            by_recipient[item.recipient].append(item)
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one_recipient(group: list[OutboxItem]) -> None:
+            async with gate:
+                for item in group:
+                    await self._handle(item)
+
+        await asyncio.gather(*(one_recipient(group) for group in by_recipient.values()))
+        return len(items)
+
+    async def drain(self, *, within: float = 60.0) -> None:
+        """Deliver until nothing is due (tests; retries scheduled later are not waited for)."""
+        async with asyncio.timeout(within):
+            while await self.run_once():
+                pass
+
+    async def _handle(self, item: OutboxItem) -> None:
+        try:
+            await self._deliver(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a bug or the database: retry later, never lose it
+            log.error(
+                "notification failed unexpectedly",
+                extra={
+                    "event": "notify_error",
+                    "outbox_id": item.id,
+                    "error_type": type(error).__name__,
+                },
+            )
+            await self._retry_or_dead(item, f"internal: {type(error).__name__}", None, True)
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        actor = str(item.params.get("actor") or "")
+        if actor and actor != "system" and actor == item.recipient:
+            await self.queue.mark_skipped(item.id, self.now(), "actor saw the answer in chat")
+            log.info(
+                "notification skipped",
+                extra={"event": "notify_skipped", "outbox_id": item.id, "template": item.template},
+            )
+            return
+        ref = await self.refs.get_by_email(item.recipient)
+        m = self.translator.get(await self._locale(ref, item))
+        settings = self.settings
+        mail_ok = self.mailer is not None and settings.mail_enabled
+        teams_budget = settings.notify_teams_attempts if mail_ok else settings.notify_max_attempts
+        error_text = "no conversation with the bot"
+        if ref is not None and self.sender is not None and item.attempts <= teams_budget:
+            try:
+                activity = await self._activity(m, item)
+                await self.sender.send(
+                    ref.reference,
+                    activity,
+                    idempotency_key=item.idempotency_key,
+                    tenant_id=ref.tenant_id,
+                )
+            except DeliveryError as error:
+                error_text = f"teams: {error}"
+                if error.retryable and item.attempts < teams_budget:
+                    await self._reschedule(item, error_text, error.retry_after)
+                    return
+            else:
+                await self._mark_sent(item)
+                log.info(
+                    "notification sent",
+                    extra={
+                        "event": "notify_sent",
+                        "outbox_id": item.id,
+                        "template": item.template,
+                        "channel": "teams",
+                        "attempts": item.attempts,
+                    },
+                )
+                return
+        if not mail_ok or self.mailer is None:
+            await self.queue.mark_dead(item.id, f"{error_text}; e-mail not configured")
+            log.warning(
+                "notification dead",
+                extra={"event": "notify_dead", "outbox_id": item.id, "template": item.template},
+            )
+            return
+        try:
+            await self.mailer.send(
+                MailMessage(
+                    to=item.recipient,
+                    subject=m.t("notify.email.subject", **self._subject_params(m, item)),
+                    body=self._email_body(m, item),
+                    idempotency_key=item.idempotency_key,
+                )
+            )
+        except GraphError as error:
+            await self._retry_or_dead(
+                item, f"{error_text}; e-mail: {error}", error.retry_after, error.retryable
+            )
+            return
+        await self._mark_sent(item)
+        log.info(
+            "notification sent",
+            extra={
+                "event": "notify_sent",
+                "outbox_id": item.id,
+                "template": item.template,
+                "channel": "email",
+                "attempts": item.attempts,
+            },
+        )
+
+    async def _mark_sent(self, item: OutboxItem) -> None:
+        """Record a delivered row; a failing database is retried, not the send: a
+        row left ``sending`` would be sent again only after its lease ends."""
+        for attempt in range(MARK_TRIES):
+            try:
+                await self.queue.mark_sent(item.id, self.now())
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                log.error(
+                    "could not record a sent notification",
+                    extra={
+                        "event": "notify_mark_failed",
+                        "outbox_id": item.id,
+                        "error_type": type(error).__name__,
+                    },
+                )
+                await asyncio.sleep(0.2 * (attempt + 1))
+
+    async def _retry_or_dead(
+        self, item: OutboxItem, error: str, retry_after: float | None, retryable: bool
+    ) -> None:
+        if retryable and item.attempts < self.settings.notify_max_attempts:
+            await self._reschedule(item, error, retry_after)
+        else:
+            await self.queue.mark_dead(item.id, error)
+            log.warning(
+                "notification dead",
+                extra={"event": "notify_dead", "outbox_id": item.id, "template": item.template},
+            )
+
+    async def _reschedule(self, item: OutboxItem, error: str, retry_after: float | None) -> None:
+        delay = backoff(
+            item.attempts,
+            self.settings.notify_backoff,
+            retry_after,
+            cap=self.settings.notify_backoff_max,
+            rng=self.rng,
+        )
+        await self.queue.reschedule(item.id, self.now() + timedelta(seconds=delay), error)
+        log.info(
+            "notification rescheduled",
+            extra={
+                "event": "notify_retry",
+                "outbox_id": item.id,
+                "attempts": item.attempts,
+                "delay": round(delay, 3),
+            },
+        )
+
+    # --------------------------------------------------------- content
+
+    async def _locale(self, ref: StoredConversationRef | None, item: OutboxItem) -> str:
+        if ref is not None:
+            chosen = await self._chosen_locale(ref)
+            for candidate in (chosen, ref.locale):
+                locale = normalize_locale(candidate)
+                if locale is not None:
+                    return locale
+        area = self.directory.area(str(item.params.get("area") or ""))
+        if area is not None:
+            return area.default_locale
+        return self.settings.default_locale
+
+    async def _chosen_locale(self, ref: StoredConversationRef) -> str | None:
+        """The language the user chose with the bot's language command (UserState)."""
+        if self.storage is None:
+            return None
+        channel = ref.reference.get("channelId") or ref.reference.get("channel_id")
+        user = ref.reference.get("user")
+        user_id = user.get("id") if isinstance(user, dict) else None
+        if not isinstance(channel, str) or not isinstance(user_id, str):
+            return None
+        key = f"{channel}/users/{user_id}"
+        try:
+            found = await self.storage.read([key])
+        except Exception:
+            return None
+        state = found.get(key)
+        preferences = state.get(PREFERENCES) if isinstance(state, dict) else None
+        chosen = preferences.get(PREFERENCES_LOCALE) if isinstance(preferences, dict) else None
+        return chosen if isinstance(chosen, str) else None
+
+    async def _activity(self, m: Messages, item: OutboxItem) -> Activity:
+        text = render_text(m, self.directory, item)
+        if (
+            item.audience == "approver"
+            and item.template in CARD_TEMPLATES
+            and item.request_id
+            and self.approvals is not None
+        ):
+            try:
+                card = await self.approvals.card_for(m, item.recipient, item.request_id)
+            except AccessError:
+                card = None  # no longer an approver, request gone: the text still informs
+            if card is not None:
+                activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
+                activity.summary = text[:200]
+                return activity
+        return Activity(type=ActivityTypes.message, text=text, text_format="markdown")
+
+    def _subject_params(self, m: Messages, item: OutboxItem) -> dict[str, Any]:
+        return render_params(m, self.directory, item.params, lambda s: s)
+
+    def _email_body(self, m: Messages, item: OutboxItem) -> str:
+        text = render_text(m, self.directory, item, for_email=True)
+        return f"{text}\n\n{m.t('notify.email.footer')}"
+
+
+def build_notifier(
+    settings: Settings,
+    *,
+    engine: AsyncEngine,
+    adapter: BotAdapter,
+    refs: ConversationRefRepository,
+    approvals: ApprovalHandler | None,
+    translator: Translator,
+    directory: Directory | Callable[[], Directory],
+    storage: Storage | None,
+) -> Notifier:
+    """The notifier of a bot process, from the settings."""
+    sender = TeamsSender(
+        adapter,
+        settings.app_id,
+        conversation_limiter=RateLimiter(settings.notify_conversation_rate),
+        tenant_limiter=RateLimiter(settings.notify_tenant_rate),
+        timeout=settings.notify_timeout,
+    )
+    return Notifier(
+        settings=settings,
+        queue=OutboxQueue(engine),
+        sender=sender,
+        mailer=GraphMailer(settings) if settings.mail_enabled else None,
+        refs=refs,
+        translator=translator,
+        directory=directory,
+        approvals=approvals,
+        storage=storage,
+    )

@@ -1,0 +1,155 @@
+"""Change an active grant ("muutos" / "ändra" / "change").
+
+Pick the grant (search by name when there are many), then the request form prefilled
+with the grant's service areas, level and end date (the change starts today by
+default), the same validation and summary as a new request, and Confirm submits a
+``change`` request for that grant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
+from botbuilder.schema import ActivityTypes
+
+from access.model import AccessRequest, Grant, RequestDraft, RequestKind
+from access.policy import Violation
+from bot.cards.grants import GRANT_PICK_CARD
+from bot.cards.request_form import FormOptions
+from bot.i18n import Messages
+from dialogs.grant_pick import active_grants, handle_pick, show_pick
+from dialogs.new_request import requester_options
+from dialogs.request_flow import (
+    FlowDeps,
+    FormDialogMixin,
+    check_draft,
+    draft_from_values,
+    new_instance,
+    resolve_requester,
+)
+from dialogs.turn import messages_of
+
+__all__ = ["ChangeRequestDialog", "grant_snapshot"]
+
+
+def grant_snapshot(grant: Grant) -> dict[str, Any]:
+    """What the form shows of the grant (kept in the dialog state as JSON)."""
+    return {
+        "id": grant.id,
+        "worker_name": grant.worker.name,
+        "worker_email": grant.worker.email,
+        "municipality": grant.municipality,
+        "service_areas": list(grant.service_areas),
+        "level": grant.level,
+        "start": grant.start.isoformat(),
+        "end": grant.end.isoformat(),
+    }
+
+
+class ChangeRequestDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
+    ID = "manager.change_request"
+    mode = "change"
+
+    def __init__(self, deps: FlowDeps) -> None:
+        super().__init__(self.ID)
+        self.deps = deps
+
+    def form_options(self, m: Messages, state: Mapping[str, Any]) -> FormOptions:
+        grant = state["grant"]
+        base = requester_options(m, self.deps, (grant["municipality"],), mode="change")
+        municipality = self.deps.directory.municipality(grant["municipality"])
+        return FormOptions(
+            mode="change",
+            service_areas=base.service_areas,
+            levels=base.levels,
+            confirmations=base.confirmations,
+            fixed=[
+                (m.t("manager.field.worker_name"), grant["worker_name"]),
+                (m.t("manager.field.worker_email"), grant["worker_email"]),
+                (
+                    m.t("manager.field.municipality"),
+                    municipality.name if municipality else grant["municipality"],
+                ),
+            ],
+            editable_worker=False,
+            worker_email_input=False,
+            municipality_input=False,
+        )
+
+    def make_draft(
+        self, values: Mapping[str, str], state: Mapping[str, Any], options: FormOptions
+    ) -> RequestDraft:
+        grant = state["grant"]
+        return draft_from_values(
+            values,
+            kind=RequestKind.CHANGE,
+            confirmations=options.confirmations,
+            municipality=grant["municipality"],
+            worker_email=grant["worker_email"],
+            grant_id=grant["id"],
+        )
+
+    async def precheck(self, draft: RequestDraft, state: Mapping[str, Any]) -> list[Violation]:
+        grants = await active_grants(self.deps, state["email"], state["municipalities"])
+        grant = next((g for g in grants if g.id == state["grant"]["id"]), None)
+        # Another change on its way is checked by the service at Confirm.
+        return check_draft(self.deps, draft, grant=grant)
+
+    async def send(self, draft: RequestDraft, state: Mapping[str, Any], key: str) -> AccessRequest:
+        return await self.deps.service.submit(state["email"], draft, idempotency_key=key)
+
+    async def begin_dialog(
+        self, dialog_context: DialogContext, options: object = None
+    ) -> DialogTurnResult:
+        context = dialog_context.context
+        requester = await resolve_requester(context, self.deps)
+        if requester is None:
+            return await dialog_context.end_dialog()
+        state = dialog_context.active_dialog.state
+        state.update(
+            {
+                "user_key": requester.user_key,
+                "email": requester.email,
+                "municipalities": list(requester.municipalities),
+                "instance": new_instance(),
+                "revision": 0,
+                "values": {},
+            }
+        )
+        if await show_pick(context, self.deps, state, "change") == 0:
+            await context.send_activity(messages_of(context).t("manager.pick.none"))
+            return await dialog_context.end_dialog()
+        return Dialog.end_of_turn
+
+    async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
+        context = dialog_context.context
+        if context.activity.type != ActivityTypes.message:
+            return Dialog.end_of_turn
+        state = dialog_context.active_dialog.state
+        value = context.activity.value
+        if isinstance(value, dict) and value.get("atmt_card") == GRANT_PICK_CARD:
+            if state.get("step") != "pick":
+                await context.send_activity(messages_of(context).t("manager.card.old"))
+                return Dialog.end_of_turn
+            chosen = await handle_pick(context, self.deps, state, value, "change")
+            if chosen == "cancel":
+                return await self.cancel_flow(dialog_context, state)
+            if chosen is None or isinstance(chosen, str):
+                return Dialog.end_of_turn
+            state["grant"] = grant_snapshot(chosen)
+            state["values"] = {
+                "service_areas": ",".join(chosen.service_areas),
+                "level": chosen.level,
+                "start": max(chosen.start, self.deps.today()).isoformat(),
+                "end": chosen.end.isoformat(),
+            }
+            await self.show_form(context, state, card_id=state.get("card_id"))
+            return Dialog.end_of_turn
+        if "grant" in state:
+            result = await self.continue_form(dialog_context, state)
+            if result is not None:
+                return result
+        await context.send_activity(messages_of(context).t("manager.card.reprompt"))
+        return Dialog.end_of_turn

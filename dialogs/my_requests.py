@@ -1,0 +1,412 @@
+"""The manager's requests ("omat hakemukset" / "mina ansökningar" / "my requests" /
+"status").
+
+The list shows the recent requests of the manager's municipalities with a state
+badge; a row opens the details with the history (submitted, decisions, current
+state). A pending or returned request can be cancelled; a returned one can be
+answered: the request form opens prefilled, with the approver's question, and
+Confirm resubmits it (same validation and summary as a new request).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
+from botbuilder.schema import ActivityTypes
+
+from access.errors import AccessDenied, AccessError, PolicyViolations
+from access.model import (
+    AWAITING_DECISION,
+    AccessRequest,
+    RequestChanges,
+    RequestDraft,
+    RequestKind,
+    RequestState,
+)
+from access.policy import Violation
+from access.service import RequestView
+from bot.cards.request_form import CONFIRM_PREFIX, FormOptions
+from bot.cards.requests_list import (
+    DETAILS_CARD,
+    LIST_CARD,
+    RequestRow,
+    request_details_card,
+    requests_list_card,
+)
+from bot.i18n import Messages
+from bot.violations import code_name
+from dialogs.new_request import requester_options
+from dialogs.request_flow import (
+    FlowDeps,
+    FormDialogMixin,
+    check_draft,
+    draft_from_values,
+    new_instance,
+    put_card,
+    resolve_requester,
+    same_user,
+    state_label,
+)
+from dialogs.turn import messages_of
+
+__all__ = ["LIST_LIMIT", "MyRequestsDialog"]
+
+LIST_LIMIT = 15
+
+
+class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
+    ID = "manager.my_requests"
+    mode = "resubmit"
+
+    def __init__(self, deps: FlowDeps) -> None:
+        super().__init__(self.ID)
+        self.deps = deps
+
+    # ------------------------------------------------------------- the form
+
+    def form_options(self, m: Messages, state: Mapping[str, Any]) -> FormOptions:
+        request = state["request"]
+        base = requester_options(m, self.deps, (request["municipality"],), mode="resubmit")
+        municipality = self.deps.directory.municipality(request["municipality"])
+        fixed = [
+            (m.t("manager.fact.number"), request["number"]),
+            (m.t("manager.field.worker_email"), request["worker_email"]),
+            (
+                m.t("manager.field.municipality"),
+                municipality.name if municipality else request["municipality"],
+            ),
+        ]
+        grant_request = request["kind"] == RequestKind.GRANT.value
+        if not grant_request:
+            fixed.insert(1, (m.t("manager.field.worker_name"), request["worker_name"]))
+        return FormOptions(
+            mode="resubmit",
+            service_areas=base.service_areas,
+            levels=base.levels,
+            confirmations=base.confirmations,
+            fixed=fixed,
+            question=request.get("question") or None,
+            editable_worker=grant_request,
+            worker_email_input=False,
+            municipality_input=False,
+        )
+
+    def make_draft(
+        self, values: Mapping[str, str], state: Mapping[str, Any], options: FormOptions
+    ) -> RequestDraft:
+        request = state["request"]
+        draft = draft_from_values(
+            values,
+            kind=RequestKind(request["kind"]),
+            confirmations=options.confirmations,
+            municipality=request["municipality"],
+            worker_email=request["worker_email"],
+            grant_id=request.get("grant_id"),
+        )
+        if draft.kind is RequestKind.CHANGE:
+            from dataclasses import replace
+
+            draft = replace(
+                draft,
+                worker_name=request["worker_name"],
+                worker_job_title=request.get("worker_job_title", ""),
+            )
+        return draft
+
+    async def precheck(self, draft: RequestDraft, state: Mapping[str, Any]) -> list[Violation]:
+        grant = None
+        if draft.kind is RequestKind.CHANGE:
+            try:
+                view = await self.deps.service.get_request(state["email"], state["request"]["id"])
+                grant = view.grant
+            except AccessError:
+                grant = None
+        return check_draft(self.deps, draft, grant=grant, exclude=state["request"]["id"])
+
+    async def send(self, draft: RequestDraft, state: Mapping[str, Any], key: str) -> AccessRequest:
+        changes = RequestChanges(
+            worker_name=draft.worker_name if draft.kind is RequestKind.GRANT else None,
+            worker_job_title=draft.worker_job_title if draft.kind is RequestKind.GRANT else None,
+            service_areas=draft.service_areas,
+            level=draft.level,
+            start=draft.start,
+            end=draft.end,
+            justification=draft.justification,
+            confirmations=draft.confirmations,
+        )
+        return await self.deps.service.resubmit(
+            state["email"], state["request"]["id"], changes, idempotency_key=key
+        )
+
+    # ------------------------------------------------------------- the list
+
+    async def _rows(self, m: Messages, state: Mapping[str, Any]) -> list[RequestRow]:
+        email = state["email"]
+        mine = set(state["municipalities"])
+        requests = await self.deps.service.list_requests_for(email, limit=100)
+        rows: list[RequestRow] = []
+        for request in requests:
+            if request.municipality not in mine and request.requester != email:
+                continue
+            municipality = self.deps.directory.municipality(request.municipality)
+            rows.append(
+                RequestRow(
+                    request_id=request.id,
+                    number=request.number,
+                    kind_label=m.t(f"manager.kind.{request.kind.value}"),
+                    worker_name=request.worker.name,
+                    municipality_name=municipality.name if municipality else request.municipality,
+                    state=request.state.value,
+                    state_label=state_label(m, request.state),
+                    when=m.format_date(request.updated_at.date()),
+                )
+            )
+            if len(rows) >= LIST_LIMIT:
+                break
+        return rows
+
+    async def _show_list(
+        self, dc: DialogContext, state: dict[str, Any], card_id: str | None = None
+    ) -> int:
+        m = messages_of(dc.context)
+        rows = await self._rows(m, state)
+        if not rows:
+            return 0
+        state["card_id"] = await put_card(
+            dc.context, requests_list_card(m, rows, instance=state["instance"]), card_id
+        )
+        state["step"] = "list"
+        return len(rows)
+
+    def _history(self, m: Messages, view: RequestView) -> list[tuple[str, str, str]]:
+        request = view.request
+        history = [
+            (
+                m.format_datetime(request.created_at),
+                m.t("manager.history.submitted", who=request.created_by),
+                "",
+            )
+        ]
+        for decision in view.decisions:
+            history.append(
+                (
+                    m.format_datetime(decision.at),
+                    m.t(f"manager.history.{decision.outcome.value}", who=decision.actor),
+                    decision.text,
+                )
+            )
+        if request.state in (RequestState.CANCELLED, RequestState.EXPIRED) or (
+            request.state is RequestState.PENDING and view.decisions
+        ):
+            history.append(
+                (
+                    m.format_datetime(request.updated_at),
+                    m.t("manager.history.now", state=state_label(m, request.state)),
+                    "",
+                )
+            )
+        return history
+
+    async def _show_details(
+        self, dc: DialogContext, state: dict[str, Any], view: RequestView, card_id: str | None
+    ) -> None:
+        m = messages_of(dc.context)
+        request = view.request
+        directory = self.deps.directory
+        municipality = directory.municipality(request.municipality)
+        facts: list[tuple[str, str]] = [
+            (m.t("manager.field.worker_name"), request.worker.name),
+            (m.t("manager.field.worker_email"), request.worker.email),
+            (
+                m.t("manager.field.municipality"),
+                municipality.name if municipality else request.municipality,
+            ),
+        ]
+        if request.kind is not RequestKind.REVOKE:
+            facts.append(
+                (
+                    m.t("manager.field.service_areas"),
+                    ", ".join(
+                        code_name(m, directory, "service_area", c) for c in request.service_areas
+                    ),
+                )
+            )
+            facts.append(
+                (m.t("manager.field.level"), code_name(m, directory, "level", request.level))
+            )
+        if request.start is not None:
+            facts.append((m.t("manager.field.start"), m.format_date(request.start)))
+        if request.end is not None:
+            facts.append((m.t("manager.field.end"), m.format_date(request.end)))
+        if request.justification:
+            facts.append((m.t("manager.field.justification"), request.justification))
+        details = request_details_card(
+            m,
+            heading=m.t(
+                "manager.details.title",
+                kind=m.t(f"manager.kind.{request.kind.value}"),
+                number=request.number,
+            ),
+            state=request.state.value,
+            state_label=state_label(m, request.state),
+            facts=facts,
+            history=self._history(m, view),
+            question=request.question if request.state is RequestState.RETURNED else None,
+            can_cancel=request.state in AWAITING_DECISION
+            and request.kind is not RequestKind.REVOKE,
+            can_answer=request.state is RequestState.RETURNED,
+            instance=state["instance"],
+            request_id=request.id,
+            version=request.version,
+        )
+        state["card_id"] = await put_card(dc.context, details, card_id)
+        state["step"] = "details"
+
+    # ------------------------------------------------------------- turns
+
+    async def begin_dialog(
+        self, dialog_context: DialogContext, options: object = None
+    ) -> DialogTurnResult:
+        context = dialog_context.context
+        requester = await resolve_requester(context, self.deps)
+        if requester is None:
+            return await dialog_context.end_dialog()
+        state = dialog_context.active_dialog.state
+        state.update(
+            {
+                "user_key": requester.user_key,
+                "email": requester.email,
+                "municipalities": list(requester.municipalities),
+                "instance": new_instance(),
+                "revision": 0,
+                "values": {},
+            }
+        )
+        if await self._show_list(dialog_context, state) == 0:
+            await context.send_activity(messages_of(context).t("manager.requests.none"))
+            return await dialog_context.end_dialog()
+        return Dialog.end_of_turn
+
+    async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
+        context = dialog_context.context
+        m = messages_of(context)
+        if context.activity.type != ActivityTypes.message:
+            return Dialog.end_of_turn
+        state = dialog_context.active_dialog.state
+        value = context.activity.value
+        kind = value.get("atmt_card") if isinstance(value, dict) else None
+        if kind in (LIST_CARD, DETAILS_CARD):
+            assert isinstance(value, dict)
+            if not same_user(context, state):
+                await context.send_activity(m.t("manager.error.other_user"))
+                return Dialog.end_of_turn
+            if value.get("atmt_instance") != state.get("instance"):
+                await context.send_activity(m.t("manager.card.old"))
+                return Dialog.end_of_turn
+            return await self._on_browse(dialog_context, state, value)
+        if "request" in state:
+            result = await self.continue_form(dialog_context, state)
+            if result is not None:
+                return result
+        await context.send_activity(m.t("manager.card.reprompt"))
+        return Dialog.end_of_turn
+
+    async def _on_browse(
+        self, dc: DialogContext, state: dict[str, Any], value: Mapping[str, Any]
+    ) -> DialogTurnResult:
+        context = dc.context
+        m = messages_of(context)
+        card_id = context.activity.reply_to_id or state.get("card_id")
+        action = value.get("atmt_action")
+        if action == "close":
+            await context.send_activity(m.t("manager.requests.closed"))
+            return await dc.end_dialog()
+        if action == "back":
+            if await self._show_list(dc, state, card_id) == 0:
+                await context.send_activity(m.t("manager.requests.none"))
+                return await dc.end_dialog()
+            return Dialog.end_of_turn
+        request_id = value.get("request_id")
+        if not isinstance(request_id, str) or len(request_id) > 64:
+            await context.send_activity(m.t("manager.card.old"))
+            return Dialog.end_of_turn
+        try:
+            view = await self.deps.service.get_request(state["email"], request_id)
+        except AccessDenied:
+            await context.send_activity(m.t("manager.error.denied"))
+            return Dialog.end_of_turn
+        except AccessError:
+            await context.send_activity(m.t("manager.error.not_found"))
+            return Dialog.end_of_turn
+        request = view.request
+        if action == "details":
+            await self._show_details(dc, state, view, card_id)
+            return Dialog.end_of_turn
+        if value.get("version") != request.version:
+            await context.send_activity(m.t("manager.error.changed_since"))
+            await self._show_details(dc, state, view, card_id)
+            return Dialog.end_of_turn
+        if action == "cancel_request":
+            return await self._cancel_request(dc, state, view, card_id)
+        if action == "answer" and request.state is RequestState.RETURNED:
+            state["request"] = _snapshot(request)
+            state["values"] = _values_of(request)
+            state["instance"] = new_instance()  # the form is a new card instance
+            await self.show_form(context, state, card_id=card_id)
+            return Dialog.end_of_turn
+        await context.send_activity(m.t("manager.error.changed_since"))
+        return Dialog.end_of_turn
+
+    async def _cancel_request(
+        self, dc: DialogContext, state: dict[str, Any], view: RequestView, card_id: str | None
+    ) -> DialogTurnResult:
+        context = dc.context
+        m = messages_of(context)
+        request = view.request
+        try:
+            cancelled = await self.deps.service.cancel(
+                state["email"],
+                request.id,
+                idempotency_key=f"cancel:{request.id}:{request.version}",
+            )
+        except AccessDenied:
+            await context.send_activity(m.t("manager.error.denied"))
+            return Dialog.end_of_turn
+        except (PolicyViolations, AccessError):
+            await context.send_activity(m.t("manager.error.changed_since"))
+            return Dialog.end_of_turn
+        fresh = await self.deps.service.get_request(state["email"], cancelled.id)
+        await self._show_details(dc, state, fresh, card_id)
+        await context.send_activity(m.t("manager.requests.cancelled", number=cancelled.number))
+        return Dialog.end_of_turn
+
+
+def _snapshot(request: AccessRequest) -> dict[str, Any]:
+    return {
+        "id": request.id,
+        "number": request.number,
+        "kind": request.kind.value,
+        "municipality": request.municipality,
+        "worker_name": request.worker.name,
+        "worker_email": request.worker.email,
+        "worker_job_title": request.worker.job_title,
+        "grant_id": request.grant_id,
+        "question": request.question or "",
+    }
+
+
+def _values_of(request: AccessRequest) -> dict[str, str]:
+    values = {
+        "worker_name": request.worker.name,
+        "worker_job_title": request.worker.job_title,
+        "service_areas": ",".join(request.service_areas),
+        "level": request.level,
+        "start": request.start.isoformat() if request.start else "",
+        "end": request.end.isoformat() if request.end else "",
+        "justification": request.justification,
+    }
+    for code in request.confirmations:
+        values[f"{CONFIRM_PREFIX}{code}"] = "true"
+    return values

@@ -1,0 +1,135 @@
+"""Acceptance 1 over HTTP: submit -> two approvers get the card -> A approves ->
+B's refreshed card says "approved by A" -> B's click answers "already decided by A"
+-> the requester and the worker are told. Real app, real port, fake connector."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import aiohttp
+from fakes.botapp import make_settings, texts
+from fakes.connector import FakeConnector
+from fakes.notify_support import (
+    APPROVER_A,
+    APPROVER_B,
+    MANAGER,
+    WORKER,
+    activity_card,
+    draft,
+    execute,
+    introduce,
+    invoke_card,
+    notification_keys,
+)
+
+from bot.app import RUNTIME
+from bot.cards.approval import VERB_APPROVE, VERB_REFRESH
+
+SETTINGS = {"notifier_enabled": True, "notifier_interval": 0.05, "notify_backoff": 0.01}
+
+
+def shown(card: dict[str, Any]) -> list[str]:
+    """The card's texts as a user reads them (Markdown escapes removed)."""
+    return [re.sub(r"\\(.)", r"\1", t) for t in texts(card)]
+
+
+def _actions(card: dict[str, Any]) -> list[str]:
+    return [a.get("verb") or a["type"] for a in card.get("actions", [])]
+
+
+async def test_two_approvers_one_decision_everyone_hears(
+    db_url: str, start_bot: Any, connector: FakeConnector, http: aiohttp.ClientSession
+) -> None:
+    server = await start_bot(make_settings(db_url, **SETTINGS))
+    runtime = server.app[RUNTIME]
+    for person in (MANAGER, APPROVER_A, APPROVER_B, WORKER):
+        await introduce(http, server, connector, person)
+    greeted = len(connector.sent())
+    assert runtime.service is not None and runtime.service.clock is not None
+    request = await runtime.service.submit(
+        MANAGER.email, draft(runtime.service.clock.today()), idempotency_key="flow-submit"
+    )
+
+    # Both approvers get the card, each in their own language, with live refresh.
+    sent_a = (await connector.wait_for_activities(2, conversation_id=APPROVER_A.conversation_id))[
+        -1
+    ]
+    sent_b = (await connector.wait_for_activities(2, conversation_id=APPROVER_B.conversation_id))[
+        -1
+    ]
+    a_card = activity_card(sent_a)
+    b_card = activity_card(sent_b)
+    assert a_card is not None and b_card is not None
+    assert f"Käyttölupahakemus {request.number}" in texts(a_card)
+    assert f"Access request {request.number}" in texts(b_card)
+    assert _actions(a_card) == [VERB_APPROVE, "Action.ShowCard", "Action.ShowCard"]
+    assert set(a_card["refresh"]["userIds"]) == {APPROVER_A.user_id, APPROVER_B.user_id}
+    assert a_card["refresh"]["action"]["verb"] == VERB_REFRESH
+    [factset] = [b for b in a_card["body"] if b["type"] == "FactSet"]
+    facts = {f["title"]: f["value"] for f in factset["facts"]}
+    assert facts["Kunta"] == "Laukaa"
+    assert "Nuoret työnhakijat" in facts["Tehtävät (asiakaskohderyhmät)"]
+    assert facts["Voimassa"].count(".") == 4  # Finnish dates d.m.yyyy–d.m.yyyy
+    # The worker is told in Swedish; the requester (the actor) saw the answer in chat.
+    [worker_msg] = (await connector.wait_for_activities(2, conversation_id=WORKER.conversation_id))[
+        1:
+    ]
+    assert (
+        "Användarrätt till kundinformationssystemet A-TMT har sökts för dig"
+        in (worker_msg.body["text"])
+    )
+    assert len(connector.sent(MANAGER.conversation_id)) == 1  # only the help card
+
+    # A approves on the card.
+    data = a_card["actions"][0]["data"]
+    decided = await invoke_card(
+        http, server, execute(connector.service_url, APPROVER_A, VERB_APPROVE, data)
+    )
+    assert "actions" not in decided and "refresh" not in decided
+    assert any("Hyväksytty. Päättäjä: contact@pks" in t for t in shown(decided))
+
+    # B's card refreshes to "approved by A", without buttons.
+    refreshed = await invoke_card(
+        http,
+        server,
+        execute(
+            connector.service_url,
+            APPROVER_B,
+            VERB_REFRESH,
+            b_card["refresh"]["action"]["data"],
+            trigger="automatic",
+        ),
+    )
+    assert "actions" not in refreshed
+    assert any(t.startswith("Approved by contact@pks-area") for t in shown(refreshed))
+
+    # B clicks Approve on the old card afterwards: "already decided by A".
+    late = await invoke_card(
+        http,
+        server,
+        execute(connector.service_url, APPROVER_B, VERB_APPROVE, b_card["actions"][0]["data"]),
+    )
+    assert any(
+        t.startswith("Already decided by contact@pks-area") and "(approved)" in t
+        for t in shown(late)
+    )
+    assert "actions" not in late
+    # A's second click (a retried invoke) changes nothing and shows the same outcome.
+    again = await invoke_card(
+        http, server, execute(connector.service_url, APPROVER_A, VERB_APPROVE, data)
+    )
+    assert any("Hyväksytty. Päättäjä: contact@pks" in t for t in shown(again))
+
+    # The requester and the worker hear the outcome.
+    [to_manager] = (
+        await connector.wait_for_activities(2, conversation_id=MANAGER.conversation_id)
+    )[1:]
+    assert f"Hakemus {request.number} (Aino Esimerkki) on hyväksytty" in to_manager.body["text"]
+    to_worker = (await connector.wait_for_activities(3, conversation_id=WORKER.conversation_id))[-1]
+    assert "har godkänts" in to_worker.body["text"]
+
+    # Every notification arrived once; none was sent to the wrong person.
+    keys = notification_keys(connector.sent()[greeted:])
+    assert len(keys) == len(set(keys)) == 5  # 2 cards, worker x2, requester x1
+    assert all(k.startswith(f"{request.id}:") for k in keys)

@@ -1,0 +1,158 @@
+"""Change an active grant in chat: pick, prefilled form, same checks, summary, submit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+import pytest
+from conftest import StartBot
+from fakes.botapp import card_of, make_settings, texts
+from fakes.connector import FakeConnector
+from fakes.manager_chat import (
+    LAUKAA,
+    TODAY,
+    Chat,
+    FixedClock,
+    inputs,
+    make_active_grant,
+    only_card,
+    service_of,
+)
+
+from access.model import RequestKind, RequestState
+from bot.i18n import Messages, Translator
+
+T = Translator.load()
+WORDS = {"fi": "muutos", "sv": "ändra", "en": "change"}
+LOCALE_TAGS = {"fi": "fi-FI", "sv": "sv-SE", "en": "en-GB"}
+CONFIRMED = {"confirm_customer_consent_form": "true", "confirm_worker_agreement": "true"}
+
+
+def _attention(card: dict[str, Any]) -> list[str]:
+    return [e["text"] for e in card["body"] if e.get("color") == "Attention"]
+
+
+async def _start(
+    db_url: str,
+    start_bot: StartBot,
+    connector: FakeConnector,
+    http: aiohttp.ClientSession,
+    locale: str,
+) -> tuple[Chat, Messages]:
+    server = await start_bot(make_settings(db_url), clock=FixedClock())
+    return Chat(http, server, connector, locale=LOCALE_TAGS[locale]), T.get(locale)
+
+
+@pytest.mark.parametrize("locale", ["fi", "sv", "en"])
+async def test_change_is_prefilled_checked_and_submitted(
+    locale: str,
+    db_url: str,
+    connector: FakeConnector,
+    start_bot: StartBot,
+    http: aiohttp.ClientSession,
+) -> None:
+    chat, m = await _start(db_url, start_bot, connector, http, locale)
+    service = service_of(chat.server)
+    grant = await make_active_grant(service)
+    pick = only_card(await chat.say(WORDS[locale]))
+    assert texts(pick)[0] == m.t("manager.pick.title.change")
+    form = card_of((await chat.press(pick, m.t("manager.action.choose")))[0].body)
+    assert texts(form)[0] == m.t("manager.form.title.change")
+    fields = inputs(form)
+    assert fields["service_areas"]["value"] == "youth"
+    assert fields["level"]["value"] == "view"
+    assert fields["end"]["value"] == grant.end.isoformat()
+    assert fields["start"]["value"] == TODAY.isoformat()
+    assert "worker_name" not in fields and "municipality" not in fields  # fixed
+    assert "Aino Esimerkki" in str(form)
+
+    # unchanged: the policy says so, at the top
+    [update] = await chat.press(
+        form,
+        m.t("manager.action.continue"),
+        CONFIRMED
+        | {
+            "justification": "Tehtävät laajenevat",
+        },
+    )
+    again = card_of(update.body)
+    assert m.t("violation.change.no_difference") in _attention(again)
+    # a real change
+    [update] = await chat.press(
+        again,
+        m.t("manager.action.continue"),
+        {
+            "service_areas": "youth,guidance",
+        },
+    )
+    summary = card_of(update.body)
+    assert texts(summary)[0] == m.t("manager.summary.title.change")
+    receipt = card_of((await chat.press(summary, m.t("manager.action.confirm")))[0].body)
+    [change] = [r for r in await service.list_requests_for(LAUKAA) if r.kind is RequestKind.CHANGE]
+    assert change.state is RequestState.PENDING and change.grant_id == grant.id
+    assert change.service_areas == ("youth", "guidance")
+    assert texts(receipt)[0] == m.t("manager.sent.title.change", number=change.number)
+
+
+@pytest.mark.parametrize("locale", ["fi", "sv", "en"])
+async def test_a_second_change_of_the_same_grant_is_refused_at_confirm(
+    locale: str,
+    db_url: str,
+    connector: FakeConnector,
+    start_bot: StartBot,
+    http: aiohttp.ClientSession,
+) -> None:
+    chat, m = await _start(db_url, start_bot, connector, http, locale)
+    service = service_of(chat.server)
+    await make_active_grant(service)
+    summaries = []
+    for _ in range(2):
+        pick = only_card(await chat.say(WORDS[locale]))
+        form = card_of((await chat.press(pick, m.t("manager.action.choose")))[0].body)
+        [update] = await chat.press(
+            form,
+            m.t("manager.action.continue"),
+            CONFIRMED
+            | {
+                "justification": "Lisää tehtäviä",
+                "level": "record",
+            },
+        )
+        summaries.append(card_of(update.body))
+        if len(summaries) == 1:
+            await chat.press(summaries[0], m.t("manager.action.confirm"))
+    [update] = await chat.press(summaries[1], m.t("manager.action.confirm"))
+    [first] = [r for r in await service.list_requests_for(LAUKAA) if r.kind is RequestKind.CHANGE]
+    assert m.t(
+        "violation.grant.request_open",
+        existing=first.number,
+        state=m.t("manager.state.pending"),
+    ) in _attention(card_of(update.body))
+
+
+@pytest.mark.parametrize("locale", ["fi", "sv", "en"])
+async def test_edited_values_not_offered_in_a_change(
+    locale: str,
+    db_url: str,
+    connector: FakeConnector,
+    start_bot: StartBot,
+    http: aiohttp.ClientSession,
+) -> None:
+    chat, m = await _start(db_url, start_bot, connector, http, locale)
+    await make_active_grant(service_of(chat.server))
+    pick = only_card(await chat.say(WORDS[locale]))
+    form = card_of((await chat.press(pick, m.t("manager.action.choose")))[0].body)
+    [update] = await chat.press(
+        form,
+        m.t("manager.action.continue"),
+        CONFIRMED
+        | {
+            "justification": "x",
+            "service_areas": "complementary_training",
+            "municipality": "kuopio",
+        },
+    )
+    again = card_of(update.body)
+    assert m.t("manager.error.service_area_not_offered") in _attention(again)
+    assert "municipality" not in inputs(again)

@@ -1,0 +1,92 @@
+"""Reporting suspected misuse in chat: both contacts told; the approver ends the
+access at once; second click, someone else's click, edited values."""
+
+from __future__ import annotations
+
+import aiohttp
+from conftest import StartBot
+from fakes.botapp import make_settings, texts
+from fakes.connector import FakeConnector
+from fakes.manager_chat import (
+    APPROVER,
+    LAUKAA,
+    Chat,
+    FixedClock,
+    inputs,
+    make_active_grant,
+    only_card,
+    only_text,
+    service_of,
+)
+from sqlalchemy import select
+
+from access.model import GrantState
+from bot.app import RUNTIME
+from bot.i18n import Translator
+from storage.db import create_session_factory
+from storage.domain_tables import OUTBOX
+
+T = Translator.load()
+
+
+async def _templates(chat: Chat, template: str) -> list[tuple[str, str]]:
+    engine = chat.server.app[RUNTIME].engine
+    assert engine is not None
+    async with create_session_factory(engine)() as session:
+        rows = await session.execute(
+            select(OUTBOX.c.audience, OUTBOX.c.recipient).where(OUTBOX.c.template == template)
+        )
+        return sorted((r[0], r[1]) for r in rows)
+
+
+async def test_requester_reports_and_the_approver_revokes(
+    db_url: str, connector: FakeConnector, start_bot: StartBot, http: aiohttp.ClientSession
+) -> None:
+    m = T.get("fi")
+    server = await start_bot(make_settings(db_url), clock=FixedClock())
+    service = service_of(server)
+    grant = await make_active_grant(service)
+    manager = Chat(http, server, connector)
+    card = only_card(await manager.say("väärinkäyttö"))
+    assert texts(card)[0] == m.t("misuse.card.title")
+    assert "revoke_now" not in inputs(card)  # a requester cannot revoke for misuse
+    fill = {"grant_id": grant.id, "note": "Hakuja ilman asiakkuutta"}
+    assert only_text(await manager.press(card, m.t("misuse.card.submit"), fill)) == m.t(
+        "misuse.done"
+    )
+    assert only_text(await manager.press(card, m.t("misuse.card.submit"), fill)) == m.t(
+        "misuse.already"
+    )
+    told = await _templates(manager, "misuse.reported")
+    assert ("approver", APPROVER) in told and ("requester", LAUKAA) in told
+
+    # someone without a role, and edited values
+    stranger = Chat(http, server, connector, email="someone@elsewhere.example.fi")
+    assert only_text(await stranger.say("misuse")) == m.t("misuse.no_grants")
+    value = {"atmt_card": "misuse", **fill}
+    assert only_text(await stranger.click(value)) == m.t("misuse.denied")
+    assert only_text(await manager.click({**value, "note": "   "})) == m.t("misuse.incomplete")
+    assert only_text(await manager.click({**value, "note": "x" * 2001})) == m.t(
+        "misuse.note_too_long"
+    )
+    assert only_text(await manager.click({**value, "grant_id": ["x"]})) == m.t("misuse.incomplete")
+    assert only_text(await manager.click({**value, "grant_id": "nope"})) == m.t("card.expired")
+    # a requester ticking a forged "revoke now": reported, not revoked
+    forged = await manager.click(
+        {**value, "note": "Toinen havainto", "revoke_now": "true"}, reply_to_id="another-card"
+    )
+    assert only_text(forged) == m.t("misuse.done_not_revoked")
+    [still] = await service.list_grants_for(LAUKAA)
+    assert still.state is GrantState.ACTIVE
+
+    approver = Chat(http, server, connector, email=APPROVER, locale="en-GB")
+    en = T.get("en")
+    card = only_card(await approver.say("misuse"))
+    assert "revoke_now" in inputs(card)
+    done = await approver.press(
+        card, en.t("misuse.card.submit"), {**fill, "revoke_now": "true", "note": "Confirmed"}
+    )
+    assert only_text(done) == en.t("misuse.done_and_revoked")
+    [now] = await service.list_grants_for(LAUKAA, states=None)
+    assert now.state is GrantState.REVOKING
+    assert len(await _templates(manager, "revoke.misuse")) == 3

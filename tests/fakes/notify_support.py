@@ -1,0 +1,180 @@
+"""Helpers for the approval and notification tests (issue 6): people, invokes, drafts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Any
+
+import aiohttp
+from aiohttp.test_utils import TestServer
+from fakes.botapp import post_activity
+from fakes.connector import FakeConnector, Recorded
+from fakes.teams import message
+
+from access.model import RequestDraft, RequestKind
+
+__all__ = [
+    "APPROVER_A",
+    "APPROVER_B",
+    "MANAGER",
+    "WORKER",
+    "Person",
+    "activity_card",
+    "draft",
+    "execute",
+    "introduce",
+    "invoke_card",
+    "notification_keys",
+    "wait_until",
+]
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    email: str
+    user_id: str
+    aad: str
+    locale: str
+
+    @property
+    def conversation_id(self) -> str:
+        return f"a:personal-{self.name}"
+
+
+MANAGER = Person(
+    "manager",
+    "manager@laukaa.example.fi",
+    "29:manager",
+    "00000000-0000-0000-0000-0000000000a1",
+    "fi-FI",
+)
+APPROVER_A = Person(
+    "approver-a",
+    "contact@pks-area.example.fi",
+    "29:approver-a",
+    "00000000-0000-0000-0000-0000000000a2",
+    "fi-FI",
+)
+APPROVER_B = Person(
+    "approver-b",
+    "deputy@pks-area.example.fi",
+    "29:approver-b",
+    "00000000-0000-0000-0000-0000000000a3",
+    "en-GB",
+)
+WORKER = Person(
+    "worker",
+    "aino.esimerkki@laukaa.example.fi",
+    "29:worker",
+    "00000000-0000-0000-0000-0000000000a4",
+    "sv-FI",
+)
+
+
+async def introduce(
+    http: aiohttp.ClientSession, server: TestServer, connector: FakeConnector, person: Person
+) -> None:
+    """The person writes to the bot first (stores the conversation reference + e-mail)."""
+    connector.add_member(person.user_id, email=person.email, name=person.name)
+    status, _ = await post_activity(
+        http,
+        server,
+        message(
+            connector.service_url,
+            "apua",
+            locale=person.locale,
+            conversation_id=person.conversation_id,
+            user_id=person.user_id,
+            aad_object_id=person.aad,
+        ),
+    )
+    assert status == 200
+
+
+def execute(
+    service_url: str,
+    person: Person,
+    verb: str,
+    data: dict[str, Any],
+    *,
+    trigger: str = "manual",
+) -> dict[str, Any]:
+    """An ``adaptiveCard/action`` invoke as Teams sends it for ``Action.Execute``."""
+    activity = message(
+        service_url,
+        locale=person.locale,
+        conversation_id=person.conversation_id,
+        user_id=person.user_id,
+        aad_object_id=person.aad,
+    )
+    activity["type"] = "invoke"
+    activity["name"] = "adaptiveCard/action"
+    activity["value"] = {
+        "action": {"type": "Action.Execute", "verb": verb, "data": data},
+        "trigger": trigger,
+    }
+    return activity
+
+
+async def invoke_card(
+    http: aiohttp.ClientSession, server: TestServer, activity: dict[str, Any]
+) -> dict[str, Any]:
+    """POST an invoke; the card of the answer (asserting the Universal Actions shape)."""
+    status, body = await post_activity(http, server, activity)
+    assert status == 200, body
+    answer = json.loads(body)
+    assert answer["statusCode"] == 200
+    assert answer["type"] == "application/vnd.microsoft.card.adaptive"
+    card: dict[str, Any] = answer["value"]
+    assert card["type"] == "AdaptiveCard"
+    return card
+
+
+def activity_card(recorded: Recorded) -> dict[str, Any] | None:
+    attachments = recorded.body.get("attachments") or []
+    if not attachments:
+        return None
+    content: dict[str, Any] = attachments[0]["content"]
+    return content
+
+
+def notification_keys(recorded: list[Recorded]) -> list[str]:
+    """The idempotency keys of the proactive notifications among ``recorded``."""
+    keys: list[str] = []
+    for r in recorded:
+        data = r.body.get("channelData")
+        if isinstance(data, dict) and isinstance(data.get("atmtNotification"), str):
+            keys.append(data["atmtNotification"])
+    return keys
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], *, within: float = 20.0, step: float = 0.05
+) -> None:
+    async with asyncio.timeout(within):
+        for _ in iter(int, 1):  # until check() holds (polling the database)
+            if await check():
+                return
+            await asyncio.sleep(step)
+
+
+def draft(today: date, **changes: Any) -> RequestDraft:
+    base = RequestDraft(
+        kind=RequestKind.GRANT,
+        municipality="laukaa",
+        worker_name="Aino Esimerkki",
+        worker_email=WORKER.email,
+        worker_job_title="Työllisyyskoordinaattori",
+        service_areas=("youth", "guidance"),
+        level="view",
+        start=today,
+        end=today + timedelta(days=180),
+        justification="Ohjaamon asiakasohjaus",
+        confirmations=frozenset({"customer_consent_form", "worker_agreement"}),
+    )
+    return replace(base, **changes)
