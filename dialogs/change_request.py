@@ -26,7 +26,7 @@ from dialogs.request_flow import (
     FormDialogMixin,
     check_draft,
     draft_from_values,
-    new_instance,
+    requester_state,
     resolve_requester,
 )
 from dialogs.turn import messages_of
@@ -108,16 +108,7 @@ class ChangeRequestDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
         if requester is None:
             return await dialog_context.end_dialog()
         state = dialog_context.active_dialog.state
-        state.update(
-            {
-                "user_key": requester.user_key,
-                "email": requester.email,
-                "municipalities": list(requester.municipalities),
-                "instance": new_instance(),
-                "revision": 0,
-                "values": {},
-            }
-        )
+        state.update(requester_state(requester, {}))
         if await show_pick(context, self.deps, state, "change") == 0:
             await context.send_activity(messages_of(context).t("manager.pick.none"))
             return await dialog_context.end_dialog()

@@ -45,6 +45,7 @@ from dialogs.request_flow import (
     draft_from_values,
     new_instance,
     put_card,
+    requester_state,
     resolve_requester,
     same_user,
     state_label,
@@ -274,16 +275,7 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
         if requester is None:
             return await dialog_context.end_dialog()
         state = dialog_context.active_dialog.state
-        state.update(
-            {
-                "user_key": requester.user_key,
-                "email": requester.email,
-                "municipalities": list(requester.municipalities),
-                "instance": new_instance(),
-                "revision": 0,
-                "values": {},
-            }
-        )
+        state.update(requester_state(requester, {}))
         if await self._show_list(dialog_context, state) == 0:
             await context.send_activity(messages_of(context).t("manager.requests.none"))
             return await dialog_context.end_dialog()

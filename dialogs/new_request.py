@@ -23,7 +23,7 @@ from dialogs.request_flow import (
     FormDialogMixin,
     check_draft,
     draft_from_values,
-    new_instance,
+    requester_state,
     resolve_requester,
 )
 from dialogs.turn import messages_of
@@ -108,16 +108,7 @@ class NewRequestDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
             if len(area.access_levels) == 1:
                 values["level"] = area.access_levels[0]
         state = dialog_context.active_dialog.state
-        state.update(
-            {
-                "user_key": requester.user_key,
-                "email": requester.email,
-                "municipalities": list(requester.municipalities),
-                "instance": new_instance(),
-                "revision": 0,
-                "values": values,
-            }
-        )
+        state.update(requester_state(requester, values))
         await self.show_form(context, state)
         return Dialog.end_of_turn
 

@@ -75,6 +75,7 @@ __all__ = [
     "new_instance",
     "parse_form",
     "put_card",
+    "requester_state",
     "resolve_requester",
     "summary_facts",
 ]
@@ -165,6 +166,19 @@ async def resolve_requester(
         await context.send_activity(m.t("manager.error.not_requester"))
         return None
     return Requester(identity.user_key, identity.email, municipalities)
+
+
+def requester_state(requester: Requester, values: Mapping[str, str]) -> dict[str, Any]:
+    """The state every manager dialog starts from: who, where, and a fresh card instance
+    (its id makes the idempotency key of what the card submits)."""
+    return {
+        "user_key": requester.user_key,
+        "email": requester.email,
+        "municipalities": list(requester.municipalities),
+        "instance": new_instance(),
+        "revision": 0,
+        "values": dict(values),
+    }
 
 
 def same_user(context: TurnContext, state: Mapping[str, Any]) -> bool:

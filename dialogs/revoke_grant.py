@@ -35,8 +35,8 @@ from dialogs.grant_pick import handle_pick, show_pick
 from dialogs.request_flow import (
     FlowDeps,
     form_errors,
-    new_instance,
     put_card,
+    requester_state,
     resolve_requester,
     same_user,
     state_label,
@@ -165,16 +165,7 @@ class RevokeGrantDialog(Dialog):  # type: ignore[misc]
         if requester is None:
             return await dialog_context.end_dialog()
         state = dialog_context.active_dialog.state
-        state.update(
-            {
-                "user_key": requester.user_key,
-                "email": requester.email,
-                "municipalities": list(requester.municipalities),
-                "instance": new_instance(),
-                "revision": 0,
-                "values": {"effective": self.deps.today().isoformat()},
-            }
-        )
+        state.update(requester_state(requester, {"effective": self.deps.today().isoformat()}))
         if await show_pick(context, self.deps, state, "revoke") == 0:
             await context.send_activity(messages_of(context).t("manager.pick.none"))
             return await dialog_context.end_dialog()
