@@ -27,7 +27,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from access.calendar import add_working_days
-from access.directory import Area, Directory, Municipality
+from access.directory import Area, Directory, Municipality, current_directory
 from access.errors import ConcurrentModification, IllegalTransition
 from access.model import (
     SYSTEM_ACTOR,
@@ -251,9 +251,7 @@ class AutomationService:
 
     @property
     def directory(self) -> Directory:
-        if isinstance(self._directory, Directory):
-            return self._directory
-        return self._directory()
+        return current_directory(self._directory)
 
     # ------------------------------------------------------------------ run
 

@@ -9,7 +9,7 @@ dataclasses and reports *every* problem at once with its path in the file.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -175,6 +175,16 @@ class Directory:
             return ()
         people = area.approvers + (area.deputies if with_deputies else ())
         return tuple(dict.fromkeys(people))
+
+
+DirectorySource = Directory | Callable[[], Directory]
+"""A directory, or a callable that returns the current one (an imported directory can
+change while the process runs)."""
+
+
+def current_directory(source: DirectorySource) -> Directory:
+    """The directory ``source`` stands for right now."""
+    return source if isinstance(source, Directory) else source()
 
 
 class _Reader:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from access.directory import Directory
+from access.directory import Directory, current_directory
 from access.errors import AccessDenied, IdempotencyKeyReused, NotFound, PolicyViolations
 from access.model import (
     LIVE_GRANT_STATES,
@@ -70,9 +70,7 @@ class MisuseReports:
 
     @property
     def directory(self) -> Directory:
-        if isinstance(self._directory, Directory):
-            return self._directory
-        return self._directory()
+        return current_directory(self._directory)
 
     async def report(
         self, actor: str, grant_id: str, note: str, *, idempotency_key: str

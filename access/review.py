@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from typing import NoReturn, Protocol
 
 from access.automation import AutomationUnitOfWork, local_date, months_before
-from access.directory import Area, Directory, Municipality
+from access.directory import Area, Directory, Municipality, current_directory
 from access.errors import AccessDenied, NotFound
 from access.model import (
     SYSTEM_ACTOR,
@@ -164,9 +164,7 @@ class ReviewService:
 
     @property
     def directory(self) -> Directory:
-        if isinstance(self._directory, Directory):
-            return self._directory
-        return self._directory()
+        return current_directory(self._directory)
 
     # ------------------------------------------------------------ scheduled
 

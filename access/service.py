@@ -23,7 +23,7 @@ from typing import Any, NoReturn, TypeVar
 
 from access import authz
 from access.audit import VerifyResult, verify_chain
-from access.directory import Directory, Roles
+from access.directory import Directory, Roles, current_directory
 from access.errors import (
     AccessDenied,
     AccessError,
@@ -325,9 +325,7 @@ class AccessService:
     @property
     def directory(self) -> Directory:
         """The current directory (a callable directory is asked on every use)."""
-        if isinstance(self._directory, Directory):
-            return self._directory
-        return self._directory()
+        return current_directory(self._directory)
 
     def roles_of(self, actor: str) -> Roles:
         return self.directory.roles_of(actor)
