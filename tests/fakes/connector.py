@@ -120,6 +120,10 @@ class FakeConnector:
         """Queue faults for the next requests of ``kind``."""
         self._faults[kind].extend(faults)
 
+    def recover(self, kind: str = "activities") -> None:
+        """Drop the faults still queued for ``kind``: the outage is over."""
+        self._faults[kind].clear()
+
     def add_member(self, member_id: str, **account: Any) -> None:
         self.members[member_id] = dict(account)
 
