@@ -11,14 +11,11 @@ from typing import Any
 import aiohttp
 from fakes.botapp import make_settings
 from fakes.connector import FakeConnector, Fault
-from fakes.notify_support import draft, notification_keys, wait_until
-from fakes.teams import BOT_ID, TENANT_ID
+from fakes.notify_support import draft, notification_keys, seed_conversations, wait_until
 from sqlalchemy import select
 
 from bot.app import RUNTIME
 from bot.outbox import OutboxQueue
-from storage.conversation_refs import ConversationRefRepository
-from storage.db import create_session_factory
 from storage.domain_tables import OUTBOX
 
 REQUESTS = 20
@@ -47,22 +44,8 @@ async def test_connector_outage_then_every_notification_exactly_once(
     connector.fail_next(*(Fault(503) for _ in range(100_000)))  # down until recover()
     server = await start_bot(make_settings(db_url, **SETTINGS))
     runtime = server.app[RUNTIME]
-    refs = ConversationRefRepository(create_session_factory(runtime.engine))
     workers = [f"outage{i:02d}@laukaa.example.fi" for i in range(REQUESTS)]
-    for n, email in enumerate(STAFF + tuple(workers)):
-        await refs.save(
-            user_key=f"aad-{n}",
-            reference={
-                "user": {"id": f"29:user-{n}"},
-                "bot": {"id": BOT_ID},
-                "conversation": {"id": f"a:chat-{n}", "tenantId": TENANT_ID},
-                "channelId": "msteams",
-                "serviceUrl": connector.service_url,
-            },
-            tenant_id=TENANT_ID,
-            locale="fi-FI",
-            email=email,
-        )
+    await seed_conversations(runtime.engine, connector, STAFF + tuple(workers))
     service = runtime.service
     today = service.clock.today()
     for i, email in enumerate(workers):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Any
@@ -178,3 +178,30 @@ def draft(today: date, **changes: Any) -> RequestDraft:
         confirmations=frozenset({"customer_consent_form", "worker_agreement"}),
     )
     return replace(base, **changes)
+
+
+async def seed_conversations(
+    engine: Any, connector: FakeConnector, emails: Sequence[str], *, locale: str = "fi-FI"
+) -> None:
+    """Store a personal-chat conversation reference for each e-mail, as if each person
+    had written to the bot, with the fake connector as their Teams service."""
+    from fakes.teams import BOT_ID, TENANT_ID
+
+    from storage.conversation_refs import ConversationRefRepository
+    from storage.db import create_session_factory
+
+    refs = ConversationRefRepository(create_session_factory(engine))
+    for n, email in enumerate(emails):
+        await refs.save(
+            user_key=f"aad-{n}",
+            reference={
+                "user": {"id": f"29:user-{n}"},
+                "bot": {"id": BOT_ID},
+                "conversation": {"id": f"a:chat-{n}", "tenantId": TENANT_ID},
+                "channelId": "msteams",
+                "serviceUrl": connector.service_url,
+            },
+            tenant_id=TENANT_ID,
+            locale=locale,
+            email=email,
+        )
