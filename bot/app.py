@@ -26,7 +26,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -96,6 +96,7 @@ class Runtime:
     scheduler: Scheduler | None = None  # issue 8: reminders, expiry, escalation
     authority: AuthorityChat | None = None  # issue 7: KEHA, reports, my data, downloads
     directory_refresher: DirectoryRefresher | None = None  # issue 7: imported directory
+    turns: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
 
     def ready(self) -> tuple[CloudAdapter, AccessBot, BotFrameworkAuthentication]:
         if self.adapter is None or self.bot is None or self.auth is None:
@@ -137,6 +138,7 @@ def create_app(
         else load_directory_file(settings.directory_path),
         guard=RequestGuard.from_settings(settings),
         clock=clock,
+        turns=asyncio.Semaphore(settings.max_concurrent_turns),
     )
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_error_middleware])
     app[RUNTIME] = runtime
@@ -363,7 +365,8 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     if refusal is not None:
         return refusal
 
-    invoke_response = await adapter.process_activity(authenticated, activity, bot.on_turn)
+    async with runtime.turns:  # admission: see Settings.max_concurrent_turns
+        invoke_response = await adapter.process_activity(authenticated, activity, bot.on_turn)
     if invoke_response is None:
         return web.Response(status=200)
     return web.json_response(

@@ -135,6 +135,17 @@ class Settings(BaseSettings):
         le=100_000,
         validation_alias=AliasChoices("ATMT_USER_RATE_PER_MINUTE", "user_rate_per_minute"),
     )
+    max_concurrent_turns: int = Field(
+        default=8,
+        ge=1,
+        le=1000,
+        validation_alias=AliasChoices("ATMT_MAX_CONCURRENT_TURNS", "max_concurrent_turns"),
+        description=(
+            "Turns one process works on at once; the rest wait at the door (issue 10: "
+            "fewer turns in flight keep each turn's database round trips, and the row "
+            "locks held over them, short)."
+        ),
+    )
     openid_metadata_url: str = Field(
         default=BOT_FRAMEWORK_OPENID_METADATA_URL,
         validation_alias=AliasChoices("ATMT_OPENID_METADATA_URL", "openid_metadata_url"),

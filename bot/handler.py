@@ -17,6 +17,7 @@ from botbuilder.core import (
     TurnContext,
     UserState,
 )
+from botbuilder.core.bot_state import CachedBotState
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.dialogs import DialogSet
 from botbuilder.schema import (
@@ -89,6 +90,7 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
     # ------------------------------------------------------------------ turn
 
     async def on_turn(self, turn_context: TurnContext) -> None:
+        await self._load_states(turn_context)
         # Remember first: the e-mail cache (see bot.identity) needs the row.
         await self.identities.remember(turn_context, locale=turn_context.activity.locale)
         if self.approvals is not None and turn_context.activity.type in ("message", "invoke"):
@@ -99,6 +101,28 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         await super().on_turn(turn_context)
         await self.conversation_state.save_changes(turn_context)
         await self.user_state.save_changes(turn_context)
+
+    async def _load_states(self, turn_context: TurnContext) -> None:
+        """Read ConversationState and UserState in one storage call (one query).
+
+        botbuilder's ``BotState.load`` reads each scope on its own; a state already
+        cached in ``turn_state`` is not read again, so this only saves a round trip
+        (issue 10). Empty states are left to botbuilder's own loading.
+        """
+        states = (self.conversation_state, self.user_state)
+        storage = self.conversation_state._storage
+        if storage is not self.user_state._storage:
+            return
+        try:
+            keys = [state.get_storage_key(turn_context) for state in states]
+        except Exception:  # an activity without the ids a key needs: botbuilder decides
+            return
+        items = await storage.read(keys)
+        for state, key in zip(states, keys, strict=True):
+            if state.get_cached_state(turn_context) is None:
+                turn_context.turn_state[state._context_service_key] = CachedBotState(
+                    items.get(key)
+                )
 
     async def messages_for(self, turn_context: TurnContext) -> Messages:
         """The catalog of the user's language for this turn."""

@@ -15,13 +15,23 @@ by e-mail, so the e-mail is resolved once and cached:
    retried on a later turn; it never fails the turn.
 4. Within one turn the result is memoized in ``turn_state``.
 
+Issue 10 (performance): the reference and the e-mail are also remembered in the
+process for :data:`REFRESH_SECONDS`. A turn whose reference is the one this process
+last stored (same service URL, conversation, tenant, user, bot, locale: everything
+but the incoming activity's id) does not write the row again, and a known e-mail is
+not read again. After that time the row is written (and ``updated_at`` refreshed)
+anyway, so a row another process or an erasure removed comes back within minutes;
+the caches hold at most :data:`CACHE_SIZE` users each.
+
 The e-mail is never logged; logs carry the user key (a pseudonymous object id).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,11 +41,20 @@ from botbuilder.schema import Activity
 
 from storage.conversation_refs import ConversationRefRepository, normalize_email
 
-__all__ = ["IdentityResolver", "UserIdentity", "tenant_of", "user_key_of"]
+__all__ = [
+    "CACHE_SIZE",
+    "REFRESH_SECONDS",
+    "IdentityResolver",
+    "UserIdentity",
+    "tenant_of",
+    "user_key_of",
+]
 
 log = logging.getLogger(__name__)
 
 _TURN_KEY = "atmt.identity"
+REFRESH_SECONDS = 300.0
+CACHE_SIZE = 10_000
 
 MemberLookup = Callable[[TurnContext, str], Awaitable[Any]]
 
@@ -74,6 +93,60 @@ def _email_of(member: Any) -> str | None:
     return None
 
 
+class _RecentValues:
+    """A bounded, time-limited map of user key -> value (least recently used goes)."""
+
+    def __init__(self, clock: Callable[[], float], ttl: float, size: int) -> None:
+        self._clock = clock
+        self._ttl = ttl
+        self._size = size
+        self._items: OrderedDict[str, tuple[Hashable, float]] = OrderedDict()
+
+    def get(self, key: str) -> Hashable | None:
+        found = self._items.get(key)
+        if found is None:
+            return None
+        value, stored_at = found
+        if self._clock() - stored_at >= self._ttl:
+            del self._items[key]
+            return None
+        self._items.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: Hashable) -> None:
+        self._items[key] = (value, self._clock())
+        self._items.move_to_end(key)
+        while len(self._items) > self._size:
+            self._items.popitem(last=False)
+
+    def forget(self, key: str) -> None:
+        self._items.pop(key, None)
+
+
+def _reference_fingerprint(activity: Activity, locale: str | None) -> Hashable:
+    """What a stored reference depends on, except the incoming activity's id."""
+    sender = activity.from_property
+    bot = activity.recipient
+    conversation = activity.conversation
+    return (
+        activity.service_url,
+        activity.channel_id,
+        conversation.id if conversation else None,
+        conversation.conversation_type if conversation else None,
+        conversation.is_group if conversation else None,
+        conversation.name if conversation else None,
+        tenant_of(activity),
+        sender.id if sender else None,
+        sender.name if sender else None,
+        sender.aad_object_id if sender else None,
+        sender.role if sender else None,
+        bot.id if bot else None,
+        bot.name if bot else None,
+        activity.locale,
+        locale,
+    )
+
+
 class IdentityResolver:
     """Saves conversation references and resolves a user's e-mail (cached)."""
 
@@ -81,9 +154,15 @@ class IdentityResolver:
         self,
         refs: ConversationRefRepository,
         member_lookup: MemberLookup = TeamsInfo.get_member,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        refresh_seconds: float = REFRESH_SECONDS,
+        cache_size: int = CACHE_SIZE,
     ) -> None:
         self._refs = refs
         self._lookup = member_lookup
+        self._stored = _RecentValues(clock, refresh_seconds, cache_size)
+        self._emails = _RecentValues(clock, refresh_seconds, cache_size)
 
     async def remember(
         self, turn_context: TurnContext, *, locale: str | None = None, email: str | None = None
@@ -93,7 +172,11 @@ class IdentityResolver:
         key = user_key_of(activity)
         if key is None or activity.conversation is None or not activity.service_url:
             return
+        fingerprint = _reference_fingerprint(activity, locale)
+        if email is None and self._stored.get(key) == fingerprint:
+            return  # this process stored this very reference a moment ago
         reference = TurnContext.get_conversation_reference(activity)
+        self._stored.forget(key)
         await self._refs.save(
             user_key=key,
             reference=reference.serialize(),
@@ -101,6 +184,7 @@ class IdentityResolver:
             locale=locale,
             email=email,
         )
+        self._stored.put(key, fingerprint)
 
     async def resolve(self, turn_context: TurnContext) -> UserIdentity | None:
         """The sender's identity with the e-mail when it can be found."""
@@ -112,10 +196,15 @@ class IdentityResolver:
         if key is None:
             return None
         sender = activity.from_property
-        stored = await self._refs.get(key)
-        email = stored.email if stored is not None else None
+        known = self._emails.get(key)
+        email = known if isinstance(known, str) else None
+        if email is None:
+            stored = await self._refs.get(key)
+            email = stored.email if stored is not None else None
         if email is None and sender is not None and sender.id:
             email = await self._lookup_email(turn_context, sender.id, key)
+        if email is not None:
+            self._emails.put(key, email)
         identity = UserIdentity(
             user_key=key,
             aad_object_id=sender.aad_object_id if sender is not None else None,

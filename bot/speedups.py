@@ -13,15 +13,45 @@ echo turn.
 (same totals, back-off, status list and methods) from a list computed once. It is
 idempotent and changes no behaviour; :func:`bot.app.create_app` calls it, so the
 bot and the benchmark's echo baseline (built on the same app) both get it.
+
+The second fix (issue 10) is msrest's ``Serializer.serialize_object``, which every
+outgoing Adaptive Card goes through (an attachment's ``content`` is an ``object``):
+it walks the card value by value and turns each ``int``/``bool``/``float`` with
+``eval(data_type)(value)``. A card is plain JSON data (dicts with string keys, lists,
+strings, numbers, booleans, ``None``), for which msrest's result is an equal copy;
+:func:`plain_copy` makes that copy directly and anything else (a msrest ``Model``, a
+date, a non-string key) falls back to msrest's own method unchanged.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["apply"]
+__all__ = ["apply", "plain_copy"]
 
 _applied = False
+_XML_OR_CUSTOM = frozenset({"is_xml", "basic_types_serializers"})
+
+
+class NotPlainJson(Exception):
+    """The value holds something other than plain JSON data."""
+
+
+def plain_copy(value: Any) -> Any:
+    """A copy of plain JSON data (exact types only); :class:`NotPlainJson` otherwise."""
+    kind = type(value)
+    if value is None or kind is str or kind is int or kind is float or kind is bool:
+        return value
+    if kind is dict:
+        copied: dict[str, Any] = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise NotPlainJson
+            copied[key] = plain_copy(item)
+        return copied
+    if kind is list:
+        return [plain_copy(item) for item in value]
+    raise NotPlainJson
 
 
 def apply() -> None:
@@ -56,4 +86,21 @@ def apply() -> None:
         ]
 
     policy_class.__init__ = __init__
+    _patch_serialize_object()
     _applied = True
+
+
+def _patch_serialize_object() -> None:
+    from msrest.serialization import Serializer
+
+    original = Serializer.serialize_object
+
+    def serialize_object(self: Any, attr: Any, **kwargs: Any) -> Any:
+        if not _XML_OR_CUSTOM.intersection(kwargs):
+            try:
+                return plain_copy(attr)
+            except (NotPlainJson, RecursionError):
+                pass
+        return original(self, attr, **kwargs)
+
+    Serializer.serialize_object = serialize_object

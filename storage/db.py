@@ -8,14 +8,24 @@ driver URLs SQLAlchemy needs; ``create_engine`` applies per-dialect settings.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
-__all__ = ["create_engine", "create_session_factory", "is_sqlite", "normalize_url"]
+__all__ = [
+    "PING_AFTER_IDLE_SECONDS",
+    "create_engine",
+    "create_session_factory",
+    "is_sqlite",
+    "normalize_url",
+]
+
+PING_AFTER_IDLE_SECONDS = 10.0
+"""A pooled PostgreSQL connection idle this long is pinged before it is used."""
 
 _SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
@@ -58,12 +68,47 @@ def _set_sqlite_pragmas(dbapi_connection: Any, _connection_record: Any) -> None:
         cursor.close()
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use only when it sat idle ``idle_seconds``.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every check-out: a round trip before
+    every transaction, about a tenth of a turn's CPU (issue 10). A connection that
+    was just used is alive; one that sat idle may have been closed by a database
+    restart, a fail-over or a firewall, so that one is pinged, and a dead one is
+    replaced (``DisconnectionError`` makes the pool retry with a new connection).
+    A connection that dies while the pool is busy fails one statement, after
+    which SQLAlchemy's disconnect handling empties the pool.
+    """
+    dialect = engine.sync_engine.dialect
+
+    def checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["atmt_idle_since"] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop("atmt_idle_since", None)
+        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+            return
+        try:
+            alive = dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            raise exc.DisconnectionError("idle connection failed its ping") from error
+        if alive is False:
+            raise exc.DisconnectionError("idle connection failed its ping")
+
+    event.listen(engine.sync_engine, "checkin", checkin)
+    event.listen(engine.sync_engine, "checkout", checkout)
+
+
+def create_engine(
+    url: str, *, echo: bool = False, ping_after_idle: float = PING_AFTER_IDLE_SECONDS
+) -> AsyncEngine:
     """Create an :class:`AsyncEngine` for ``url`` (sync or async spelling).
 
     SQLite: foreign keys on, WAL journal, 5 s busy timeout on every connection; the
     parent directory of the database file is created if missing.
-    PostgreSQL: pre-ping, bounded pool, connections recycled after 30 minutes.
+    PostgreSQL: a connection idle ``ping_after_idle`` seconds is pinged before use
+    (:func:`_ping_idle_connections`), bounded pool, connections recycled after 30
+    minutes.
     """
     sa_url = make_url(normalize_url(url))
     if sa_url.get_backend_name() == "sqlite":
@@ -74,15 +119,16 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         engine = _create_async_engine(sa_url, echo=echo)
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         return engine
-    return _create_async_engine(
+    engine = _create_async_engine(
         sa_url,
         echo=echo,
-        pool_pre_ping=True,
-        pool_size=5,
-        max_overflow=10,
+        pool_size=10,
+        max_overflow=20,
         pool_timeout=30,
         pool_recycle=1800,
     )
+    _ping_idle_connections(engine, ping_after_idle)
+    return engine
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

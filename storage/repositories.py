@@ -30,7 +30,7 @@ from typing import Any, Self
 from sqlalchemy import Row, Select, and_, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from access.audit import (
     GENESIS_HASH,
@@ -173,6 +173,21 @@ class _Repo:
         return rows
 
 
+def _has_spare(engine: AsyncEngine) -> bool:
+    """True when a connection can be checked out without waiting for another to return.
+
+    Checked and taken without an ``await`` in between, so no other task takes it first.
+    """
+    pool: Any = engine.pool
+    try:
+        idle = int(pool.checkedin())
+        overflow = int(pool.overflow())
+        max_overflow = int(pool._max_overflow)
+    except (AttributeError, TypeError):  # not a QueuePool: do not risk waiting
+        return False
+    return idle > 0 or max_overflow < 0 or overflow < max_overflow
+
+
 class SqlRequestRepository(_Repo):
     async def get(self, request_id: str) -> AccessRequest | None:
         rows = await self._rows(select(REQUESTS).where(REQUESTS.c.id == request_id))
@@ -233,6 +248,17 @@ class SqlRequestRepository(_Repo):
             statement = lite.on_conflict_do_update(
                 index_elements=[COUNTERS.c.year], set_={"value": COUNTERS.c.value + 1}
             ).returning(COUNTERS.c.value)
+        bind = self._session.bind
+        if dialect == "postgresql" and isinstance(bind, AsyncEngine) and _has_spare(bind):
+            # Its own short transaction: the counter row is locked for one round trip,
+            # not until this command commits -- otherwise every submission in every
+            # process waits in line behind the one holding the row (issue 10). The
+            # price: a command that fails after this leaves its number unused.
+            async with bind.begin() as conn:
+                value = (await conn.execute(statement)).scalar_one()
+            return int(value)
+        # SQLite (one writer anyway) or no spare pooled connection (waiting for one
+        # while holding this one could exhaust the pool): in the command's transaction.
         value = (await self._session.execute(statement)).scalar_one()
         return int(value)
 
@@ -735,30 +761,46 @@ def _notification(row: Row[Any]) -> Notification:
 
 
 class SqlOutbox(_Repo):
+    """Rows are queued by :meth:`add` and inserted together by :meth:`flush` (the unit
+    of work calls it at commit): one statement for a command's notifications instead
+    of one round trip each (issue 10)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session)
+        self._pending: list[dict[str, Any]] = []
+
     async def add(self, notification: Notification) -> None:
-        await self._session.execute(
-            insert(OUTBOX).values(
-                id=notification.id,
-                request_id=notification.request_id,
-                template=notification.template,
-                audience=notification.audience.value,
-                recipient=notification.recipient,
-                params=dict(notification.params),
-                idempotency_key=notification.idempotency_key,
-                created_at=notification.created_at,
-                status="pending",
-                attempts=0,
-                next_attempt_at=notification.created_at,
-            )
+        self._pending.append(
+            {
+                "id": notification.id,
+                "request_id": notification.request_id,
+                "template": notification.template,
+                "audience": notification.audience.value,
+                "recipient": notification.recipient,
+                "params": dict(notification.params),
+                "idempotency_key": notification.idempotency_key,
+                "created_at": notification.created_at,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": notification.created_at,
+            }
         )
 
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        rows, self._pending = self._pending, []
+        await self._session.execute(insert(OUTBOX), rows)
+
     async def for_request(self, request_id: str) -> list[Notification]:
+        await self.flush()  # queued rows of this unit of work count too
         rows = await self._rows(
             select(OUTBOX).where(OUTBOX.c.request_id == request_id).order_by(OUTBOX.c.created_at)
         )
         return [_notification(r) for r in rows]
 
     async def for_recipient(self, recipient: str) -> list[Notification]:
+        await self.flush()  # queued rows of this unit of work count too
         rows = await self._rows(
             select(OUTBOX).where(OUTBOX.c.recipient == recipient).order_by(OUTBOX.c.created_at)
         )
@@ -872,6 +914,7 @@ class SqlUnitOfWork:
             )
 
     async def commit(self) -> None:
+        await self.outbox.flush()
         await self.audit.flush()
         await self.session.commit()
         self._committed = True
