@@ -67,6 +67,8 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from storage.db import POOL_CAPACITY
+
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
 AppType = Literal["SingleTenant", "MultiTenant", "UserAssignedMSI"]
@@ -138,12 +140,12 @@ class Settings(BaseSettings):
     max_concurrent_turns: int = Field(
         default=8,
         ge=1,
-        le=1000,
+        lt=POOL_CAPACITY,
         validation_alias=AliasChoices("ATMT_MAX_CONCURRENT_TURNS", "max_concurrent_turns"),
         description=(
-            "Turns one process works on at once; the rest wait at the door (issue 10: "
-            "fewer turns in flight keep each turn's database round trips, and the row "
-            "locks held over them, short)."
+            "Turns one process works on at once; the rest wait at the door (issue 10). "
+            "Below the PostgreSQL pool (storage.db.POOL_CAPACITY): a submission takes its "
+            "request number on a second connection, which must always become free."
         ),
     )
     openid_metadata_url: str = Field(

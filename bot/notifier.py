@@ -477,8 +477,11 @@ def build_notifier(
     sender = TeamsSender(
         adapter,
         settings.app_id,
-        conversation_limiter=RateLimiter(settings.notify_conversation_rate),
-        tenant_limiter=RateLimiter(settings.notify_tenant_rate),
+        # burst=1: evenly spaced sends. A full bucket of ``rate`` tokens lets up to
+        # twice the rate leave within one second, which Teams answers with 429s and
+        # each 429 costs a back-off of Retry-After (issue 10).
+        conversation_limiter=RateLimiter(settings.notify_conversation_rate, burst=1),
+        tenant_limiter=RateLimiter(settings.notify_tenant_rate, burst=1),
         timeout=settings.notify_timeout,
     )
     return Notifier(

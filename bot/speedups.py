@@ -21,13 +21,25 @@ it walks the card value by value and turns each ``int``/``bool``/``float`` with
 strings, numbers, booleans, ``None``), for which msrest's result is an equal copy;
 :func:`plain_copy` makes that copy directly and anything else (a msrest ``Model``, a
 date, a non-string key) falls back to msrest's own method unchanged.
+
+The third (issue 10) is botbuilder's ``CachedBotState.compute_hash``: to tell whether
+a turn changed the conversation or user state, botbuilder flattens the whole state
+with jsonpickle when it is loaded, again when it is saved, and once more after the
+save. :func:`state_fingerprint` builds the same information (every dict, list and
+object attribute, recursively) as nested tuples, several times faster; a state it
+cannot take apart (``__slots__``, cycles) falls back to jsonpickle. The fingerprint
+is only ever compared with another fingerprint of the same state, so the only
+observable effect is fewer CPU cycles per turn.
 """
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import enum
 from typing import Any
 
-__all__ = ["apply", "plain_copy"]
+__all__ = ["apply", "plain_copy", "state_fingerprint"]
 
 _applied = False
 _XML_OR_CUSTOM = frozenset({"is_xml", "basic_types_serializers"})
@@ -87,6 +99,7 @@ def apply() -> None:
 
     policy_class.__init__ = __init__
     _patch_serialize_object()
+    _patch_state_hash()
     _applied = True
 
 
@@ -104,3 +117,66 @@ def _patch_serialize_object() -> None:
         return original(self, attr, **kwargs)
 
     Serializer.serialize_object = serialize_object
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_BY_REPR = (
+    str,  # subclasses of the scalars land here (an exact str was taken above)
+    bytes,
+    int,
+    float,
+    complex,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    decimal.Decimal,
+    enum.Enum,
+)
+_MAX_DEPTH = 200
+
+
+def _shape(value: Any, depth: int) -> Any:
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if depth > _MAX_DEPTH:
+        raise NotPlainJson
+    depth += 1
+    if isinstance(value, _BY_REPR):
+        return ("r", kind, repr(value))
+    if isinstance(value, dict):
+        return (
+            "{",
+            kind,
+            tuple(
+                (key if type(key) is str else ("k", repr(key)), _shape(item, depth))
+                for key, item in value.items()
+            ),
+        )
+    if isinstance(value, list | tuple):
+        return ("[", kind, tuple(_shape(item, depth) for item in value))
+    if isinstance(value, set | frozenset):
+        return ("s", kind, tuple(sorted(repr(item) for item in value)))
+    attributes = getattr(value, "__dict__", None)
+    if type(attributes) is dict and not hasattr(kind, "__slots__"):
+        return ("o", kind, _shape(attributes, depth))
+    raise NotPlainJson
+
+
+def state_fingerprint(value: Any) -> Any:
+    """A value equal for equal states and different when anything in them changed."""
+    try:
+        return _shape(value, 0)
+    except (NotPlainJson, RecursionError):
+        from jsonpickle.pickler import Pickler  # type: ignore[import-untyped]
+
+        return str(Pickler().flatten(value))
+
+
+def _patch_state_hash() -> None:
+    from botbuilder.core.bot_state import CachedBotState
+
+    def compute_hash(self: Any, obj: object) -> Any:
+        return state_fingerprint(obj)
+
+    CachedBotState.compute_hash = compute_hash

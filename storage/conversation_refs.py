@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Select, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.models import ConversationRef, utcnow
 
@@ -47,7 +47,17 @@ class StoredConversationRef:
     updated_at: datetime
 
 
-def _row_to_ref(row: ConversationRef) -> StoredConversationRef:
+_COLUMNS = (
+    _TABLE.c.user_key,
+    _TABLE.c.email,
+    _TABLE.c.tenant_id,
+    _TABLE.c.reference,
+    _TABLE.c.locale,
+    _TABLE.c.updated_at,
+)
+
+
+def _row_to_ref(row: Any) -> StoredConversationRef:
     loaded = json.loads(row.reference)
     return StoredConversationRef(
         user_key=row.user_key,
@@ -64,6 +74,24 @@ class ConversationRefRepository:
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = session_factory
+        engine = session_factory.kw.get("bind")
+        # Reads are single statements: on PostgreSQL they run without BEGIN/ROLLBACK.
+        self._reader: AsyncEngine | None = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql"
+            else engine
+            if isinstance(engine, AsyncEngine)
+            else None
+        )
+
+    async def _read_one(self, statement: Select[Any]) -> StoredConversationRef | None:
+        if self._reader is None:
+            async with self._sessions() as session:
+                found = (await session.execute(statement)).first()
+        else:
+            async with self._reader.connect() as conn:
+                found = (await conn.execute(statement)).first()
+        return None if found is None else _row_to_ref(found)
 
     async def save(
         self,
@@ -112,22 +140,16 @@ class ConversationRefRepository:
             return result.first() is not None
 
     async def get(self, user_key: str) -> StoredConversationRef | None:
-        async with self._sessions() as session:
-            row = await session.get(ConversationRef, user_key)
-            return None if row is None else _row_to_ref(row)
+        return await self._read_one(select(*_COLUMNS).where(_TABLE.c.user_key == user_key))
 
     async def get_by_email(self, email: str) -> StoredConversationRef | None:
         """The most recently used reference of the user with this e-mail."""
         wanted = normalize_email(email)
         if wanted is None:
             return None
-        async with self._sessions() as session:
-            row = (
-                await session.execute(
-                    select(ConversationRef)
-                    .where(ConversationRef.email == wanted)
-                    .order_by(ConversationRef.updated_at.desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
-            return None if row is None else _row_to_ref(row)
+        return await self._read_one(
+            select(*_COLUMNS)
+            .where(_TABLE.c.email == wanted)
+            .order_by(_TABLE.c.updated_at.desc())
+            .limit(1)
+        )

@@ -18,11 +18,17 @@ from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 __all__ = [
     "PING_AFTER_IDLE_SECONDS",
+    "POOL_CAPACITY",
     "create_engine",
     "create_session_factory",
     "is_sqlite",
     "normalize_url",
 ]
+
+POOL_SIZE = 10
+MAX_OVERFLOW = 20
+POOL_CAPACITY = POOL_SIZE + MAX_OVERFLOW
+"""PostgreSQL connections per process at most (``bot.config`` keeps turns below it)."""
 
 PING_AFTER_IDLE_SECONDS = 10.0
 """A pooled PostgreSQL connection idle this long is pinged before it is used."""
@@ -122,8 +128,8 @@ def create_engine(
     engine = _create_async_engine(
         sa_url,
         echo=echo,
-        pool_size=10,
-        max_overflow=20,
+        pool_size=POOL_SIZE,
+        max_overflow=MAX_OVERFLOW,
         pool_timeout=30,
         pool_recycle=1800,
     )

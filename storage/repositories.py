@@ -29,7 +29,6 @@ from typing import Any, Self
 
 from sqlalchemy import Row, Select, and_, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from access.audit import (
@@ -173,21 +172,6 @@ class _Repo:
         return rows
 
 
-def _has_spare(engine: AsyncEngine) -> bool:
-    """True when a connection can be checked out without waiting for another to return.
-
-    Checked and taken without an ``await`` in between, so no other task takes it first.
-    """
-    pool: Any = engine.pool
-    try:
-        idle = int(pool.checkedin())
-        overflow = int(pool.overflow())
-        max_overflow = int(pool._max_overflow)
-    except (AttributeError, TypeError):  # not a QueuePool: do not risk waiting
-        return False
-    return idle > 0 or max_overflow < 0 or overflow < max_overflow
-
-
 class SqlRequestRepository(_Repo):
     async def get(self, request_id: str) -> AccessRequest | None:
         rows = await self._rows(select(REQUESTS).where(REQUESTS.c.id == request_id))
@@ -249,16 +233,19 @@ class SqlRequestRepository(_Repo):
                 index_elements=[COUNTERS.c.year], set_={"value": COUNTERS.c.value + 1}
             ).returning(COUNTERS.c.value)
         bind = self._session.bind
-        if dialect == "postgresql" and isinstance(bind, AsyncEngine) and _has_spare(bind):
+        if dialect == "postgresql" and isinstance(bind, AsyncEngine):
             # Its own short transaction: the counter row is locked for one round trip,
-            # not until this command commits -- otherwise every submission in every
+            # not until this command commits -- otherwise every submission of every
             # process waits in line behind the one holding the row (issue 10). The
             # price: a command that fails after this leaves its number unused.
+            # Waiting for this second connection cannot deadlock the pool: fewer
+            # turns run at once than the pool has connections (bot.config,
+            # max_concurrent_turns < storage.db.POOL_CAPACITY), and nothing else
+            # holds one connection while waiting for another.
             async with bind.begin() as conn:
                 value = (await conn.execute(statement)).scalar_one()
             return int(value)
-        # SQLite (one writer anyway) or no spare pooled connection (waiting for one
-        # while holding this one could exhaust the pool): in the command's transaction.
+        # SQLite has one writer at a time anyway: in the command's transaction.
         value = (await self._session.execute(statement)).scalar_one()
         return int(value)
 
@@ -604,28 +591,29 @@ class SqlPeople(_Repo):
         if not wanted:
             return {}
         found = await self._known(wanted)
-        bind = self._session.bind
-        dialect = bind.dialect.name if bind is not None else "sqlite"
-        # Sorted inserts: two transactions adding the same new people wait, not deadlock.
-        for email in wanted:
-            if email in found:
-                continue
-            values = {
-                "person_id": uuid.uuid4().hex,
-                "email": email,
-                "created_at": datetime.now(UTC),
-            }
-            if dialect == "postgresql":
-                await self._session.execute(
-                    postgresql.insert(PEOPLE).values(**values).on_conflict_do_nothing()
-                )
-            else:
-                await self._session.execute(
-                    sqlite.insert(PEOPLE).values(**values).on_conflict_do_nothing()
-                )
         missing = [e for e in wanted if e not in found]
         if missing:
-            found.update(await self._known(missing))
+            bind = self._session.bind
+            dialect = bind.dialect.name if bind is not None else "sqlite"
+            insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            now = datetime.now(UTC)
+            # One statement, rows in sorted order: two transactions adding the same
+            # new people wait for each other, they do not deadlock.
+            added = await self._session.execute(
+                insert_into(PEOPLE)
+                .values(
+                    [
+                        {"person_id": uuid.uuid4().hex, "email": email, "created_at": now}
+                        for email in missing
+                    ]
+                )
+                .on_conflict_do_nothing()
+                .returning(PEOPLE.c.email, PEOPLE.c.person_id)
+            )
+            found.update({row.email: row.person_id for row in added})
+            raced = [e for e in missing if e not in found]
+            if raced:  # added by a concurrent transaction meanwhile
+                found.update(await self._known(raced))
         return {email: PERSON_PREFIX + found[email] for email in wanted}
 
     async def _known(self, emails: Sequence[str]) -> dict[str, str]:
@@ -672,25 +660,34 @@ class SqlAuditLog(_Repo):
         drafts = [pseudonymised(draft, refs) for draft in self._pending]
         head_row = await self._lock_head()
         head = ChainHead(head_row.seq, head_row.hash) if head_row.seq else None
+        rows: list[dict[str, Any]] = []
         for draft in drafts:
             entry = chain_entry(head, draft)
-            await self._session.execute(
-                insert(AUDIT).values(
-                    seq=entry.seq,
-                    at=entry.at,
-                    actor=entry.actor,
-                    action=entry.action,
-                    request_id=entry.request_id,
-                    details=dict(entry.details),
-                    prev_hash=entry.prev_hash,
-                    hash=entry.hash,
-                )
+            rows.append(
+                {
+                    "seq": entry.seq,
+                    "at": entry.at,
+                    "actor": entry.actor,
+                    "action": entry.action,
+                    "request_id": entry.request_id,
+                    "details": dict(entry.details),
+                    "prev_hash": entry.prev_hash,
+                    "hash": entry.hash,
+                }
             )
             head = ChainHead(entry.seq, entry.hash)
         assert head is not None
-        await self._session.execute(
+        move_head = (
             update(AUDIT_HEAD).where(AUDIT_HEAD.c.id == 1).values(seq=head.seq, hash=head.hash)
         )
+        bind = self._session.bind
+        if bind is not None and bind.dialect.name == "postgresql":
+            # Rows and the new head in one statement: the head stays locked one round
+            # trip less (every command of every process waits for it, issue 10).
+            await self._session.execute(move_head.add_cte(insert(AUDIT).values(rows).cte()))
+        else:
+            await self._session.execute(insert(AUDIT).values(rows))
+            await self._session.execute(move_head)
         self._pending = []
 
     async def _lock_head(self) -> Row[Any]:
@@ -825,31 +822,36 @@ class SqlIdempotencyStore(_Repo):
         )
 
     async def claim(self, record: IdempotencyRecord) -> IdempotencyRecord | None:
-        existing = await self._get(record.key)
-        if existing is not None:
-            return existing
-        statement = insert(IDEMPOTENCY).values(
-            key=record.key,
-            actor=record.actor,
-            command=record.command,
-            created_at=record.created_at,
-            result=None,
-        )
+        values = {
+            "key": record.key,
+            "actor": record.actor,
+            "command": record.command,
+            "created_at": record.created_at,
+            "result": None,
+        }
         bind = self._session.bind
         if bind is not None and bind.dialect.name == "sqlite":
-            # Under BEGIN IMMEDIATE nobody else can insert the key meanwhile.
-            await self._session.execute(statement)
-            return None
-        try:
-            # A concurrent holder of the same key makes this wait until it ends.
-            async with self._session.begin_nested():
-                await self._session.execute(statement)
-        except IntegrityError:
             existing = await self._get(record.key)
-            if existing is None:
-                raise
-            return existing
-        return None
+            if existing is not None:
+                return existing
+            # Under BEGIN IMMEDIATE nobody else can insert the key meanwhile.
+            await self._session.execute(insert(IDEMPOTENCY).values(**values))
+            return None
+        # One round trip: a concurrent holder of the same key makes the insert wait
+        # until that transaction ends; then it inserts (the holder rolled back) or
+        # does nothing (it committed) and the holder's record is read.
+        claimed = await self._session.execute(
+            postgresql.insert(IDEMPOTENCY)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[IDEMPOTENCY.c.key])
+            .returning(IDEMPOTENCY.c.key)
+        )
+        if claimed.first() is not None:
+            return None
+        existing = await self._get(record.key)
+        if existing is None:
+            raise RuntimeError(f"idempotency key {record.key!r} neither claimed nor found")
+        return existing
 
     async def complete(self, key: str, result: str) -> None:
         await self._session.execute(

@@ -349,3 +349,34 @@ async def test_healthz_and_readyz(
     async with http.get(server.make_url("/readyz")) as response:
         assert response.status == 200
         assert (await response.json())["status"] == "ok"
+
+
+async def test_turns_over_the_concurrency_limit_wait_their_turn_and_all_get_answers(
+    db_url: str, connector: FakeConnector, start_bot: StartBot, http: aiohttp.ClientSession
+) -> None:
+    """ATMT_MAX_CONCURRENT_TURNS=2: six users at once are answered two at a time."""
+    import asyncio
+    import time
+
+    from fakes.connector import Fault
+
+    server = await start_bot(make_settings(db_url, max_concurrent_turns=2))
+    connector.fail_next(*[Fault(status=None, hang=0.3) for _ in range(6)])
+    users = [
+        message(
+            connector.service_url,
+            "apua",
+            conversation_id=f"a:conversation-{n}",
+            user_id=f"29:user-{n}",
+            aad_object_id=f"00000000-0000-0000-0000-00000000010{n}",
+        )
+        for n in range(6)
+    ]
+    started = time.perf_counter()
+    results = await asyncio.gather(*(post_activity(http, server, u) for u in users))
+    elapsed = time.perf_counter() - started
+
+    assert [status for status, _ in results] == [200] * 6
+    sent = await connector.wait_for_activities(6)
+    assert sorted(a.conversation_id for a in sent) == [f"a:conversation-{n}" for n in range(6)]
+    assert elapsed >= 0.85  # three rounds of two replies, each held 0.3 s by Teams

@@ -77,3 +77,44 @@ def test_the_retry_policy_is_the_same_policy() -> None:
     safe = set(msrest_requests.ClientRetryPolicy.safe_codes)
     assert policy.total == 3 and policy.backoff_factor == 0.8
     assert policy.status_forcelist == [code for code in range(999) if code not in safe]
+
+
+def test_a_change_anywhere_in_dialog_state_is_seen() -> None:
+    from botbuilder.core.bot_state import CachedBotState
+    from botbuilder.dialogs import DialogInstance, DialogState
+
+    speedups.apply()
+    instance = DialogInstance()
+    instance.id = "NewRequestDialog"
+    instance.state = {"values": {"worker_name": "Testi Työntekijä"}, "step": 1}
+    state = {"DialogState": DialogState([instance]), "Welcome": {"sent": True}}
+    cached = CachedBotState(state)
+    assert not cached.is_changed
+
+    instance.state["values"]["worker_name"] = "Testi Toinen"
+    assert cached.is_changed
+    cached.hash = cached.compute_hash(cached.state)
+    instance.state["step"] = 2
+    assert cached.is_changed
+    cached.hash = cached.compute_hash(cached.state)
+    instance.id = "ChangeRequestDialog"
+    assert cached.is_changed
+    cached.hash = cached.compute_hash(cached.state)
+    state["Welcome"] = {"sent": True}  # the same content again: no write needed
+    assert not cached.is_changed
+
+
+def test_states_it_cannot_take_apart_fall_back_to_jsonpickle() -> None:
+    class Slotted:
+        __slots__ = ("value",)
+
+        def __init__(self, value: int) -> None:
+            self.value = value
+
+    first, second = Slotted(1), Slotted(2)
+    assert isinstance(speedups.state_fingerprint({"x": first}), str)
+    assert speedups.state_fingerprint({"x": first}) == speedups.state_fingerprint({"x": first})
+    cyclic: dict[str, object] = {}
+    cyclic["self"] = cyclic
+    assert isinstance(speedups.state_fingerprint(cyclic), str)
+    assert speedups.state_fingerprint([second]) != speedups.state_fingerprint([first])

@@ -170,6 +170,14 @@ async def _requests_of(engine: AsyncEngine, email: str) -> list[Any]:
         return list(rows)
 
 
+def _dialog_card(recorded: Recorded) -> bool:
+    """A card of the turn, not a notification that arrived meanwhile (the notifier
+    marks its own: ``channelData.atmtNotification``)."""
+    data = recorded.body.get("channelData")
+    notification = isinstance(data, dict) and "atmtNotification" in data
+    return bool(recorded.body.get("attachments")) and not notification
+
+
 def _expired(recorded: list[Recorded]) -> bool:
     expired = {FI.t("card.expired"), FI.t("manager.card.expired"), T.get("sv").t("card.expired")}
     return any(r.body.get("text") in expired for r in recorded)
@@ -199,7 +207,7 @@ async def _step(
             if await _requests_of(engine, email):
                 script.step = "approve"
                 return
-            form = [r for r in await manager.say("uusi") if r.body.get("attachments")]
+            form = [r for r in await manager.say("uusi") if _dialog_card(r)]
             if not form:
                 return
             values = {
@@ -221,7 +229,7 @@ async def _step(
             answer = await manager.press(
                 card_of(form[0].body), FI.t("manager.action.continue"), values
             )
-            summaries = [r for r in answer if r.body.get("attachments")]
+            summaries = [r for r in answer if _dialog_card(r)]
             if not summaries or _expired(answer):
                 script.dialogs_restarted += 1
                 return
