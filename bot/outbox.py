@@ -84,6 +84,14 @@ def _item(row: Any) -> OutboxItem:
 class OutboxQueue:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # Every call below is one statement: on PostgreSQL it runs without BEGIN and
+        # COMMIT around it (two round trips fewer per notification step, issue 10).
+        # The claim's row locks last as long as its statement, as they did before.
+        self._single = (
+            engine.execution_options(isolation_level="AUTOCOMMIT")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
 
     async def claim(self, now: datetime, *, limit: int, lease: timedelta) -> list[OutboxItem]:
         """Take up to ``limit`` due rows (pending, or sending with an ended lease)."""
@@ -104,7 +112,7 @@ class OutboxQueue:
             .values(status=SENDING, next_attempt_at=now + lease, attempts=OUTBOX.c.attempts + 1)
             .returning(*OUTBOX.c)
         )
-        async with self._engine.begin() as conn:
+        async with self._single.begin() as conn:
             rows = (await conn.execute(statement)).all()
         return sorted((_item(r) for r in rows), key=lambda i: (i.created_at, i.id))
 
@@ -115,7 +123,7 @@ class OutboxQueue:
             .values(**values)
             .returning(OUTBOX.c.id)
         )
-        async with self._engine.begin() as conn:
+        async with self._single.begin() as conn:
             return (await conn.execute(statement)).first() is not None
 
     async def mark_sent(self, item_id: str, now: datetime) -> bool:
@@ -144,7 +152,7 @@ class OutboxQueue:
             .order_by(OUTBOX.c.created_at, OUTBOX.c.id)
             .limit(limit)
         )
-        async with self._engine.connect() as conn:
+        async with self._single.connect() as conn:
             return [_item(r) for r in (await conn.execute(statement)).all()]
 
     async def retry(self, item_id: str, now: datetime) -> bool:
@@ -155,11 +163,11 @@ class OutboxQueue:
             .values(status=PENDING, attempts=0, next_attempt_at=now)
             .returning(OUTBOX.c.id)
         )
-        async with self._engine.begin() as conn:
+        async with self._single.begin() as conn:
             return (await conn.execute(statement)).first() is not None
 
     async def get(self, item_id: str) -> OutboxItem | None:
-        async with self._engine.connect() as conn:
+        async with self._single.connect() as conn:
             row = (await conn.execute(select(OUTBOX).where(OUTBOX.c.id == item_id))).first()
         return None if row is None else _item(row)
 
@@ -168,5 +176,5 @@ class OutboxQueue:
         from sqlalchemy import func
 
         statement = select(OUTBOX.c.status, func.count()).group_by(OUTBOX.c.status)
-        async with self._engine.connect() as conn:
+        async with self._single.connect() as conn:
             return {str(s): int(n) for s, n in (await conn.execute(statement)).all()}

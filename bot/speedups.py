@@ -42,7 +42,6 @@ from typing import Any
 __all__ = ["apply", "plain_copy", "state_fingerprint"]
 
 _applied = False
-_XML_OR_CUSTOM = frozenset({"is_xml", "basic_types_serializers"})
 
 
 class NotPlainJson(Exception):
@@ -109,7 +108,7 @@ def _patch_serialize_object() -> None:
     original = Serializer.serialize_object
 
     def serialize_object(self: Any, attr: Any, **kwargs: Any) -> Any:
-        if not _XML_OR_CUSTOM.intersection(kwargs):
+        if not kwargs.get("is_xml") and not kwargs.get("basic_types_serializers"):
             try:
                 return plain_copy(attr)
             except (NotPlainJson, RecursionError):

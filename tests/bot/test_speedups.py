@@ -6,6 +6,7 @@ import datetime
 import json
 from typing import Any
 
+import pytest
 from botbuilder.core import CardFactory, MessageFactory
 from botbuilder.schema import Activity, ChannelAccount
 from msrest.serialization import Serializer
@@ -33,8 +34,18 @@ def _original_serialize_object(serializer: Serializer, attr: Any) -> Any:
     raise AssertionError(f"not plain: {kind}")
 
 
-def test_a_card_goes_out_exactly_as_msrest_would_send_it() -> None:
+def test_a_card_goes_out_exactly_as_msrest_would_send_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     speedups.apply()
+    copied: list[object] = []
+    real_copy = speedups.plain_copy
+
+    def counting_copy(value: object) -> object:
+        copied.append(value)
+        return real_copy(value)
+
+    monkeypatch.setattr(speedups, "plain_copy", counting_copy)
     card = help_card(Translator.load().get("fi"))
     activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
     activity.from_property = ChannelAccount(id="28:bot", name="A-TMT")
@@ -43,6 +54,7 @@ def test_a_card_goes_out_exactly_as_msrest_would_send_it() -> None:
     body = serializer.body(activity, "Activity")
 
     assert body["attachments"][0]["content"] == card
+    assert copied[0] is card  # the fast path took the whole card at once
     assert body["attachments"][0]["content"] is not card  # a copy, as msrest makes
     assert json.dumps(body["attachments"][0]["content"]) == json.dumps(
         _original_serialize_object(serializer, card)
