@@ -25,8 +25,8 @@ __all__ = [
     "normalize_url",
 ]
 
-POOL_SIZE = 10
-MAX_OVERFLOW = 20
+POOL_SIZE = 20
+MAX_OVERFLOW = 10
 POOL_CAPACITY = POOL_SIZE + MAX_OVERFLOW
 """PostgreSQL connections per process at most (``bot.config`` keeps turns below it)."""
 
@@ -122,7 +122,11 @@ def create_engine(
         if database and database != ":memory:" and not database.startswith("file:"):
             parent = os.path.dirname(os.path.abspath(database))
             os.makedirs(parent, exist_ok=True)
-        engine = _create_async_engine(sa_url, echo=echo)
+        # Pool as large as PostgreSQL's: an overflow connection closed on return and
+        # opened again a moment later costs a thread and the PRAGMAs each time.
+        in_memory = not database or database == ":memory:" or "mode=memory" in str(sa_url)
+        sizes = {} if in_memory else {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW}
+        engine = _create_async_engine(sa_url, echo=echo, **sizes)
         event.listen(engine.sync_engine, "connect", _set_sqlite_pragmas)
         return engine
     engine = _create_async_engine(
