@@ -242,7 +242,9 @@ class SqlRequestRepository(_Repo):
             # turns run at once than the pool has connections (bot.config,
             # max_concurrent_turns < storage.db.POOL_CAPACITY), and nothing else
             # holds one connection while waiting for another.
-            async with bind.begin() as conn:
+            async with bind.connect() as conn:
+                # One statement in autocommit: no BEGIN/COMMIT round trips either.
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
                 value = (await conn.execute(statement)).scalar_one()
             return int(value)
         # SQLite has one writer at a time anyway: in the command's transaction.
