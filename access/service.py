@@ -401,6 +401,22 @@ class AccessService:
         if reason is not None:
             raise AccessDenied(actor, command, reason, request_id=request_id, target=target)
 
+    async def _pending_decision(
+        self, tx: _Tx, actor: str, request_id: str, command: str, expected_version: int | None
+    ) -> AccessRequest:
+        """The request an approver decides on: may decide, pending, the version seen."""
+        request = await tx.request(request_id)
+        self._deny(
+            authz.may_decide(self.roles_of(actor), actor, request),
+            actor,
+            command,
+            request_id=request.id,
+        )
+        if request.state is not RequestState.PENDING:
+            await tx.not_in_state(request)
+        self._check_version(request, expected_version)
+        return request
+
     @staticmethod
     async def _load_request(uow: UnitOfWork, ref: str) -> AccessRequest:
         request_id = _ids(ref)[0]
@@ -572,35 +588,17 @@ class AccessService:
         expected_version: int | None = None,
     ) -> AccessRequest:
         """An approver sends the request back with a question (-> returned)."""
-        actor = normalize_email(actor)
-        question = question.strip()
-
-        async def work(tx: _Tx) -> tuple[AccessRequest, str]:
-            request = await tx.request(request_id)
-            self._deny(
-                authz.may_decide(self.roles_of(actor), actor, request),
-                actor,
-                "return",
-                request_id=request.id,
-            )
-            if request.state is not RequestState.PENDING:
-                await tx.not_in_state(request)
-            self._check_version(request, expected_version)
-            violations = check_decision_text("question", question)
-            if violations:
-                raise PolicyViolations(violations)
-            moved = await tx.move(
-                request,
-                RequestState.RETURNED,
-                action="request.returned",
-                template="request.returned",
-                params={"question": question},
-                question=question,
-            )
-            await tx.decide(request, DecisionOutcome.RETURNED, question)
-            return moved, _ref("request", moved.id)
-
-        return await self._run(actor, "return", idempotency_key, work, self._load_request)
+        return await self._decide_with_text(
+            actor,
+            request_id,
+            question,
+            command="return",
+            field="question",
+            to=RequestState.RETURNED,
+            outcome=DecisionOutcome.RETURNED,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
 
     async def resubmit(
         self,
@@ -669,16 +667,9 @@ class AccessService:
         actor = normalize_email(actor)
 
         async def work(tx: _Tx) -> tuple[AccessRequest, str]:
-            request = await tx.request(request_id)
-            self._deny(
-                authz.may_decide(self.roles_of(actor), actor, request),
-                actor,
-                "approve",
-                request_id=request.id,
+            request = await self._pending_decision(
+                tx, actor, request_id, "approve", expected_version
             )
-            if request.state is not RequestState.PENDING:
-                await tx.not_in_state(request)
-            self._check_version(request, expected_version)
             violations = check_still_grantable(request.municipality, self.directory, tx.today)
             if violations:
                 raise PolicyViolations(violations)
@@ -703,34 +694,55 @@ class AccessService:
         expected_version: int | None = None,
     ) -> AccessRequest:
         """An approver or deputy rejects with a reason (-> rejected)."""
+        return await self._decide_with_text(
+            actor,
+            request_id,
+            reason,
+            command="reject",
+            field="reason",
+            to=RequestState.REJECTED,
+            outcome=DecisionOutcome.REJECTED,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
+
+    async def _decide_with_text(
+        self,
+        actor: str,
+        request_id: str,
+        text: str,
+        *,
+        command: str,
+        field: str,
+        to: RequestState,
+        outcome: DecisionOutcome,
+        idempotency_key: str,
+        expected_version: int | None,
+    ) -> AccessRequest:
+        """Return (with a question) or reject (with a reason): the text is required,
+        shown to the requester and recorded with the decision."""
         actor = normalize_email(actor)
-        reason = reason.strip()
+        text = text.strip()
+        # A returned request carries its open question until it is resubmitted.
+        changes: dict[str, Any] = {"question": text} if field == "question" else {}
 
         async def work(tx: _Tx) -> tuple[AccessRequest, str]:
-            request = await tx.request(request_id)
-            self._deny(
-                authz.may_decide(self.roles_of(actor), actor, request),
-                actor,
-                "reject",
-                request_id=request.id,
-            )
-            if request.state is not RequestState.PENDING:
-                await tx.not_in_state(request)
-            self._check_version(request, expected_version)
-            violations = check_decision_text("reason", reason)
+            request = await self._pending_decision(tx, actor, request_id, command, expected_version)
+            violations = check_decision_text(field, text)
             if violations:
                 raise PolicyViolations(violations)
             moved = await tx.move(
                 request,
-                RequestState.REJECTED,
-                action="request.rejected",
-                template="request.rejected",
-                params={"reason": reason},
+                to,
+                action=f"request.{to.value}",
+                template=f"request.{to.value}",
+                params={field: text},
+                **changes,
             )
-            await tx.decide(request, DecisionOutcome.REJECTED, reason)
+            await tx.decide(request, outcome, text)
             return moved, _ref("request", moved.id)
 
-        return await self._run(actor, "reject", idempotency_key, work, self._load_request)
+        return await self._run(actor, command, idempotency_key, work, self._load_request)
 
     async def revoke_by_municipality(
         self,

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Row, Select, and_, func, insert, or_, select, text, update
+from sqlalchemy import Row, Select, Table, and_, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -133,6 +133,21 @@ def _request_values(r: AccessRequest) -> dict[str, Any]:
     }
 
 
+def _scope(m: Any) -> dict[str, Any]:
+    """Who and what a request or grant row covers (the columns both tables share)."""
+    return {
+        "worker": Worker(
+            m["worker_name"], m["worker_email"], m["worker_job_title"], m["municipality"]
+        ),
+        "municipality": m["municipality"],
+        "area": m["area"],
+        "service_areas": tuple(m["service_areas"]),
+        "level": m["level"],
+        "start": m["start_date"],
+        "end": m["end_date"],
+    }
+
+
 def _request(row: Row[Any]) -> AccessRequest:
     m = row._mapping
     return AccessRequest(
@@ -141,15 +156,7 @@ def _request(row: Row[Any]) -> AccessRequest:
         kind=RequestKind(m["kind"]),
         state=RequestState(m["state"]),
         version=m["version"],
-        worker=Worker(
-            m["worker_name"], m["worker_email"], m["worker_job_title"], m["municipality"]
-        ),
-        municipality=m["municipality"],
-        area=m["area"],
-        service_areas=tuple(m["service_areas"]),
-        level=m["level"],
-        start=m["start_date"],
-        end=m["end_date"],
+        **_scope(m),
         justification=m["justification"],
         confirmations=frozenset(m["confirmations"]),
         requester=m["requester"],
@@ -167,6 +174,19 @@ class _Repo:
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
+    async def _compare_and_set(
+        self, table: Table, values: dict[str, Any], expected_version: int
+    ) -> bool:
+        """Write the row ``values["id"]`` only if it still has ``expected_version``."""
+        changes = dict(values)
+        row_id = changes.pop("id")
+        result = await self._session.execute(
+            update(table)
+            .where(table.c.id == row_id, table.c.version == expected_version)
+            .values(**changes)
+        )
+        return _rowcount(result) == 1
+
     async def _rows(self, statement: Select[Any]) -> Sequence[Row[Any]]:
         rows: Sequence[Row[Any]] = (await self._session.execute(statement)).all()
         return rows
@@ -181,14 +201,7 @@ class SqlRequestRepository(_Repo):
         await self._session.execute(insert(REQUESTS).values(**_request_values(request)))
 
     async def update(self, request: AccessRequest, *, expected_version: int) -> bool:
-        values = _request_values(request)
-        del values["id"]
-        result = await self._session.execute(
-            update(REQUESTS)
-            .where(REQUESTS.c.id == request.id, REQUESTS.c.version == expected_version)
-            .values(**values)
-        )
-        return _rowcount(result) == 1
+        return await self._compare_and_set(REQUESTS, _request_values(request), expected_version)
 
     async def find(self, query: RequestQuery) -> list[AccessRequest]:
         c = REQUESTS.c
@@ -292,15 +305,7 @@ def _grant(row: Row[Any], history: Sequence[GrantEvent]) -> Grant:
     m = row._mapping
     return Grant(
         id=m["id"],
-        worker=Worker(
-            m["worker_name"], m["worker_email"], m["worker_job_title"], m["municipality"]
-        ),
-        municipality=m["municipality"],
-        area=m["area"],
-        service_areas=tuple(m["service_areas"]),
-        level=m["level"],
-        start=m["start_date"],
-        end=m["end_date"],
+        **_scope(m),
         state=GrantState(m["state"]),
         version=m["version"],
         origin_request_id=m["origin_request_id"],
@@ -337,14 +342,7 @@ class SqlGrantRepository(_Repo):
             await self.add_event(grant.id, event)
 
     async def update(self, grant: Grant, *, expected_version: int) -> bool:
-        values = _grant_values(grant)
-        del values["id"]
-        result = await self._session.execute(
-            update(GRANTS)
-            .where(GRANTS.c.id == grant.id, GRANTS.c.version == expected_version)
-            .values(**values)
-        )
-        return _rowcount(result) == 1
+        return await self._compare_and_set(GRANTS, _grant_values(grant), expected_version)
 
     async def add_event(self, grant_id: str, event: GrantEvent) -> None:
         await self._session.execute(
@@ -540,14 +538,7 @@ class SqlKehaRepository(_Repo):
         return _keha_row(rows[0]) if rows else None
 
     async def update_row(self, row: KehaRow, *, expected_version: int) -> bool:
-        values = _keha_values(row)
-        del values["id"]
-        result = await self._session.execute(
-            update(KEHA_ROWS)
-            .where(KEHA_ROWS.c.id == row.id, KEHA_ROWS.c.version == expected_version)
-            .values(**values)
-        )
-        return _rowcount(result) == 1
+        return await self._compare_and_set(KEHA_ROWS, _keha_values(row), expected_version)
 
     async def find_rows(self, query: KehaRowQuery) -> list[KehaRow]:
         c = KEHA_ROWS.c
