@@ -112,7 +112,7 @@ def _patch_serialize_object() -> None:
             try:
                 return plain_copy(attr)
             except (NotPlainJson, RecursionError):
-                pass
+                pass  # a model, a date, a tuple ...: msrest's own conversion below
         return original(self, attr, **kwargs)
 
     Serializer.serialize_object = serialize_object
