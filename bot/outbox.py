@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.db import single_statement_engine
 from storage.domain_tables import OUTBOX
 
 __all__ = ["DEAD", "OutboxItem", "OutboxQueue"]
@@ -86,12 +87,7 @@ class OutboxQueue:
         self._engine = engine
         # Every call below is one statement: on PostgreSQL it runs without BEGIN and
         # COMMIT around it (two round trips fewer per notification step, issue 10).
-        # The claim's row locks last as long as its statement, as they did before.
-        self._single = (
-            engine.execution_options(isolation_level="AUTOCOMMIT")
-            if engine.dialect.name == "postgresql"
-            else engine
-        )
+        self._single = single_statement_engine(engine)
 
     async def claim(self, now: datetime, *, limit: int, lease: timedelta) -> list[OutboxItem]:
         """Take up to ``limit`` due rows (pending, or sending with an ended lease)."""

@@ -42,6 +42,7 @@ from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage.db import single_statement_engine
 from storage.models import BotState, utcnow
 
 __all__ = ["MAX_KEY_LENGTH", "SqlStorage", "StorageConflictError"]
@@ -131,11 +132,7 @@ class SqlStorage(Storage):  # type: ignore[misc]
             set_=assignments,
             where=_TABLE.c.etag == bindparam("expected"),
         ).returning(_TABLE.c.key)
-        self._autocommit = (
-            engine
-            if dialect == "sqlite"
-            else engine.execution_options(isolation_level="AUTOCOMMIT")
-        )
+        self._autocommit = single_statement_engine(engine)
 
     async def read(self, keys: Iterable[str] | None) -> dict[str, Any]:
         if not keys:

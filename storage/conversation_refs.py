@@ -22,6 +22,7 @@ from sqlalchemy import Select, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from storage.db import single_statement_engine
 from storage.models import ConversationRef, utcnow
 
 __all__ = ["ConversationRefRepository", "StoredConversationRef", "normalize_email"]
@@ -77,11 +78,7 @@ class ConversationRefRepository:
         engine = session_factory.kw.get("bind")
         # Reads are single statements: on PostgreSQL they run without BEGIN/ROLLBACK.
         self._reader: AsyncEngine | None = (
-            engine.execution_options(isolation_level="AUTOCOMMIT")
-            if isinstance(engine, AsyncEngine) and engine.dialect.name == "postgresql"
-            else engine
-            if isinstance(engine, AsyncEngine)
-            else None
+            single_statement_engine(engine) if isinstance(engine, AsyncEngine) else None
         )
 
     async def _read_one(self, statement: Select[Any]) -> StoredConversationRef | None:

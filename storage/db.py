@@ -23,6 +23,7 @@ __all__ = [
     "create_session_factory",
     "is_sqlite",
     "normalize_url",
+    "single_statement_engine",
 ]
 
 POOL_SIZE = 20
@@ -138,6 +139,15 @@ def create_engine(
         pool_recycle=1800,
     )
     _ping_idle_connections(engine, ping_after_idle)
+    return engine
+
+
+def single_statement_engine(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` for work that is one statement: on PostgreSQL in autocommit, without
+    the BEGIN and COMMIT/ROLLBACK round trips around it (one statement is atomic and
+    sees one snapshot; its row locks last as long as it does). SQLite: ``engine``."""
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="AUTOCOMMIT")
     return engine
 
 
