@@ -9,11 +9,11 @@ rows, so all of it lands in one transaction or none of it does.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 from zoneinfo import ZoneInfo
 
 from access.audit import ChainHead
@@ -234,6 +234,42 @@ UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
 # ---------------------------------------------------------------------------- time, ids
+
+
+@dataclass(frozen=True)
+class StoredConversationRef:
+    """Where a person can be reached in Teams: the conversation reference of their last
+    turn (a plain JSON document), their tenant, chosen locale and, once known, e-mail."""
+
+    user_key: str
+    email: str | None
+    tenant_id: str | None
+    reference: dict[str, Any]
+    locale: str | None
+    updated_at: datetime
+
+
+class ConversationRefs(Protocol):
+    """The conversation references of the people who talked to the bot, one per user.
+
+    ``save`` is an upsert that keeps a stored e-mail, tenant and locale when given
+    ``None``; e-mail addresses are compared lower-cased."""
+
+    async def save(
+        self,
+        *,
+        user_key: str,
+        reference: Mapping[str, Any],
+        tenant_id: str | None = None,
+        locale: str | None = None,
+        email: str | None = None,
+    ) -> None: ...
+
+    async def set_email(self, user_key: str, email: str) -> bool: ...
+
+    async def get(self, user_key: str) -> StoredConversationRef | None: ...
+
+    async def get_by_email(self, email: str) -> StoredConversationRef | None: ...
 
 
 class Clock(Protocol):

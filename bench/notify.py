@@ -60,9 +60,9 @@ async def measure_notifier(database_url: str, options: Any) -> dict[str, Any]:
     from access.model import RequestDraft, RequestKind
     from access.service import AccessService
     from bot.auth import create_authentication
-    from bot.i18n import Translator
     from bot.notifier import build_notifier
     from bot.speedups import apply as apply_speedups
+    from dialogs.i18n import Translator
     from storage.bot_state import SqlStorage
     from storage.conversation_refs import ConversationRefRepository
     from storage.db import create_engine, create_session_factory

@@ -40,14 +40,14 @@ from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 from botframework.connector.auth import BotFrameworkAuthentication
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from access.directory import Directory, load_directory_file
+from access.misuse import MisuseReports
 from access.ports import Clock
+from access.review import ReviewService
 from access.service import AccessService
-from bot.approvals import ApprovalHandler
 from bot.auth import RequestGuard, create_authentication
-from bot.authority_chat import AuthorityChat
 from bot.authority_wiring import (
     DirectoryRefresher,
     build_authority_chat,
@@ -55,15 +55,19 @@ from bot.authority_wiring import (
     load_provider,
 )
 from bot.config import Settings
-from bot.handler import AccessBot
 from bot.hardening import TooDeep, clean_json, id_problem, tidy_locale
-from bot.i18n import Translator
 from bot.identity import IdentityResolver, user_key_of
-from bot.lifecycle_chat import build_lifecycle_chat
 from bot.notifier import Notifier, build_notifier
 from bot.scheduler import Scheduler, build_scheduler
 from bot.speedups import apply as apply_speedups
+from dialogs.approvals import ApprovalHandler
+from dialogs.authority import AuthorityChat
+from dialogs.i18n import Translator
+from dialogs.misuse import MisuseChat
+from dialogs.review import ReviewChat
+from dialogs.router import AccessBot
 from dialogs.turn import MESSAGES_KEY
+from storage.automation import automation_unit_of_work_factory
 from storage.bot_state import SqlStorage
 from storage.conversation_refs import ConversationRefRepository
 from storage.db import create_engine, create_session_factory
@@ -179,12 +183,12 @@ def _lifecycle(
                 runtime.service,
                 provider,
                 sessions,
-                identities,
                 runtime.translator,
             )
             runtime.directory_refresher = DirectoryRefresher(provider, sessions)
             runtime.directory_refresher.start()
-            approvals = ApprovalHandler(runtime.service, identities, refs)
+            approvals = ApprovalHandler(runtime.service, refs)
+            review, misuse = build_review_and_misuse_chats(runtime.service, sessions)
             runtime.bot = AccessBot(
                 conversation_state=ConversationState(runtime.storage),
                 user_state=UserState(runtime.storage),
@@ -194,7 +198,8 @@ def _lifecycle(
                 service=runtime.service,
                 approvals=approvals,
                 authority=runtime.authority,
-                lifecycle=build_lifecycle_chat(runtime.service, sessions, identities),  # issue 8
+                review=review,
+                misuse=misuse,
             )
             if runtime.settings.notifier_enabled:  # issue 6: the outbox dispatcher
                 runtime.notifier = build_notifier(
@@ -232,6 +237,18 @@ def _lifecycle(
             log.info("bot stopped", extra={"event": "stopped"})
 
     return lifecycle
+
+
+def build_review_and_misuse_chats(
+    service: AccessService, sessions: async_sessionmaker[AsyncSession]
+) -> tuple[ReviewChat, MisuseChat]:
+    """The access review and misuse-report chats on the service's directory, clock, ids."""
+    uow_factory = automation_unit_of_work_factory(sessions)
+    reviews = ReviewService(
+        uow_factory, lambda: service.directory, service.clock, service.ids, service
+    )
+    reports = MisuseReports(uow_factory, lambda: service.directory, service.clock, service.ids)
+    return ReviewChat(reviews), MisuseChat(reports, service)
 
 
 # ---------------------------------------------------------------------- errors

@@ -24,11 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from access.authority import AuthorityService, DirectoryProvider
 from access.directory import Directory
 from access.service import AccessService
-from bot.authority_chat import AuthorityChat
 from bot.config import Settings
 from bot.downloads import DownloadSigner, download_route
-from bot.i18n import Translator
-from bot.identity import IdentityResolver
+from dialogs.authority import AuthorityChat
+from dialogs.i18n import Translator
 from storage.authority import authority_unit_of_work_factory
 from storage.conversation_refs import ConversationRefRepository
 
@@ -101,14 +100,12 @@ def build_authority_chat(
     service: AccessService,
     provider: DirectoryProvider,
     sessions: async_sessionmaker[AsyncSession],
-    identities: IdentityResolver,
     translator: Translator,
     signer: DownloadSigner | None = None,
 ) -> AuthorityChat:
     authority = AuthorityService(service, authority_unit_of_work_factory(sessions), provider)
     return AuthorityChat(
         authority,
-        identities,
         translator,
         signer
         or DownloadSigner.from_environment(settings.app_password, settings.host, settings.port),
@@ -121,7 +118,7 @@ def downloads_handler(
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     def signer() -> DownloadSigner | None:
         current = chat()
-        return current.signer if current is not None else None
+        return current.signer if current is not None else None  # type: ignore[return-value]
 
     def email_of() -> Callable[[str], Awaitable[str | None]] | None:
         current = chat()

@@ -40,7 +40,7 @@ from access.model import SYSTEM_ACTOR
 from access.reports import month_end
 from access.service import AccessService
 from bot.config import ConfigError, Settings, load_settings
-from bot.i18n import Translator
+from dialogs.i18n import Translator
 
 __all__ = ["add_directory_actions", "register"]
 
@@ -143,7 +143,7 @@ def cmd_keha_batch(args: argparse.Namespace) -> int:
 
 def cmd_keha_file(args: argparse.Namespace) -> int:
     async def work(a: AuthorityService) -> int:
-        from bot.authority_chat import keha_labels
+        from dialogs.authority import keha_labels
 
         labels = keha_labels(Translator.load().get(args.lang))
         _write(args.out, await a.batch_file(args.actor, args.batch, args.format, labels))
@@ -193,7 +193,7 @@ def _month(text: str) -> date:
 
 def cmd_report(args: argparse.Namespace) -> int:
     async def work(a: AuthorityService) -> int:
-        from bot.authority_chat import report_labels
+        from dialogs.authority import report_labels
 
         first = _month(args.first)
         last = (month_end(_month(args.last).strftime("%Y-%m")).date()).replace(day=1)

@@ -29,12 +29,12 @@ import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
 from access.errors import AccessDenied, AccessError, NotFound
+from dialogs.downloads import Claim, Served
 
 __all__ = ["LINK_SECONDS", "Claim", "DownloadSigner", "Served", "download_route"]
 
@@ -49,16 +49,6 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-@dataclass(frozen=True)
-class Claim:
-    kind: str  # keha | report | mydata
-    ident: str  # batch id, "area:first:last", or ""
-    fmt: str  # csv | xlsx | json
-    user_key: str
-    locale: str
-    expires: int
 
 
 class DownloadSigner:
@@ -129,13 +119,6 @@ class DownloadSigner:
         if claim.expires < self._clock():
             return "expired"
         return claim
-
-
-@dataclass(frozen=True)
-class Served:
-    body: bytes
-    content_type: str
-    filename: str
 
 
 Producer = Callable[[Claim, str], Awaitable[Served]]

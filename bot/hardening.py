@@ -1,53 +1,29 @@
-"""Limits on what a user may send in one turn (issue 11, hostile input).
+"""Hostile-input limits on an incoming activity body, before botbuilder sees it.
 
-The HTTP layer already refuses bodies over ``ATMT_MAX_BODY_BYTES`` (413), activities
-without a type, ``serviceUrl``, conversation, sender or channel (400), and users over
-``ATMT_USER_RATE_PER_MINUTE`` (429). This module checks a message turn's content before
-any command, dialog or card handler sees it:
-
-* typed text longer than :data:`MAX_TEXT_CHARS` gets a localized "too long" answer;
-* an ``Action.Submit`` value whose card marker or action is not a string (our cards
-  only ever send strings there) is a forged or broken card: it gets the "card not
-  valid" answer.
-
-Either way nothing else runs, so nothing is stored.
-
-:func:`clean_json` runs on every incoming body first: NUL characters, which
-PostgreSQL cannot store in text or JSON, are removed, and lone UTF-16 surrogates
-(legal as JSON escapes, not encodable as UTF-8) become U+FFFD; JSON nested deeper than
-:data:`MAX_JSON_DEPTH` is refused. :func:`text_without_mention`
-removes the bot's @mention like botbuilder does, but survives malformed ``entities``
-or a missing ``recipient`` (botbuilder raises there, which would fail the turn).
+The HTTP layer refuses bodies over ``ATMT_MAX_BODY_BYTES`` (413), activities without a
+type, ``serviceUrl``, conversation, sender or channel (400), and users over
+``ATMT_USER_RATE_PER_MINUTE`` (429). :func:`clean_json` runs on every incoming body
+first: NUL characters, which PostgreSQL cannot store in text or JSON, are removed, and
+lone UTF-16 surrogates (legal as JSON escapes, not encodable as UTF-8) become U+FFFD;
+JSON nested deeper than :data:`MAX_JSON_DEPTH` is refused. :func:`id_problem` refuses
+ids that do not fit the storage. What a message may contain (its length, the values of
+a card) is the conversations' business: ``dialogs.input_limits``.
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Any
-
-from botbuilder.core import TurnContext
-from botbuilder.schema import Activity
 
 __all__ = [
     "MAX_ID_CHARS",
     "MAX_JSON_DEPTH",
     "MAX_LOCALE_CHARS",
     "MAX_TENANT_CHARS",
-    "MAX_TEXT_CHARS",
-    "Refusal",
     "TooDeep",
     "clean_json",
     "id_problem",
-    "refusal_for",
-    "text_without_mention",
     "tidy_locale",
 ]
-
-log = logging.getLogger(__name__)
-
-#: Longer typed messages are refused. No command or answer of the bot needs more:
-#: the longest free texts (justification, reason) are 2 000 characters.
-MAX_TEXT_CHARS = 4000
 
 #: Deeper incoming JSON is refused (400). Teams activities nest a few levels; card
 #: values are flat.
@@ -63,39 +39,6 @@ MAX_TENANT_CHARS = 64
 
 #: A locale longer than this (BCP 47 tags are short) or not a string is dropped.
 MAX_LOCALE_CHARS = 35
-
-#: Keys of a card value that our cards fill with strings only.
-_STRING_KEYS = ("atmt_card", "atmt_action", "atmt_command", "verb")
-
-Refusal = tuple[str, dict[str, Any]]
-
-
-def refusal_for(text: object, value: object) -> Refusal | None:
-    """The catalog key and parameters of the answer refusing this turn, or None."""
-    if isinstance(text, str) and len(text) > MAX_TEXT_CHARS:
-        return "hardening.text_too_long", {"max_length": MAX_TEXT_CHARS, "length": len(text)}
-    if isinstance(value, dict):
-        for key in _STRING_KEYS:
-            if key in value and not isinstance(value[key], str | None):
-                return "hardening.card_invalid", {}
-    return None
-
-
-def text_without_mention(activity: Activity) -> str | None:
-    """The typed text without the bot's @mention; the raw text if the mention
-    entities are malformed."""
-    if not activity.text:
-        return None
-    try:
-        text: str | None = TurnContext.remove_recipient_mention(activity)
-    except Exception as error:  # malformed entities or recipient: keep the raw text
-        log.info(
-            "mention entities unreadable",
-            extra={"event": "mention_unreadable", "error_type": type(error).__name__},
-        )
-        return str(activity.text)
-    return text
-
 
 class TooDeep(ValueError):
     """The JSON nests deeper than :data:`MAX_JSON_DEPTH`."""

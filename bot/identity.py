@@ -32,39 +32,30 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
 from typing import Any
 
 from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity
 
-from storage.conversation_refs import ConversationRefRepository, normalize_email
+from access.ports import ConversationRefs
+from dialogs.turn import CALLER_KEY, Caller
+from storage.conversation_refs import normalize_email
 
 __all__ = [
     "CACHE_SIZE",
     "REFRESH_SECONDS",
     "IdentityResolver",
-    "UserIdentity",
     "tenant_of",
     "user_key_of",
 ]
 
 log = logging.getLogger(__name__)
 
-_TURN_KEY = "atmt.identity"
 REFRESH_SECONDS = 300.0
 CACHE_SIZE = 10_000
 
 MemberLookup = Callable[[TurnContext, str], Awaitable[Any]]
-
-
-@dataclass(frozen=True)
-class UserIdentity:
-    user_key: str
-    aad_object_id: str | None
-    tenant_id: str | None
-    email: str | None
 
 
 def user_key_of(activity: Activity) -> str | None:
@@ -152,7 +143,7 @@ class IdentityResolver:
 
     def __init__(
         self,
-        refs: ConversationRefRepository,
+        refs: ConversationRefs,
         member_lookup: MemberLookup = TeamsInfo.get_member,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -186,10 +177,10 @@ class IdentityResolver:
         )
         self._stored.put(key, fingerprint)
 
-    async def resolve(self, turn_context: TurnContext) -> UserIdentity | None:
+    async def resolve(self, turn_context: TurnContext) -> Caller | None:
         """The sender's identity with the e-mail when it can be found."""
-        cached = turn_context.turn_state.get(_TURN_KEY)
-        if isinstance(cached, UserIdentity):
+        cached = turn_context.turn_state.get(CALLER_KEY)
+        if isinstance(cached, Caller):
             return cached
         activity = turn_context.activity
         key = user_key_of(activity)
@@ -205,13 +196,13 @@ class IdentityResolver:
             email = await self._lookup_email(turn_context, sender.id, key)
         if email is not None:
             self._emails.put(key, email)
-        identity = UserIdentity(
+        identity = Caller(
             user_key=key,
             aad_object_id=sender.aad_object_id if sender is not None else None,
             tenant_id=tenant_of(activity),
             email=email,
         )
-        turn_context.turn_state[_TURN_KEY] = identity
+        turn_context.turn_state[CALLER_KEY] = identity
         return identity
 
     async def _lookup_email(

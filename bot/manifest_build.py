@@ -218,7 +218,7 @@ def _manifest_commands() -> tuple[Any, ...]:
     """The commands Teams suggests in the compose box: at most 12 per list (the schema's
     limit), the most used first. The help card lists every command; rarely typed ones
     (directory, misuse, language, cancel) are left to it."""
-    from bot.commands import Command
+    from dialogs.commands import Command
 
     return (
         Command.NEW,
@@ -240,7 +240,7 @@ MANIFEST_COMMANDS = _manifest_commands()
 
 
 def command_lists(messages: Any) -> list[dict[str, Any]]:
-    """``bots[0].commandLists`` in one language (a ``bot.i18n.Messages``)."""
+    """``bots[0].commandLists`` in one language (a ``dialogs.i18n.Messages``)."""
     commands = [
         {
             "title": messages.word(f"command.{command.value}"),
@@ -359,7 +359,7 @@ def build_manifest_zip(
     ``atmt-bot manifest build`` or a mapping (see :func:`config_from`).
     Raises :class:`ManifestError` (configuration) or ``OSError``.
     """
-    from bot.i18n import Translator
+    from dialogs.i18n import Translator
 
     directory = source_dir or template_dir()
     template = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))

@@ -12,9 +12,9 @@ messages go in order, recipients in parallel) and for each row:
    language: the language chosen in the bot (UserState), else the Teams locale
    stored with the conversation reference, else the area's default, else
    ``ATMT_DEFAULT_LOCALE``. Codes become localized names, dates Finnish dates,
-   typed text is escaped (:func:`bot.cards.markup.plain`).
+   typed text is escaped (:func:`dialogs.cards.markup.plain`).
 3. Approvers of ``request.submitted`` / ``request.resubmitted`` get the approver card
-   (:mod:`bot.approvals`) instead of a text.
+   (:mod:`dialogs.approvals`) instead of a text.
 4. Sends it proactively with the stored conversation reference (:mod:`bot.delivery`,
    rate-limited); retryable failures are rescheduled with exponential back-off and
    jitter (``Retry-After`` honoured) for ``ATMT_NOTIFY_TEAMS_ATTEMPTS`` attempts.
@@ -48,15 +48,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from access.directory import Directory
 from access.errors import AccessError
-from bot.approvals import ApprovalHandler
-from bot.cards.markup import plain
 from bot.config import Settings
 from bot.delivery import DeliveryError, TeamsSender, backoff
 from bot.graph import GraphError, GraphMailer, MailMessage
-from bot.i18n import Messages, Translator, normalize_locale
 from bot.outbox import OutboxItem, OutboxQueue
 from bot.ratelimit import RateLimiter
-from bot.violations import code_name
+from dialogs.approvals import ApprovalHandler
+from dialogs.cards.markup import plain
+from dialogs.i18n import Messages, Translator, normalize_locale
+from dialogs.violations import code_name
 from storage.conversation_refs import ConversationRefRepository, StoredConversationRef
 
 __all__ = ["CARD_TEMPLATES", "Notifier", "build_notifier", "render_params", "render_text"]

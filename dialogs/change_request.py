@@ -16,10 +16,10 @@ from botbuilder.schema import ActivityTypes
 
 from access.model import AccessRequest, Grant, RequestDraft, RequestKind
 from access.policy import Violation
-from bot.cards.grants import GRANT_PICK_CARD
-from bot.cards.request_form import FormOptions
-from bot.i18n import Messages
+from dialogs.cards.grants import GRANT_PICK_CARD
+from dialogs.cards.request_form import FormOptions
 from dialogs.grant_pick import active_grants, handle_pick, show_pick
+from dialogs.i18n import Messages
 from dialogs.new_request import requester_options
 from dialogs.request_flow import (
     FlowDeps,

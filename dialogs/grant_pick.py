@@ -1,6 +1,6 @@
 """Picking one of the municipality's active grants (change and revoke share it).
 
-Up to :data:`bot.cards.grants.PICK_LIMIT` grants are listed at once; with more, the
+Up to :data:`dialogs.cards.grants.PICK_LIMIT` grants are listed at once; with more, the
 card asks for (part of) the worker's name first and lists the matches.
 """
 
@@ -12,12 +12,12 @@ from typing import Any
 from botbuilder.core import TurnContext
 
 from access.model import Grant, GrantState
-from bot.cards.grants import GRANT_PICK_CARD, PICK_LIMIT, SEARCH_MAX, GrantLine, grant_pick_card
-from bot.cards.request_form import FieldError
-from bot.i18n import Messages
-from bot.violations import code_name
+from dialogs.cards.grants import GRANT_PICK_CARD, PICK_LIMIT, SEARCH_MAX, GrantLine, grant_pick_card
+from dialogs.cards.request_form import FieldError
+from dialogs.i18n import Messages
 from dialogs.request_flow import FlowDeps, put_card, same_user
 from dialogs.turn import messages_of
+from dialogs.violations import code_name
 
 __all__ = ["MATCH_LIMIT", "active_grants", "grant_label", "handle_pick", "show_pick"]
 

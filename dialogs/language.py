@@ -17,8 +17,13 @@ from botbuilder.core import CardFactory, MessageFactory, StatePropertyAccessor, 
 from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
 from botbuilder.schema import ActivityTypes
 
-from bot.cards.language import LANGUAGE_CARD, LANGUAGE_INPUT, language_card, language_chosen_card
-from bot.i18n import LOCALES, Translator, normalize_locale
+from dialogs.cards.language import (
+    LANGUAGE_CARD,
+    LANGUAGE_INPUT,
+    language_card,
+    language_chosen_card,
+)
+from dialogs.i18n import LOCALES, Translator, normalize_locale
 from dialogs.turn import messages_of, set_messages
 
 log = logging.getLogger(__name__)

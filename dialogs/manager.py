@@ -17,16 +17,15 @@ from botbuilder.dialogs import DialogSet
 
 from access.errors import AccessError
 from access.service import AccessService
-from bot.cards.request_form import FORM_CARD, SUMMARY_CARD
-from bot.commands import Command
-from bot.identity import IdentityResolver
+from dialogs.cards.request_form import FORM_CARD, SUMMARY_CARD
 from dialogs.change_request import ChangeRequestDialog
+from dialogs.commands import Command
 from dialogs.my_access import ACK_CARD, MyAccessDialog, acknowledge_from_card
 from dialogs.my_requests import MyRequestsDialog
 from dialogs.new_request import NewRequestDialog
 from dialogs.request_flow import DoneCards, FlowDeps, state_label
 from dialogs.revoke_grant import RevokeGrantDialog
-from dialogs.turn import messages_of
+from dialogs.turn import caller_of, messages_of
 
 __all__ = ["MANAGER_CARDS", "ManagerDialogs"]
 
@@ -49,10 +48,9 @@ class ManagerDialogs:
         self,
         dialogs: DialogSet,
         service: AccessService,
-        identities: IdentityResolver,
         conversation_state: ConversationState,
     ) -> None:
-        self.deps = FlowDeps(service, identities, DoneCards(conversation_state))
+        self.deps = FlowDeps(service, DoneCards(conversation_state))
         self.routes: dict[Command, str] = {
             Command.NEW: NewRequestDialog.ID,
             Command.CHANGE: ChangeRequestDialog.ID,
@@ -83,7 +81,7 @@ class ManagerDialogs:
             return True
         number = done.get("number", "")
         state = ""
-        identity = await self.deps.identities.resolve(context)
+        identity = caller_of(context)
         if identity is not None and identity.email is not None and done.get("request_id"):
             try:
                 view = await self.deps.service.get_request(identity.email, done["request_id"])

@@ -18,11 +18,11 @@ from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
 from access.acknowledgements import Acknowledgements
 from access.errors import AccessDenied, AccessError
 from access.model import LIVE_GRANT_STATES, OPEN_STATES, GrantState
-from bot.cards.grants import ACK_CARD, acknowledged_card, my_access_card
-from bot.i18n import Messages
-from bot.violations import code_name
+from dialogs.cards.grants import ACK_CARD, acknowledged_card, my_access_card
+from dialogs.i18n import Messages
 from dialogs.request_flow import FlowDeps, card_activity, resolve_requester, state_label
 from dialogs.turn import messages_of
+from dialogs.violations import code_name
 
 __all__ = ["ACK_CARD", "MyAccessDialog", "acknowledge_from_card"]
 

@@ -27,16 +27,15 @@ from access.model import (
 )
 from access.policy import Violation
 from access.service import RequestView
-from bot.cards.request_form import CONFIRM_PREFIX, FormOptions
-from bot.cards.requests_list import (
+from dialogs.cards.request_form import CONFIRM_PREFIX, FormOptions
+from dialogs.cards.requests_list import (
     DETAILS_CARD,
     LIST_CARD,
     RequestRow,
     request_details_card,
     requests_list_card,
 )
-from bot.i18n import Messages
-from bot.violations import code_name
+from dialogs.i18n import Messages
 from dialogs.new_request import requester_options
 from dialogs.request_flow import (
     FlowDeps,
@@ -51,6 +50,7 @@ from dialogs.request_flow import (
     state_label,
 )
 from dialogs.turn import messages_of
+from dialogs.violations import code_name
 
 __all__ = ["LIST_LIMIT", "MyRequestsDialog"]
 

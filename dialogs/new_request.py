@@ -16,8 +16,8 @@ from botbuilder.schema import ActivityTypes
 
 from access.model import AccessRequest, RequestDraft, RequestKind
 from access.policy import Violation, add_months
-from bot.cards.request_form import FormOptions
-from bot.i18n import Messages
+from dialogs.cards.request_form import FormOptions
+from dialogs.i18n import Messages
 from dialogs.request_flow import (
     FlowDeps,
     FormDialogMixin,

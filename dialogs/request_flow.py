@@ -49,7 +49,7 @@ from access.policy import (
     check_request,
 )
 from access.service import AccessService
-from bot.cards.request_form import (
+from dialogs.cards.request_form import (
     CONFIRM_PREFIX,
     EMAIL_MAX,
     FORM_CARD,
@@ -60,10 +60,9 @@ from bot.cards.request_form import (
     request_sent_card,
     request_summary_card,
 )
-from bot.i18n import Messages
-from bot.identity import IdentityResolver, user_key_of
-from bot.violations import code_name, violation_text
-from dialogs.turn import messages_of
+from dialogs.i18n import Messages
+from dialogs.turn import caller_of, messages_of
+from dialogs.violations import code_name, violation_text
 
 __all__ = [
     "DoneCards",
@@ -107,7 +106,6 @@ class FlowDeps:
     """What the manager dialogs use; one instance per bot."""
 
     service: AccessService
-    identities: IdentityResolver
     done: DoneCards
 
     @property
@@ -151,7 +149,7 @@ async def resolve_requester(
 ) -> Requester | None:
     """The e-mail and municipalities of the sender; tells the user when unknown."""
     m = messages_of(context)
-    identity = await deps.identities.resolve(context)
+    identity = caller_of(context)
     if identity is None or identity.email is None:
         await context.send_activity(m.t("manager.error.no_email"))
         return None
@@ -182,7 +180,8 @@ def requester_state(requester: Requester, values: Mapping[str, str]) -> dict[str
 
 
 def same_user(context: TurnContext, state: Mapping[str, Any]) -> bool:
-    return user_key_of(context.activity) == state.get("user_key")
+    caller = caller_of(context)
+    return caller is not None and caller.user_key == state.get("user_key")
 
 
 def card_activity(card: dict[str, Any]) -> Activity:

@@ -18,7 +18,7 @@ from botbuilder.schema import ActivityTypes
 
 from access.errors import AccessDenied, AccessError, PolicyViolations
 from access.model import RevokeReason
-from bot.cards.grants import (
+from dialogs.cards.grants import (
     GRANT_PICK_CARD,
     REVOKE_FORM_CARD,
     REVOKE_REASONS,
@@ -27,11 +27,10 @@ from bot.cards.grants import (
     revoke_sent_card,
     revoke_summary_card,
 )
-from bot.cards.request_form import FieldError
-from bot.i18n import Messages
-from bot.violations import code_name
+from dialogs.cards.request_form import FieldError
 from dialogs.change_request import grant_snapshot
 from dialogs.grant_pick import handle_pick, show_pick
+from dialogs.i18n import Messages
 from dialogs.request_flow import (
     FlowDeps,
     form_errors,
@@ -42,6 +41,7 @@ from dialogs.request_flow import (
     state_label,
 )
 from dialogs.turn import messages_of
+from dialogs.violations import code_name
 
 __all__ = ["RevokeGrantDialog"]
 

@@ -1,21 +1,83 @@
-"""Per-turn values the handler shares with dialogs."""
+"""What the host tells every conversation about the current turn.
+
+Before any dialog runs, the router puts two things into ``turn_context.turn_state``:
+
+* the caller (:class:`Caller`): who is speaking, resolved by the host from the
+  activity and the Bot Connector (see ``bot.identity``);
+* the caller's texts (:class:`dialogs.i18n.Messages`) in the caller's language.
+
+Conversations read them with :func:`caller_of` and :func:`messages_of`; they never ask
+the host how it found them.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Protocol
+
 from botbuilder.core import TurnContext
 
-from bot.i18n import Messages
+from dialogs.i18n import Messages
+
+__all__ = [
+    "CALLER_KEY",
+    "MESSAGES_KEY",
+    "Caller",
+    "CallerSource",
+    "caller_email",
+    "caller_of",
+    "messages_of",
+    "set_caller",
+    "set_messages",
+]
 
 MESSAGES_KEY = "atmt.messages"
+CALLER_KEY = "atmt.identity"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is speaking: a stable user key, the tenant and, once known, the work e-mail."""
+
+    user_key: str
+    aad_object_id: str | None
+    tenant_id: str | None
+    email: str | None
+
+
+class CallerSource(Protocol):
+    """The host's way of knowing who speaks (``bot.identity.IdentityResolver``)."""
+
+    async def remember(
+        self, turn_context: TurnContext, *, locale: str | None = None, email: str | None = None
+    ) -> None: ...
+
+    async def resolve(self, turn_context: TurnContext) -> Caller | None: ...
 
 
 def messages_of(turn_context: TurnContext) -> Messages:
-    """The :class:`Messages` of the current turn (set by the handler)."""
+    """The :class:`Messages` of the current turn (set by the router)."""
     messages = turn_context.turn_state.get(MESSAGES_KEY)
     if not isinstance(messages, Messages):
-        raise RuntimeError("the handler did not set the turn's messages")
+        raise RuntimeError("the router did not set the turn's messages")
     return messages
 
 
 def set_messages(turn_context: TurnContext, messages: Messages) -> None:
     turn_context.turn_state[MESSAGES_KEY] = messages
+
+
+def caller_of(turn_context: TurnContext) -> Caller | None:
+    """The caller of the current turn, ``None`` when the activity names nobody."""
+    caller = turn_context.turn_state.get(CALLER_KEY)
+    return caller if isinstance(caller, Caller) else None
+
+
+def caller_email(turn_context: TurnContext) -> str | None:
+    """The caller's work e-mail, ``None`` when it could not be found."""
+    caller = caller_of(turn_context)
+    return caller.email if caller is not None else None
+
+
+def set_caller(turn_context: TurnContext, caller: Caller) -> None:
+    turn_context.turn_state[CALLER_KEY] = caller

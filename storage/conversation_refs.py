@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Select, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from access.ports import StoredConversationRef
 from storage.db import single_statement_engine
 from storage.models import ConversationRef, utcnow
 
@@ -36,16 +35,6 @@ def normalize_email(email: str | None) -> str | None:
         return None
     cleaned = email.strip().lower()
     return cleaned or None
-
-
-@dataclass(frozen=True)
-class StoredConversationRef:
-    user_key: str
-    email: str | None
-    tenant_id: str | None
-    reference: dict[str, Any]
-    locale: str | None
-    updated_at: datetime
 
 
 _COLUMNS = (
@@ -71,7 +60,7 @@ def _row_to_ref(row: Any) -> StoredConversationRef:
 
 
 class ConversationRefRepository:
-    """Read and upsert conversation references; each call is its own transaction."""
+    """:class:`access.ports.ConversationRefs` on SQL; each call is its own transaction."""
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = session_factory

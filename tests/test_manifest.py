@@ -21,9 +21,6 @@ from typing import Any
 
 import pytest
 
-from bot.cards.help import HELP_ORDER
-from bot.commands import Command
-from bot.i18n import Translator
 from bot.manifest_build import (
     MANIFEST_COMMANDS,
     MANIFEST_VERSION,
@@ -34,6 +31,9 @@ from bot.manifest_build import (
     config_from,
     main,
 )
+from dialogs.cards.help import HELP_ORDER
+from dialogs.commands import Command
+from dialogs.i18n import Translator
 
 ROOT = Path(__file__).resolve().parent.parent
 VALIDATOR = ROOT / "scripts" / "node" / "validate_manifest.cjs"

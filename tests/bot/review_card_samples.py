@@ -7,8 +7,8 @@ from typing import Any
 
 from access.model import Grant, GrantState, Worker
 from access.review import Review, ReviewAnswer, ReviewItem, ReviewProgress
-from bot.cards.review import review_card, review_progress_card
-from bot.i18n import Messages
+from dialogs.cards.review import review_card, review_progress_card
+from dialogs.i18n import Messages
 
 AT = datetime(2026, 6, 2, 6, 0, tzinfo=UTC)
 REVIEW = Review("rev1", "laukaa", "pohjoinen-keski-suomi", AT, date(2026, 6, 2))
@@ -56,6 +56,6 @@ def sample_progress_card(m: Messages) -> dict[str, Any]:
 
 
 def sample_misuse_card(m: Messages) -> dict[str, Any]:
-    from bot.cards.misuse import misuse_card
+    from dialogs.cards.misuse import misuse_card
 
     return misuse_card(m, [grant(1), grant(2, "<i>Eve</i> **x**")], may_revoke=True)

@@ -24,7 +24,7 @@ from access.model import (
     RequestState,
     Worker,
 )
-from bot.cards.approval import (
+from dialogs.cards.approval import (
     VERB_APPROVE,
     VERB_REFRESH,
     VERB_REJECT,
@@ -35,7 +35,7 @@ from bot.cards.approval import (
     approvals_list_card,
     message_card,
 )
-from bot.i18n import LOCALES, Messages, Translator
+from dialogs.i18n import LOCALES, Messages, Translator
 
 DIRECTORY = load_directory_file(EXAMPLE_DIRECTORY)
 AT = datetime(2026, 1, 15, 8, 0, tzinfo=UTC)

@@ -24,7 +24,7 @@ from fakes.notify_support import (
 )
 
 from bot.app import RUNTIME
-from bot.cards.approval import VERB_APPROVE, VERB_REFRESH
+from dialogs.cards.approval import VERB_APPROVE, VERB_REFRESH
 
 SETTINGS = {"notifier_enabled": True, "notifier_interval": 0.05, "notify_backoff": 0.01}
 

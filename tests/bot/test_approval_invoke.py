@@ -25,7 +25,7 @@ from fakes.teams import message
 
 from access.model import RequestChanges, RequestState
 from bot.app import RUNTIME
-from bot.cards.approval import VERB_APPROVE, VERB_OPEN, VERB_REJECT, VERB_RETURN
+from dialogs.cards.approval import VERB_APPROVE, VERB_OPEN, VERB_REJECT, VERB_RETURN
 
 SETTINGS = {"notifier_enabled": True, "notifier_interval": 0.05, "notify_backoff": 0.01}
 

@@ -23,11 +23,11 @@ from access.model import (
 )
 from access.reports import build_report
 from access.service import MyData
-from bot.cards.keha import batch_card, keha_card
-from bot.cards.my_data import directory_card, my_data_card, privacy_card
-from bot.cards.report import report_card
-from bot.charts import bar_chart_png, data_uri
-from bot.i18n import LOCALES, Messages, Translator
+from dialogs.cards.keha import batch_card, keha_card
+from dialogs.cards.my_data import directory_card, my_data_card, privacy_card
+from dialogs.cards.report import report_card
+from dialogs.charts import bar_chart_png, data_uri
+from dialogs.i18n import LOCALES, Messages, Translator
 
 DIRECTORY = load_directory_file(EXAMPLE_DIRECTORY)
 PKS = "pohjoinen-keski-suomi"

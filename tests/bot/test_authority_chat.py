@@ -30,9 +30,9 @@ from openpyxl import load_workbook
 from access.keha import KEHA_COLUMNS
 from access.model import RevokeReason
 from bot.app import RUNTIME
-from bot.authority_chat import AuthorityChat
 from bot.downloads import DownloadSigner
-from bot.i18n import Translator
+from dialogs.authority import AuthorityChat
+from dialogs.i18n import Translator
 
 T = Translator.load()
 TAGS = {"fi": "fi-FI", "sv": "sv-SE", "en": "en-GB"}

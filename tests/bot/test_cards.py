@@ -9,22 +9,19 @@ import pytest
 from fakes.card_checks import check_adaptive_card
 from review_card_samples import sample_misuse_card, sample_progress_card, sample_review_card
 
-from bot.cards import (
-    coming_soon_card,
+from dialogs.cards import (
     help_card,
     hint_card,
     language_card,
     language_chosen_card,
     welcome_card,
 )
-from bot.commands import COMING
-from bot.i18n import LOCALES, Messages, Translator
+from dialogs.i18n import LOCALES, Messages, Translator
 
 CARDS: dict[str, Callable[[Messages], dict[str, Any]]] = {
     "welcome": welcome_card,
     "help": help_card,
     "hint": hint_card,
-    "coming_soon": lambda m: coming_soon_card(m, m.word("command.new")),
     "language": lambda m: language_card(m, m.locale),
     "language_chosen": lambda m: language_chosen_card(m, "sv"),
     "review": sample_review_card,  # issue 8
@@ -44,9 +41,8 @@ def test_card_is_valid_adaptive_card_1_5(name: str, locale: str) -> None:
     check_adaptive_card(CARDS[name](messages))
 
 
-def test_help_card_lists_every_feature_and_marks_the_coming_ones() -> None:
+def test_help_card_lists_every_feature() -> None:
     messages = Translator.load().get("fi")
     text = str(help_card(messages))
     for key in ("new", "change", "revoke", "my_requests", "approvals", "keha", "my_data"):
         assert messages.t(f"help.cmd.{key}") in text
-    assert text.count(f"({messages.t('help.coming')})") == len(COMING)

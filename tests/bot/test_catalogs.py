@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from bot.commands import Command
-from bot.i18n import LOCALES, LOCALES_DIR, Translator, normalize_locale, placeholders, read_locale
+from dialogs.commands import Command
+from dialogs.i18n import (
+    LOCALES,
+    LOCALES_DIR,
+    Translator,
+    normalize_locale,
+    placeholders,
+    read_locale,
+)
 
 CATALOGS = {locale: read_locale(LOCALES_DIR / locale / "LC_MESSAGES") for locale in LOCALES}
 ALL_KEYS = sorted(set().union(*(catalog.keys() for catalog in CATALOGS.values())))

@@ -15,7 +15,7 @@ from fakes.connector import FakeConnector
 from fakes.teams import message
 
 from bot.cli import main
-from bot.i18n import Translator
+from dialogs.i18n import Translator
 
 ROOT = Path(__file__).resolve().parents[2]
 

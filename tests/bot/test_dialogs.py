@@ -8,7 +8,7 @@ from fakes.botapp import card_of, make_settings, post_activity, texts
 from fakes.connector import FakeConnector
 from fakes.teams import message
 
-from bot.i18n import Translator
+from dialogs.i18n import Translator
 
 T = Translator.load()
 

@@ -11,8 +11,8 @@ from fakes.botapp import make_settings, post_activity
 from fakes.connector import FakeConnector
 from fakes.teams import message
 
-from bot.hardening import MAX_TEXT_CHARS
-from bot.i18n import Translator
+from dialogs.i18n import Translator
+from dialogs.input_limits import MAX_TEXT_CHARS
 
 T = Translator.load()
 

@@ -14,8 +14,7 @@ from fakes.botapp import card_of, make_settings, post_activity, texts
 from fakes.connector import FakeConnector
 from fakes.teams import BOT_ID, conversation_update, installation_update, message
 
-from bot.commands import COMING
-from bot.i18n import Translator
+from dialogs.i18n import Translator
 
 T = Translator.load()
 
@@ -129,21 +128,6 @@ async def test_unsupported_locale_falls_back_to_the_area_default_then_finnish(
     assert [r.kind for r in connector.requests].count("members") == 1
     [lookup] = [r for r in connector.requests if r.kind == "members"]
     assert lookup.method == "GET"
-
-
-async def test_a_coming_feature_says_so(
-    db_url: str, connector: FakeConnector, start_bot: StartBot, http: aiohttp.ClientSession
-) -> None:
-    server = await start_bot(make_settings(db_url))
-    sv = T.get("sv")
-    for command in sorted(COMING):
-        word = sv.word(f"command.{command.value}")
-        await post_activity(http, server, message(connector.service_url, word, locale="sv-SE"))
-        sent = connector.sent()[-1]
-        assert texts(card_of(sent.body)) == [sv.t("coming.text", command=word)]
-    # "ny" is built (issue 5): it is not announced as coming
-    await post_activity(http, server, message(connector.service_url, "ny", locale="sv-SE"))
-    assert "attachments" not in connector.sent()[-1].body  # unknown user: a plain answer
 
 
 async def test_card_button_sends_a_command(

@@ -33,8 +33,8 @@ from access.errors import AccessDenied
 from access.model import RequestDraft, RequestKind
 from bot.app import RUNTIME
 from bot.auth import create_authentication
-from bot.cards.approval import VERB_APPROVE
 from bot.logging_setup import configure_logging
+from dialogs.cards.approval import VERB_APPROVE
 
 APP_ID = "00000000-0000-0000-0000-0000000000b1"
 SECRET = "Qx8~client-secret-value-that-must-never-be-logged"

@@ -13,7 +13,7 @@ from fakes.card_checks import check_adaptive_card
 
 from access.directory import load_directory_file
 from access.policy import VIOLATION_CODES, Violation
-from bot.cards.grants import (
+from dialogs.cards.grants import (
     GrantLine,
     acknowledged_card,
     grant_pick_card,
@@ -22,16 +22,16 @@ from bot.cards.grants import (
     revoke_sent_card,
     revoke_summary_card,
 )
-from bot.cards.request_form import (
+from dialogs.cards.request_form import (
     FieldError,
     FormOptions,
     request_form_card,
     request_sent_card,
     request_summary_card,
 )
-from bot.cards.requests_list import RequestRow, request_details_card, requests_list_card
-from bot.i18n import LOCALES, Messages, Translator
-from bot.violations import violation_text
+from dialogs.cards.requests_list import RequestRow, request_details_card, requests_list_card
+from dialogs.i18n import LOCALES, Messages, Translator
+from dialogs.violations import violation_text
 
 DIRECTORY = load_directory_file(EXAMPLE_DIRECTORY)
 TRANSLATOR = Translator.load()

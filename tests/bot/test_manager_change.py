@@ -21,7 +21,7 @@ from fakes.manager_chat import (
 )
 
 from access.model import RequestKind, RequestState
-from bot.i18n import Messages, Translator
+from dialogs.i18n import Messages, Translator
 
 T = Translator.load()
 WORDS = {"fi": "muutos", "sv": "ändra", "en": "change"}

@@ -25,7 +25,7 @@ from fakes.manager_chat import (
 
 from access.acknowledgements import ACTION, Acknowledgements
 from access.model import RequestDraft, RequestKind
-from bot.i18n import Translator
+from dialogs.i18n import Translator
 
 T = Translator.load()
 WORDS = {"fi": "oikeuteni", "sv": "mina behörigheter", "en": "my access"}

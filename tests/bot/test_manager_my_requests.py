@@ -26,7 +26,7 @@ from fakes.manager_chat import (
 
 from access.model import AccessRequest, RequestDraft, RequestKind, RequestState
 from access.service import AccessService
-from bot.i18n import Messages, Translator
+from dialogs.i18n import Messages, Translator
 
 T = Translator.load()
 WORDS = {"fi": "omat hakemukset", "sv": "mina ansökningar", "en": "status"}

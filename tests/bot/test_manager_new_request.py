@@ -25,7 +25,7 @@ from fakes.manager_chat import (
 
 from access.model import RequestState
 from access.policy import add_months
-from bot.i18n import Messages, Translator
+from dialogs.i18n import Messages, Translator
 
 T = Translator.load()
 WORDS = {"fi": "uusi", "sv": "ny", "en": "new"}

@@ -23,7 +23,7 @@ from fakes.manager_chat import (
 )
 
 from access.model import GrantState, RequestKind, RequestState, RevokeReason
-from bot.i18n import Messages, Translator
+from dialogs.i18n import Messages, Translator
 
 T = Translator.load()
 WORDS = {"fi": "poista", "sv": "återkalla", "en": "revoke"}

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from access.model import GrantState
 from bot.app import RUNTIME
-from bot.i18n import Translator
+from dialogs.i18n import Translator
 from storage.db import create_session_factory
 from storage.domain_tables import OUTBOX
 

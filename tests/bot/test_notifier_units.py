@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from access.directory import load_directory_file
 from access.notifications import TEMPLATES
 from bot.delivery import DeliveryError, backoff, classify
-from bot.i18n import LOCALES, LOCALES_DIR, Translator, placeholders, read_catalog
 from bot.notifier import render_text
 from bot.outbox import OutboxItem, OutboxQueue
 from bot.ratelimit import RateLimiter
+from dialogs.i18n import LOCALES, LOCALES_DIR, Translator, placeholders, read_catalog
 from storage.domain_tables import OUTBOX
 
 DIRECTORY = load_directory_file(EXAMPLE_DIRECTORY)

@@ -24,7 +24,7 @@ from fakes.manager_chat import (
 from access.model import GrantState
 from access.review import Review
 from bot.app import RUNTIME
-from bot.i18n import Translator
+from dialogs.i18n import Translator
 from storage.automation import SqlAutomationUnitOfWork
 from storage.db import create_session_factory
 

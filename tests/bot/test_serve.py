@@ -16,8 +16,8 @@ from fakes.connector import FakeConnector
 from fakes.teams import message
 
 from bot.cli import main
-from bot.i18n import Translator
 from bot.serve import reserve_port
+from dialogs.i18n import Translator
 
 ROOT = Path(__file__).resolve().parents[2]
 

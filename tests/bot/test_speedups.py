@@ -13,8 +13,8 @@ from msrest.serialization import Serializer
 from msrest.universal_http import requests as msrest_requests
 
 from bot import speedups
-from bot.cards import help_card
-from bot.i18n import Translator
+from dialogs.cards import help_card
+from dialogs.i18n import Translator
 
 
 def _original_serialize_object(serializer: Serializer, attr: Any) -> Any:

@@ -56,9 +56,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from yarl import URL
 
-from bot.cards.approval import APPROVAL_CARD, VERB_APPROVE
-from bot.cards.language import LANGUAGE_CARD
-from bot.i18n import Translator
+from dialogs.cards.approval import APPROVAL_CARD, VERB_APPROVE
+from dialogs.cards.language import LANGUAGE_CARD
+from dialogs.i18n import Translator
 from storage.db import create_engine
 from storage.domain_tables import OUTBOX, REQUESTS
 

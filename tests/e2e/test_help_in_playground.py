@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.i18n import Translator
+from dialogs.i18n import Translator
 
 pytestmark = pytest.mark.e2e
 

@@ -28,7 +28,7 @@ from access.model import (
 )
 from access.reports import REPORT_COLUMNS, build_report, month_of, months_between
 from access.retention import cutoff, plan
-from bot.charts import bar_chart_png
+from dialogs.charts import bar_chart_png
 
 DIRECTORY = load_directory_file(Path(__file__).resolve().parents[2] / "examples" / "directory.yaml")
 PKS = "pohjoinen-keski-suomi"

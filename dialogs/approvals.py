@@ -1,0 +1,332 @@
+"""The approver's side in chat: ``Action.Execute`` invokes and the pending list.
+
+Teams sends a click on an approver card (and a ``refresh`` when the card is shown)
+as an ``invoke`` named ``adaptiveCard/action``. :meth:`ApprovalHandler.on_invoke`
+answers, within the invoke's ~10 s budget, with the current card
+(``application/vnd.microsoft.card.adaptive``), which Teams puts in place of the old
+one:
+
+* ``atmt.refresh`` / ``atmt.open``: the card as the clicking user may see it
+  (decide, or read-only), rebuilt from the database;
+* ``atmt.approve`` / ``atmt.reject`` / ``atmt.return``: the command through
+  :class:`access.service.AccessService` with the card's ``version`` as
+  ``expected_version`` and an idempotency key made of the request, the version, the
+  verb and the user, so a retried invoke or a double click returns the first result.
+  The loser of a race gets the decided card with "already decided by X at T"; a
+  card older than the request gets the current card and a note; a missing reason
+  gets the card back with the form open and the error shown.
+* ``atmt.list``: the pending list (the same as the typed command ``approvals``).
+
+Every answer is a card: nothing a user can put in the invoke value leads to a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+from botbuilder.schema import AdaptiveCardInvokeResponse, AdaptiveCardInvokeValue
+
+from access import authz
+from access.directory import Directory
+from access.errors import (
+    AccessDenied,
+    AccessError,
+    AlreadyDecided,
+    IllegalTransition,
+    NotFound,
+    PolicyViolations,
+    StaleRequest,
+)
+from access.model import AccessRequest, GrantState, RequestState
+from access.ports import ConversationRefs
+from access.service import AccessService
+from dialogs.cards.approval import (
+    VERB_APPROVE,
+    VERB_LIST,
+    VERB_REJECT,
+    VERB_RETURN,
+    VERBS,
+    ApprovalView,
+    Change,
+    approval_card,
+    approvals_list_card,
+    message_card,
+)
+from dialogs.cards.base import Card
+from dialogs.i18n import Messages
+from dialogs.turn import caller_of, messages_of
+from dialogs.violations import violation_text
+
+__all__ = ["CARD_CONTENT_TYPE", "ApprovalHandler", "changes_between"]
+
+log = logging.getLogger(__name__)
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
+INVOKE_BUDGET_SECONDS = 8.0  # Teams gives up after about 10 s
+SNAPSHOT_TEMPLATES = ("request.submitted", "request.resubmitted")
+CHANGE_FIELDS = ("worker_name", "worker_job_title", "service_areas", "level", "start", "end")
+
+
+def changes_between(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[Change, ...]:
+    """Fields whose notification parameters differ between two snapshots."""
+    found: list[Change] = []
+    for name in CHANGE_FIELDS:
+        before, after = str(old.get(name, "")), str(new.get(name, ""))
+        if name == "service_areas":
+            if set(before.split(",")) == set(after.split(",")):
+                continue
+        elif before == after:
+            continue
+        found.append(Change(name, before, after))
+    return tuple(found)
+
+
+def _version_of(idempotency_key: str) -> int:
+    parts = idempotency_key.split(":")
+    try:
+        return int(parts[1])
+    except (IndexError, ValueError):
+        return -1
+
+
+class ApprovalHandler:
+    def __init__(
+        self,
+        service: AccessService,
+        refs: ConversationRefs,
+        *,
+        budget: float = INVOKE_BUDGET_SECONDS,
+    ) -> None:
+        self.service = service
+        self.refs = refs
+        self.budget = budget
+
+    @property
+    def directory(self) -> Directory:
+        return self.service.directory
+
+    # -------------------------------------------------------------- views
+
+    async def user_ids(self, request: AccessRequest) -> tuple[str, ...]:
+        """Teams user ids of the request's deciders who have talked to the bot."""
+        area = self.directory.area(request.area)
+        with_deputies = area.notify_deputies if area is not None else True
+        ids: list[str] = []
+        for email in self.directory.approvers_of(request.area, with_deputies=with_deputies):
+            stored = await self.refs.get_by_email(email)
+            user = stored.reference.get("user") if stored is not None else None
+            user_id = user.get("id") if isinstance(user, dict) else None
+            if isinstance(user_id, str) and user_id and user_id not in ids:
+                ids.append(user_id)
+        return tuple(ids)
+
+    async def changes_of(self, request: AccessRequest) -> tuple[Change, ...]:
+        """What a resubmit changed, from the parameters of the earlier notifications."""
+        async with self.service.uow_factory() as uow:
+            rows = await uow.outbox.for_request(request.id)
+        snapshots: dict[int, Mapping[str, Any]] = {}
+        for row in rows:
+            if row.template in SNAPSHOT_TEMPLATES:
+                snapshots[_version_of(row.idempotency_key)] = row.params
+        current = snapshots.get(request.version)
+        earlier = [v for v in snapshots if v < request.version]
+        if current is None or not earlier:
+            return ()
+        return changes_between(snapshots[max(earlier)], current)
+
+    async def view(
+        self,
+        actor: str,
+        request_id: str,
+        *,
+        notice: str | None = None,
+        notice_is_error: bool = False,
+        input_error: str | None = None,
+    ) -> ApprovalView:
+        """The card's content for ``actor`` (raises AccessDenied / NotFound)."""
+        found = await self.service.get_request(actor, request_id)
+        request = found.request
+        denial = authz.may_decide(self.service.roles_of(actor), actor, request)
+        grants = await self.service.list_grants_for(actor, states=tuple(GrantState))
+        earlier = tuple(
+            g
+            for g in grants
+            if g.worker.email == request.worker.email and g.origin_request_id != request.id
+        )
+        question: str | None = None
+        changes: tuple[Change, ...] = ()
+        if request.state is RequestState.PENDING and request.version > 1:
+            changes = await self.changes_of(request)
+            returned = [d for d in found.decisions if d.outcome.value == "returned"]
+            question = returned[-1].text if returned else None
+        return ApprovalView(
+            request=request,
+            decision=found.last_decision,
+            earlier_grants=earlier,
+            changes=changes,
+            question=question,
+            can_decide=denial is None,
+            readonly_reason=denial,
+            notice=notice,
+            notice_is_error=notice_is_error,
+            input_error=input_error,
+            user_ids=await self.user_ids(request),
+        )
+
+    async def card_for(self, m: Messages, actor: str, request_id: str, **kwargs: Any) -> Card:
+        return approval_card(m, self.directory, await self.view(actor, request_id, **kwargs))
+
+    async def pending_for(self, actor: str) -> list[AccessRequest] | None:
+        """Pending requests of the areas where ``actor`` decides; None: not a decider."""
+        roles = self.service.roles_of(actor)
+        if not roles.decides_in:
+            return None
+        found = await self.service.list_requests_for(actor, states=[RequestState.PENDING])
+        return [r for r in found if r.area in roles.decides_in]
+
+    # ----------------------------------------------------------- commands
+
+    async def send_list(self, turn_context: TurnContext) -> None:
+        """The typed command ``approvals``."""
+        m = messages_of(turn_context)
+        identity = caller_of(turn_context)
+        if identity is None or identity.email is None:
+            await turn_context.send_activity(m.t("approval.error.no_email"))
+            return
+        pending = await self.pending_for(identity.email)
+        if pending is None:
+            await turn_context.send_activity(m.t("approval.list.not_approver"))
+            return
+        card = approvals_list_card(m, self.directory, pending)
+        await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
+
+    # ------------------------------------------------------------- invoke
+
+    async def on_invoke(
+        self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue
+    ) -> AdaptiveCardInvokeResponse:
+        m = messages_of(turn_context)
+        action = invoke_value.action if isinstance(invoke_value.action, dict) else {}
+        verb = action.get("verb")
+        data = action.get("data")
+        data = data if isinstance(data, dict) else {}
+        activity = turn_context.activity
+        try:
+            async with asyncio.timeout(self.budget):
+                card = await self._answer(turn_context, m, verb, data)
+        except TimeoutError:
+            log.warning("approval invoke too slow", extra={"event": "invoke_timeout"})
+            card = message_card(m, m.t("approval.error.busy"))
+        except AccessError as error:  # anything the service refuses that we did not expect
+            log.info(
+                "approval invoke refused",
+                extra={"event": "invoke_refused", "reason": error.code, "activity_id": activity.id},
+            )
+            card = message_card(m, m.t("approval.error.refused"))
+        return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
+
+    async def _answer(
+        self, turn_context: TurnContext, m: Messages, verb: object, data: Mapping[str, Any]
+    ) -> Card:
+        if not isinstance(verb, str) or verb not in VERBS:
+            return message_card(m, m.t("approval.error.bad_card"))
+        identity = caller_of(turn_context)
+        if identity is None or identity.email is None:
+            return message_card(m, m.t("approval.error.no_email"))
+        actor = identity.email
+        if verb == VERB_LIST:
+            pending = await self.pending_for(actor)
+            if pending is None:
+                return message_card(m, m.t("approval.list.not_approver"))
+            return approvals_list_card(m, self.directory, pending)
+        request_id = data.get("request_id")
+        version = data.get("version")
+        if (
+            not isinstance(request_id, str)
+            or not 0 < len(request_id) <= 64
+            or not isinstance(version, int)
+            or isinstance(version, bool)
+        ):
+            return message_card(m, m.t("approval.error.bad_card"))
+        try:
+            if verb in (VERB_APPROVE, VERB_REJECT, VERB_RETURN):
+                return await self._decide(m, actor, verb, request_id, version, data)
+            return await self.card_for(m, actor, request_id)
+        except NotFound:
+            return message_card(m, m.t("approval.error.not_found"))
+        except AccessDenied:
+            return message_card(m, m.t("approval.error.denied"))
+
+    async def _decide(
+        self,
+        m: Messages,
+        actor: str,
+        verb: str,
+        request_id: str,
+        version: int,
+        data: Mapping[str, Any],
+    ) -> Card:
+        key = f"card:{request_id}:{version}:{verb}:{actor}"
+        if len(key) > 200:  # the key column holds 255 characters; e-mails can be long
+            key = "card:" + hashlib.sha256(key.encode()).hexdigest()
+        field = {VERB_REJECT: "reason", VERB_RETURN: "question"}.get(verb)
+        typed = data.get(field) if field else None
+        if field is not None and (not isinstance(typed, str) or not typed.strip()):
+            return await self.card_for(
+                m,
+                actor,
+                request_id,
+                notice=m.t(f"approval.field.{field}.error"),
+                notice_is_error=True,
+                input_error=field,
+            )
+        try:
+            if verb == VERB_APPROVE:
+                await self.service.approve(
+                    actor, request_id, idempotency_key=key, expected_version=version
+                )
+            elif verb == VERB_REJECT:
+                await self.service.reject(
+                    actor, request_id, str(typed), idempotency_key=key, expected_version=version
+                )
+            else:
+                await self.service.return_with_question(
+                    actor, request_id, str(typed), idempotency_key=key, expected_version=version
+                )
+        except AlreadyDecided as lost:
+            outcome_key = f"approval.outcome_word.{lost.outcome}"
+            notice = m.t(
+                "approval.already_decided",
+                who=lost.decided_by,
+                when=m.format_datetime(lost.decided_at),
+                outcome=m.t(outcome_key) if m.has(outcome_key) else str(lost.outcome),
+            )
+            return await self.card_for(m, actor, request_id, notice=notice, notice_is_error=True)
+        except StaleRequest:
+            return await self.card_for(
+                m, actor, request_id, notice=m.t("approval.stale"), notice_is_error=True
+            )
+        except PolicyViolations as error:
+            lines = [violation_text(m, self.directory, v) for v in error.violations]
+            return await self.card_for(
+                m,
+                actor,
+                request_id,
+                notice=" ".join(lines),
+                notice_is_error=True,
+                input_error=field,
+            )
+        except IllegalTransition:
+            return await self.card_for(
+                m, actor, request_id, notice=m.t("approval.not_pending"), notice_is_error=True
+            )
+        log.info(
+            "approval decided",
+            extra={"event": "approval_decided", "request_id": request_id, "verb": verb},
+        )
+        return await self.card_for(m, actor, request_id, notice=m.t(f"approval.saved.{verb[5:]}"))

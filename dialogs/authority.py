@@ -1,0 +1,320 @@
+"""The authority's commands in chat: KEHA hand-off, reports, directory, my data, privacy.
+
+Typed commands (``keha``, ``raportti``, ``hakemisto``, ``omat tiedot``, ``tietosuoja``)
+and card buttons (``{"atmt_card": "authority", "op": ...}``) land here. Every action
+asks :class:`access.authority.AuthorityService`, which authorises it; this module only
+turns results and errors into cards and localized messages. Files are reached through
+short-lived signed links (:mod:`bot.downloads`).
+
+Idempotency: a card button's key is the card's message id (``reply_to_id``) plus the
+operation, so a double click returns the first result instead of doing it twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+from typing import Any
+
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+
+from access.authority import AuthorityService
+from access.errors import (
+    AccessDenied,
+    AccessError,
+    IllegalTransition,
+    NotFound,
+    PolicyViolations,
+)
+from access.keha import KEHA_COLUMNS
+from access.ports import ConversationRefs
+from access.reports import REPORT_COLUMNS
+from access.service import NothingToQueue
+from dialogs.cards.keha import CARD, batch_card, keha_card
+from dialogs.cards.my_data import directory_card, my_data_card, privacy_card
+from dialogs.cards.report import report_card
+from dialogs.charts import bar_chart_png, data_uri
+from dialogs.commands import Command
+from dialogs.downloads import Claim, LinkSigner, Served
+from dialogs.i18n import LOCALES, Messages, Translator
+from dialogs.turn import caller_email, caller_of, messages_of
+
+__all__ = ["HANDLED", "AuthorityChat"]
+
+log = logging.getLogger(__name__)
+
+HANDLED = frozenset(
+    {Command.KEHA, Command.MY_DATA, Command.PRIVACY, Command.DIRECTORY, Command.REPORT}
+)
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _card(content: dict[str, Any]) -> Any:
+    return MessageFactory.attachment(CardFactory.adaptive_card(content))
+
+
+def keha_labels(m: Messages) -> dict[str, str]:
+    return {c: m.t(f"keha.column.{c}") for c in KEHA_COLUMNS}
+
+
+def report_labels(m: Messages) -> dict[str, str]:
+    return {c: m.t(f"report.column.{c}") for c in REPORT_COLUMNS}
+
+
+def report_period(today: date) -> tuple[date, date]:
+    """The last twelve months, this one included."""
+    year, month = (today.year - 1, today.month + 1) if today.month < 12 else (today.year, 1)
+    return date(year, month, 1), today
+
+
+class AuthorityChat:
+    def __init__(
+        self,
+        authority: AuthorityService,
+        translator: Translator,
+        signer: LinkSigner,
+        *,
+        refs: ConversationRefs | None = None,
+    ) -> None:
+        self.refs = refs
+        self.authority = authority
+        self.translator = translator
+        self.signer = signer
+
+    # ------------------------------------------------------------- dispatch
+
+    async def run(self, turn_context: TurnContext, command: Command) -> None:
+        m = messages_of(turn_context)
+        if command is Command.PRIVACY:
+            await turn_context.send_activity(_card(self._privacy()))
+            return
+        email = await self._email(turn_context)
+        if email is None:
+            await turn_context.send_activity(m.t("authority.no_identity"))
+            return
+        try:
+            if command is Command.KEHA:
+                await self._keha(turn_context, m, email)
+            elif command is Command.REPORT:
+                await self._report(turn_context, m, email)
+            elif command is Command.DIRECTORY:
+                await self._directory(turn_context, m, email)
+            elif command is Command.MY_DATA:
+                await self._my_data(turn_context, m, email)
+        except AccessError as error:
+            await turn_context.send_activity(self._explain(m, error))
+
+    async def answer_card(self, turn_context: TurnContext, value: dict[str, Any]) -> bool:
+        """Handle a button of an authority card; False when the card is not ours."""
+        if value.get("atmt_card") != CARD:
+            return False
+        m = messages_of(turn_context)
+        email = await self._email(turn_context)
+        if email is None:
+            await turn_context.send_activity(m.t("authority.no_identity"))
+            return True
+        op = value.get("op")
+        batch_id = value.get("batch") if isinstance(value.get("batch"), str) else ""
+        area = value.get("area") if isinstance(value.get("area"), str) else ""
+        activity = turn_context.activity
+        card_key = f"{activity.reply_to_id or activity.id}:{op}"
+        try:
+            if op == "batch" and area:
+                batch = await self.authority.create_batch(
+                    email, area, idempotency_key=f"{card_key}:{area}"
+                )
+                await turn_context.send_activity(m.t("keha.created", rows=len(batch.rows)))
+                await self._keha(turn_context, m, email)
+            elif op == "sent" and batch_id:
+                await self.authority.mark_sent(
+                    email, batch_id, idempotency_key=f"{card_key}:{batch_id}"
+                )
+                await turn_context.send_activity(m.t("keha.sent"))
+                await self._batch(turn_context, m, email, batch_id)
+            elif op == "open" and batch_id:
+                await self._batch(turn_context, m, email, batch_id)
+            elif op in ("confirm", "confirm_all") and batch_id:
+                await self._confirm(turn_context, m, email, batch_id, value, card_key)
+            else:
+                await turn_context.send_activity(m.t("card.expired"))
+        except AccessError as error:
+            await turn_context.send_activity(self._explain(m, error))
+        return True
+
+    async def email_of(self, user_key: str) -> str | None:
+        """The work e-mail of a Teams user key (for download links)."""
+        if self.refs is None or not user_key:
+            return None
+        stored = await self.refs.get(user_key)
+        return stored.email if stored is not None else None
+
+    async def _email(self, turn_context: TurnContext) -> str | None:
+        return caller_email(turn_context)
+
+    def _explain(self, m: Messages, error: AccessError) -> str:
+        if isinstance(error, AccessDenied):
+            return m.t("authority.denied")
+        if isinstance(error, NothingToQueue):
+            return m.t("keha.nothing")
+        if isinstance(error, NotFound):
+            return m.t("authority.not_found")
+        if isinstance(error, IllegalTransition):
+            return m.t("authority.already_done")
+        if isinstance(error, PolicyViolations):
+            return m.t("authority.note_too_long")
+        log.info("authority action refused", extra={"reason": type(error).__name__})
+        return m.t("authority.failed")
+
+    # ---------------------------------------------------------------- KEHA
+
+    async def _keha(self, turn_context: TurnContext, m: Messages, email: str) -> None:
+        areas = self.authority.admin_areas(email)
+        if not areas:
+            raise AccessDenied(email, "keha", "not_admin_in_area")
+        user_key = _user_key(turn_context)
+        for area in areas:
+            pending = await self.authority.pending_handoff(email, area)
+            batches = await self.authority.batches(email, area)
+            links = {
+                b.id: (
+                    self.signer.url("keha", b.id, "xlsx", user_key, m.locale),
+                    self.signer.url("keha", b.id, "csv", user_key, m.locale),
+                )
+                for b in batches[:5]
+            }
+            await turn_context.send_activity(
+                _card(keha_card(m, self.authority.directory, area, pending, batches, links))
+            )
+
+    async def _batch(
+        self, turn_context: TurnContext, m: Messages, email: str, batch_id: str
+    ) -> None:
+        batch = await self.authority.batch(email, batch_id)
+        await turn_context.send_activity(_card(batch_card(m, self.authority.directory, batch)))
+
+    async def _confirm(
+        self,
+        turn_context: TurnContext,
+        m: Messages,
+        email: str,
+        batch_id: str,
+        value: dict[str, Any],
+        card_key: str,
+    ) -> None:
+        note = value.get("note") if isinstance(value.get("note"), str) else ""
+        assert isinstance(note, str)
+        if len(note) > 2000:
+            await turn_context.send_activity(m.t("authority.note_too_long"))
+            return
+        if value.get("op") == "confirm_all":
+            done = await self.authority.confirm_batch(
+                email, batch_id, idempotency_key=f"{card_key}:{batch_id}", note=note
+            )
+            await turn_context.send_activity(m.t("keha.confirmed", count=len(done)))
+        else:
+            batch = await self.authority.batch(email, batch_id)
+            raw = value.get("rows")
+            chosen = [r for r in raw.split(",") if r] if isinstance(raw, str) else []
+            rows = {r.id for r in batch.rows}
+            if not chosen or any(r not in rows for r in chosen):
+                await turn_context.send_activity(m.t("keha.confirm.rows_required"))
+                return
+            for row_id in chosen:
+                await self.authority.confirm_row(
+                    email, row_id, idempotency_key=f"{card_key}:{row_id}", note=note
+                )
+            await turn_context.send_activity(m.t("keha.confirmed", count=len(chosen)))
+        await self._batch(turn_context, m, email, batch_id)
+
+    # ------------------------------------------------------------- reports
+
+    async def _report(self, turn_context: TurnContext, m: Messages, email: str) -> None:
+        areas = self.authority.report_areas(email)
+        if not areas:
+            raise AccessDenied(email, "report", "not_admin_in_area")
+        first, last = report_period(self.authority.access.clock.today())
+        user_key = _user_key(turn_context)
+        for area in areas:
+            report = await self.authority.report(email, area, first, last)
+            chart = data_uri(bar_chart_png([r for _, r, _ in report.monthly_totals()]))
+            ident = f"{area}|{first.isoformat()}|{last.isoformat()}"
+            await turn_context.send_activity(
+                _card(
+                    report_card(
+                        m,
+                        self.authority.directory,
+                        report,
+                        chart,
+                        self.signer.url("report", ident, "xlsx", user_key, m.locale),
+                        self.signer.url("report", ident, "csv", user_key, m.locale),
+                    )
+                )
+            )
+
+    # ----------------------------------------------------------- directory
+
+    async def _directory(self, turn_context: TurnContext, m: Messages, email: str) -> None:
+        areas = self.authority.admin_areas(email)
+        if not areas:
+            raise AccessDenied(email, "directory", "not_admin_in_area")
+        provider = self.authority.provider
+        version = provider.version if provider is not None else None
+        for code in areas:
+            area = self.authority.directory.area(code)
+            if area is not None:
+                await turn_context.send_activity(_card(directory_card(m, area, version)))
+
+    # -------------------------------------------------------- self-access
+
+    async def _my_data(self, turn_context: TurnContext, m: Messages, email: str) -> None:
+        data = await self.authority.access.my_data(email)
+        user_key = _user_key(turn_context)
+        url = self.signer.url("mydata", "", "json", user_key, m.locale)
+        directory = self.authority.directory
+        await turn_context.send_activity(_card(my_data_card(m, directory, data, url)))
+
+    def _privacy(self) -> dict[str, Any]:
+        statements = []
+        for locale in LOCALES:
+            messages = self.translator.get(locale)
+            statements.append(
+                (
+                    messages.language_name(locale),
+                    messages.t("privacy.title"),
+                    messages.t("privacy.statement"),
+                )
+            )
+        return privacy_card(statements)
+
+    # ----------------------------------------------------------- downloads
+
+    async def produce(self, claim: Claim, email: str) -> Served:
+        """The file a verified download link names, for the user it was made for."""
+        m = self.translator.get(claim.locale)
+        if claim.kind == "keha" and claim.fmt in ("csv", "xlsx"):
+            body = await self.authority.batch_file(email, claim.ident, claim.fmt, keha_labels(m))
+            return Served(
+                body,
+                _XLSX if claim.fmt == "xlsx" else "text/csv",
+                f"keha-{claim.ident[:8]}.{claim.fmt}",
+            )
+        if claim.kind == "report" and claim.fmt in ("csv", "xlsx"):
+            area, first, last = claim.ident.split("|")
+            report = await self.authority.report(
+                email, area, date.fromisoformat(first), date.fromisoformat(last)
+            )
+            labels = report_labels(m)
+            if claim.fmt == "csv":
+                return Served(report.csv(labels), "text/csv", f"report-{area}-{last}.csv")
+            return Served(report.xlsx(labels), _XLSX, f"report-{area}-{last}.xlsx")
+        if claim.kind == "mydata" and claim.fmt == "json":
+            export = await self.authority.my_data_export(email)
+            body = json.dumps(export.document, ensure_ascii=False, indent=2).encode("utf-8")
+            return Served(body, "application/json", "my-data.json")
+        raise ValueError("unknown download")
+
+
+def _user_key(turn_context: TurnContext) -> str:
+    caller = caller_of(turn_context)
+    return caller.user_key if caller is not None else ""

@@ -1,0 +1,408 @@
+"""The approver's card (Universal Actions) and the list of pending requests.
+
+Pure functions from an :class:`ApprovalView` (the request as stored, its last
+decision, the worker's earlier grants, what changed since a question) to Adaptive
+Card 1.5 dicts. Buttons are ``Action.Execute`` with a ``verb`` and
+``{"request_id", "version"}``; Reject and Return open an ``Action.ShowCard`` whose
+required ``Input.Text`` travels with its ``Action.Execute``. While the request is
+pending the card has a ``refresh`` (verb ``refresh``) for the approvers' Teams user
+ids, so each of them sees the live state when the card is shown. A decided card
+shows the outcome, who decided and when, and no buttons; someone who may not decide
+gets the same facts read-only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from access.directory import Directory
+from access.model import AccessRequest, Decision, DecisionOutcome, Grant, RequestState
+from dialogs.cards.base import Card, card, text, title
+from dialogs.cards.markup import plain
+from dialogs.i18n import Messages
+from dialogs.violations import code_name
+
+__all__ = [
+    "APPROVAL_CARD",
+    "VERBS",
+    "VERB_APPROVE",
+    "VERB_LIST",
+    "VERB_OPEN",
+    "VERB_REFRESH",
+    "VERB_REJECT",
+    "VERB_RETURN",
+    "ApprovalView",
+    "Change",
+    "approval_card",
+    "approvals_list_card",
+    "message_card",
+]
+
+APPROVAL_CARD = "approval"
+VERB_APPROVE = "atmt.approve"
+VERB_REJECT = "atmt.reject"
+VERB_RETURN = "atmt.return"
+VERB_REFRESH = "atmt.refresh"
+VERB_OPEN = "atmt.open"
+VERB_LIST = "atmt.list"
+VERBS = frozenset({VERB_APPROVE, VERB_REJECT, VERB_RETURN, VERB_REFRESH, VERB_OPEN, VERB_LIST})
+TEXT_MAX = 2000
+LIST_MAX = 20
+MAX_USER_IDS = 60  # Teams refreshes automatically for at most 60 users
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field that differs from the version the approvers saw before."""
+
+    field: str  # service_areas | level | start | end | worker_name | worker_job_title
+    old: str  # raw value: codes comma-separated, ISO dates, text
+    new: str
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    request: AccessRequest
+    decision: Decision | None = None  # the last decision (approve/reject/return)
+    earlier_grants: tuple[Grant, ...] = ()
+    changes: tuple[Change, ...] = ()
+    question: str | None = None  # the question answered by a resubmit
+    can_decide: bool = False
+    readonly_reason: str | None = None  # authz denial reason
+    notice: str | None = None  # shown on top (already decided, stale, error)
+    notice_is_error: bool = False
+    input_error: str | None = None  # "reason" | "question": show that form open
+    user_ids: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _date(m: Messages, value: date | None) -> str:
+    return m.format_date(value) if value is not None else "–"
+
+
+def _areas(m: Messages, directory: Directory, codes: Sequence[str]) -> str:
+    return ", ".join(code_name(m, directory, "service_area", c) for c in codes) or "–"
+
+
+def _change_value(m: Messages, directory: Directory, name: str, raw: str) -> str:
+    if name == "service_areas":
+        return _areas(m, directory, [c for c in raw.split(",") if c])
+    if name == "level":
+        return code_name(m, directory, "level", raw) if raw else "–"
+    if name in ("start", "end"):
+        try:
+            return m.format_date(date.fromisoformat(raw))
+        except ValueError:
+            return "–"
+    return plain(raw, limit=200)
+
+
+def _fact(m: Messages, key: str, value: str) -> dict[str, str]:
+    return {"title": m.t(key), "value": value}
+
+
+def outcome_line(m: Messages, request: AccessRequest, decision: Decision | None) -> str:
+    """ "Approved by X on 1.2.2026 at 9.05" and the like, for a request not pending."""
+    if decision is not None and request.state is not RequestState.PENDING:
+        who = plain(decision.actor, limit=320)
+        when = m.format_datetime(decision.at)
+        if decision.outcome is DecisionOutcome.RETURNED and request.state is RequestState.RETURNED:
+            return m.t(
+                "approval.outcome.returned",
+                who=who,
+                when=when,
+                text=plain(decision.text, limit=TEXT_MAX),
+            )
+        if decision.outcome is DecisionOutcome.APPROVED:
+            return m.t("approval.outcome.approved", who=who, when=when)
+        if decision.outcome is DecisionOutcome.REJECTED:
+            return m.t(
+                "approval.outcome.rejected",
+                who=who,
+                when=when,
+                text=plain(decision.text, limit=TEXT_MAX),
+            )
+    when = m.format_datetime(request.updated_at)
+    if request.state is RequestState.CANCELLED:
+        return m.t("approval.outcome.cancelled", when=when)
+    if request.state is RequestState.EXPIRED:
+        return m.t("approval.outcome.expired", when=when)
+    return m.t("approval.outcome.other", state=m.t(f"manager.state.{request.state.value}"))
+
+
+def _facts(m: Messages, directory: Directory, request: AccessRequest) -> dict[str, Any]:
+    municipality = directory.municipality(request.municipality)
+    worker = f"{plain(request.worker.name, limit=200)} ({plain(request.worker.email, limit=320)})"
+    facts = [
+        _fact(m, "approval.fact.worker", worker),
+        _fact(m, "approval.fact.job_title", plain(request.worker.job_title, limit=200)),
+        _fact(
+            m,
+            "approval.fact.municipality",
+            plain(municipality.name if municipality else request.municipality, limit=100),
+        ),
+        _fact(m, "approval.fact.kind", code_name(m, directory, "kind", request.kind.value)),
+        _fact(m, "approval.fact.service_areas", _areas(m, directory, request.service_areas)),
+        _fact(
+            m,
+            "approval.fact.level",
+            code_name(m, directory, "level", request.level) if request.level else "–",
+        ),
+        _fact(
+            m,
+            "approval.fact.period",
+            m.t("approval.period", start=_date(m, request.start), end=_date(m, request.end)),
+        ),
+        _fact(m, "approval.fact.requester", plain(request.requester, limit=320)),
+        _fact(m, "approval.fact.submitted", m.format_datetime(request.created_at)),
+    ]
+    return {"type": "FactSet", "facts": facts}
+
+
+def _heading(value: str) -> dict[str, Any]:
+    block = text(value, weight="Bolder")
+    block["spacing"] = "Medium"
+    return block
+
+
+def _notice(value: str, *, error: bool) -> dict[str, Any]:
+    return {
+        "type": "Container",
+        "style": "attention" if error else "emphasis",
+        "items": [text(value, weight="Bolder")],
+    }
+
+
+def _execute(m: Messages, label_key: str, verb: str, request: AccessRequest) -> dict[str, Any]:
+    return {
+        "type": "Action.Execute",
+        "title": m.t(label_key),
+        "verb": verb,
+        "data": {"atmt_card": APPROVAL_CARD, "request_id": request.id, "version": request.version},
+    }
+
+
+def _text_form(
+    m: Messages,
+    *,
+    input_id: str,
+    label_key: str,
+    send_key: str,
+    verb: str,
+    request: AccessRequest,
+    error: bool,
+) -> dict[str, Any]:
+    field_input: dict[str, Any] = {
+        "type": "Input.Text",
+        "id": input_id,
+        "label": m.t(label_key),
+        "isMultiline": True,
+        "isRequired": True,
+        "maxLength": TEXT_MAX,
+        "errorMessage": m.t(f"{label_key}.error"),
+    }
+    body: list[dict[str, Any]] = [field_input]
+    if error:
+        body.insert(0, text(m.t(f"{label_key}.error"), weight="Bolder"))
+    send = _execute(m, send_key, verb, request)
+    send["associatedInputs"] = "auto"
+    return {"type": "AdaptiveCard", "body": body, "actions": [send]}
+
+
+def _decide_actions(m: Messages, view: ApprovalView) -> list[dict[str, Any]]:
+    request = view.request
+    return [
+        _execute(m, "approval.action.approve", VERB_APPROVE, request)
+        | {"style": "positive", "associatedInputs": "none"},
+        {
+            "type": "Action.ShowCard",
+            "title": m.t("approval.action.reject"),
+            "card": _text_form(
+                m,
+                input_id="reason",
+                label_key="approval.field.reason",
+                send_key="approval.action.send_reject",
+                verb=VERB_REJECT,
+                request=request,
+                error=view.input_error == "reason",
+            ),
+        },
+        {
+            "type": "Action.ShowCard",
+            "title": m.t("approval.action.return"),
+            "card": _text_form(
+                m,
+                input_id="question",
+                label_key="approval.field.question",
+                send_key="approval.action.send_return",
+                verb=VERB_RETURN,
+                request=request,
+                error=view.input_error == "question",
+            ),
+        },
+    ]
+
+
+def approval_card(m: Messages, directory: Directory, view: ApprovalView) -> Card:
+    """The approver's card in the state ``view`` describes."""
+    request = view.request
+    body: list[dict[str, Any]] = [
+        title(m.t("approval.title", number=request.number)),
+    ]
+    if view.notice:
+        body.append(_notice(view.notice, error=view.notice_is_error))
+    pending = request.state is RequestState.PENDING
+    if pending and view.can_decide:
+        body.append(text(m.t("approval.pending"), weight="Bolder"))
+    elif not pending:
+        body.append(
+            _notice(outcome_line(m, request, view.decision), error=False) | {"style": "good"}
+            if request.state in (RequestState.APPROVED, RequestState.QUEUED_FOR_KEHA)
+            else _notice(outcome_line(m, request, view.decision), error=False)
+        )
+    if pending and not view.can_decide:
+        reason_key = f"approval.readonly.{view.readonly_reason or 'not_approver_in_area'}"
+        if not m.has(reason_key):
+            reason_key = "approval.readonly.not_approver_in_area"
+        body.append(text(m.t("approval.readonly", reason=m.t(reason_key)), subtle=True))
+    if view.changes or view.question:
+        body.append(_heading(m.t("approval.changes.title")))
+        if view.question:
+            body.append(
+                text(m.t("approval.changes.question", question=plain(view.question, limit=500)))
+            )
+        for change in view.changes:
+            body.append(
+                text(
+                    m.t(
+                        "approval.changes.item",
+                        field=m.t(f"approval.fact.{change.field}"),
+                        old=_change_value(m, directory, change.field, change.old),
+                        new=_change_value(m, directory, change.field, change.new),
+                    )
+                )
+            )
+        if not view.changes:
+            body.append(text(m.t("approval.changes.none"), subtle=True))
+    body.append(_facts(m, directory, request))
+    body.append(_heading(m.t("approval.justification")))
+    body.append(text(plain(request.justification or "–", limit=TEXT_MAX)))
+    body.append(_heading(m.t("approval.confirmations")))
+    if request.confirmations:
+        for code in sorted(request.confirmations):
+            body.append(
+                text(
+                    m.t(
+                        "approval.confirmation.item",
+                        text=code_name(m, directory, "requirement", code),
+                    )
+                )
+            )
+    else:
+        body.append(text(m.t("approval.confirmations.none"), subtle=True))
+    body.append(_heading(m.t("approval.grants.title")))
+    if view.earlier_grants:
+        for grant in view.earlier_grants:
+            body.append(
+                text(
+                    m.t(
+                        "approval.grants.item",
+                        areas=_areas(m, directory, grant.service_areas),
+                        level=code_name(m, directory, "level", grant.level),
+                        start=_date(m, grant.start),
+                        end=_date(m, grant.end),
+                        state=code_name(m, directory, "grant_state", grant.state.value),
+                    )
+                )
+            )
+    else:
+        body.append(text(m.t("approval.grants.none"), subtle=True))
+    actions = _decide_actions(m, view) if pending and view.can_decide else None
+    result = card(body, actions)
+    if pending and view.user_ids:
+        result["refresh"] = {
+            "action": {
+                "type": "Action.Execute",
+                "title": m.t("approval.action.refresh"),
+                "verb": VERB_REFRESH,
+                "data": {
+                    "atmt_card": APPROVAL_CARD,
+                    "request_id": request.id,
+                    "version": request.version,
+                },
+            },
+            "userIds": list(view.user_ids[:MAX_USER_IDS]),
+        }
+    return result
+
+
+def approvals_list_card(
+    m: Messages, directory: Directory, requests: Sequence[AccessRequest]
+) -> Card:
+    """The pending requests of the approver's areas, oldest first, each openable."""
+    body: list[dict[str, Any]] = [title(m.t("approval.list.title"))]
+    if not requests:
+        body.append(text(m.t("approval.list.none")))
+        return card(body)
+    ordered = sorted(requests, key=lambda r: (r.created_at, r.number))
+    shown = ordered[:LIST_MAX]
+    body.append(text(m.t("approval.list.count", count=len(ordered))))
+    for request in shown:
+        municipality = directory.municipality(request.municipality)
+        body.append(
+            {
+                "type": "Container",
+                "separator": True,
+                "items": [
+                    text(
+                        m.t(
+                            "approval.list.row",
+                            number=request.number,
+                            worker=plain(request.worker.name, limit=200),
+                            municipality=plain(
+                                municipality.name if municipality else request.municipality,
+                                limit=100,
+                            ),
+                            kind=code_name(m, directory, "kind", request.kind.value),
+                        )
+                    ),
+                    text(
+                        m.t(
+                            "approval.list.row_detail",
+                            submitted=m.format_datetime(request.created_at),
+                        ),
+                        subtle=True,
+                    ),
+                    {
+                        "type": "ActionSet",
+                        "actions": [
+                            {
+                                "type": "Action.Execute",
+                                "title": m.t("approval.action.open"),
+                                "verb": VERB_OPEN,
+                                "data": {
+                                    "atmt_card": APPROVAL_CARD,
+                                    "request_id": request.id,
+                                    "version": request.version,
+                                },
+                            }
+                        ],
+                    },
+                ],
+            }
+        )
+    if len(ordered) > len(shown):
+        body.append(
+            text(
+                m.t("approval.list.more", count=len(ordered) - len(shown), shown=len(shown)),
+                subtle=True,
+            )
+        )
+    return card(body)
+
+
+def message_card(m: Messages, value: str) -> Card:
+    """A card with one message (an invoke must answer with a card)."""
+    return card([text(value, weight="Bolder")])

@@ -1,0 +1,108 @@
+"""Reporting suspected misuse in chat (issue 8): the ``misuse`` command and its card.
+
+The report goes to both contacts (``access.misuse``); an approver of the grant's area
+can tick "revoke at once" (``AccessService.revoke_for_misuse``). The idempotency key
+is the card's message id and the grant, so a second click reports nothing new.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botbuilder.core import CardFactory, MessageFactory, TurnContext
+
+from access.errors import AccessDenied, AccessError, NotFound, PolicyViolations
+from access.misuse import MisuseReports, may_report_misuse
+from access.service import AccessService
+from dialogs.cards.misuse import MISUSE_CARD, misuse_card
+from dialogs.turn import caller_email, messages_of
+
+__all__ = ["MisuseChat"]
+
+log = logging.getLogger(__name__)
+
+
+def _card(content: dict[str, Any]) -> Any:
+    return MessageFactory.attachment(CardFactory.adaptive_card(content))
+
+
+class MisuseChat:
+    def __init__(
+        self, reports: MisuseReports, service: AccessService
+    ) -> None:
+        self.reports = reports
+        self.service = service
+
+    async def _email(self, turn_context: TurnContext) -> str | None:
+        return caller_email(turn_context)
+
+    async def run(self, turn_context: TurnContext) -> None:
+        m = messages_of(turn_context)
+        email = await self._email(turn_context)
+        if email is None:
+            await turn_context.send_activity(m.t("review.no_identity"))
+            return
+        directory = self.service.directory
+        grants = [
+            g
+            for g in await self.service.list_grants_for(email)
+            if may_report_misuse(directory, email, g) is None
+        ]
+        if not grants:
+            await turn_context.send_activity(m.t("misuse.no_grants"))
+            return
+        decides = directory.roles_of(email).decides_in
+        may_revoke = any(g.area in decides for g in grants)
+        await turn_context.send_activity(_card(misuse_card(m, grants, may_revoke=may_revoke)))
+
+    async def answer_card(self, turn_context: TurnContext, value: dict[str, Any]) -> bool:
+        if value.get("atmt_card") != MISUSE_CARD:
+            return False
+        m = messages_of(turn_context)
+        grant_id = value.get("grant_id")
+        note = value.get("note")
+        if not isinstance(grant_id, str) or not grant_id or not isinstance(note, str):
+            await turn_context.send_activity(m.t("misuse.incomplete"))
+            return True
+        email = await self._email(turn_context)
+        if email is None:
+            await turn_context.send_activity(m.t("review.no_identity"))
+            return True
+        activity = turn_context.activity
+        card_ref = activity.reply_to_id or activity.id or "card"
+        key = f"misuse:{card_ref}:{grant_id}"[:255]
+        try:
+            report = await self.reports.report(email, grant_id, note, idempotency_key=key)
+        except PolicyViolations as error:
+            code = error.violations[0].code if error.violations else ""
+            answer = "misuse.note_too_long" if code == "text.too_long" else "misuse.incomplete"
+            await turn_context.send_activity(m.t(answer))
+            return True
+        except AccessDenied:
+            await turn_context.send_activity(m.t("misuse.denied"))
+            return True
+        except NotFound:
+            await turn_context.send_activity(m.t("card.expired"))
+            return True
+        if not report.first:
+            await turn_context.send_activity(m.t("misuse.already"))
+            return True
+        if value.get("revoke_now") != "true":
+            await turn_context.send_activity(m.t("misuse.done"))
+            return True
+        try:
+            await self.service.revoke_for_misuse(
+                email, grant_id, note, idempotency_key=f"{key}:revoke"[:255]
+            )
+        except AccessDenied:
+            await turn_context.send_activity(m.t("misuse.done_not_revoked"))
+            return True
+        except AccessError as error:
+            log.info(
+                "misuse revoke refused", extra={"event": "misuse_revoke", "reason": error.code}
+            )
+            await turn_context.send_activity(m.t("misuse.done_not_revoked"))
+            return True
+        await turn_context.send_activity(m.t("misuse.done_and_revoked"))
+        return True

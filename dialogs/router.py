@@ -1,0 +1,296 @@
+"""The router: every turn of every conversation starts here.
+
+Every turn: load the states, have the host remember the conversation and say who is
+speaking (:class:`dialogs.turn.CallerSource`), work out the caller's language
+(UserState choice > Teams locale > the area's default > ``ATMT_DEFAULT_LOCALE``), route
+the turn (welcome, help, hint, a typed command or a card's button to its feature, the
+dialog in progress), then save ConversationState and UserState.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from botbuilder.core import (
+    CardFactory,
+    ConversationState,
+    MessageFactory,
+    TurnContext,
+    UserState,
+)
+from botbuilder.core.bot_state import CachedBotState
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.dialogs import DialogSet
+from botbuilder.schema import (
+    AdaptiveCardInvokeResponse,
+    AdaptiveCardInvokeValue,
+    ChannelAccount,
+)
+from botbuilder.schema.teams import TeamInfo
+
+from access.directory import Directory
+from access.service import AccessService
+from dialogs.approvals import ApprovalHandler
+from dialogs.authority import HANDLED as AUTHORITY_COMMANDS
+from dialogs.authority import AuthorityChat
+from dialogs.cards import help_card, hint_card, welcome_card
+from dialogs.commands import Command, CommandRecognizer
+from dialogs.i18n import Messages, Translator, normalize_locale
+from dialogs.input_limits import refusal_for, text_without_mention
+from dialogs.language import PREFERENCES_LOCALE, LanguageDialog
+from dialogs.manager import ManagerDialogs
+from dialogs.misuse import MisuseChat
+from dialogs.review import ReviewChat
+from dialogs.turn import Caller, CallerSource, caller_of, messages_of, set_caller, set_messages
+
+__all__ = ["AccessBot"]
+
+log = logging.getLogger(__name__)
+
+
+def _card(card: dict[str, Any]) -> Any:
+    return MessageFactory.attachment(CardFactory.adaptive_card(card))
+
+
+class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
+    def __init__(
+        self,
+        *,
+        conversation_state: ConversationState,
+        user_state: UserState,
+        translator: Translator,
+        identities: CallerSource,
+        directory: Directory | None = None,
+        service: AccessService | None = None,
+        approvals: ApprovalHandler | None = None,
+        authority: AuthorityChat | None = None,
+        review: ReviewChat | None = None,
+        misuse: MisuseChat | None = None,
+    ) -> None:
+        super().__init__()
+        self.review = review
+        self.misuse = misuse
+        self.approvals = approvals
+        self.conversation_state = conversation_state
+        self.user_state = user_state
+        self.translator = translator
+        self.identities = identities
+        self.directory = directory
+        self.service = service
+        self.commands = CommandRecognizer(translator)
+        self.preferences = user_state.create_property("Preferences")
+        self.welcome_state = conversation_state.create_property("Welcome")
+        self.dialogs = DialogSet(conversation_state.create_property("DialogState"))
+        self.dialogs.add(LanguageDialog(self.preferences, translator))
+        self.authority = authority
+        self.manager = (
+            ManagerDialogs(self.dialogs, service, conversation_state)
+            if service is not None
+            else None
+        )
+
+    # ------------------------------------------------------------------ turn
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        await self._load_states(turn_context)
+        # Remember first: the host's e-mail cache needs the row.
+        await self.identities.remember(turn_context, locale=turn_context.activity.locale)
+        if turn_context.activity.type in ("message", "invoke"):
+            # Who is speaking, with the e-mail (cached; one member lookup per user), so
+            # that conversations can read it and notifications find this conversation.
+            await self._caller(turn_context)
+        set_messages(turn_context, await self.messages_for(turn_context))
+        await super().on_turn(turn_context)
+        await self.conversation_state.save_changes(turn_context)
+        await self.user_state.save_changes(turn_context)
+
+    async def _load_states(self, turn_context: TurnContext) -> None:
+        """Read ConversationState and UserState in one storage call (one query).
+
+        botbuilder's ``BotState.load`` reads each scope on its own; a state already
+        cached in ``turn_state`` is not read again, so this only saves a round trip
+        Empty states are left to botbuilder's own loading.
+        """
+        states = (self.conversation_state, self.user_state)
+        storage = self.conversation_state._storage
+        if storage is not self.user_state._storage:
+            return
+        try:
+            keys = [state.get_storage_key(turn_context) for state in states]
+        except Exception:  # an activity without the ids a key needs: botbuilder decides
+            return
+        items = await storage.read(keys)
+        for state, key in zip(states, keys, strict=True):
+            if state.get_cached_state(turn_context) is None:
+                turn_context.turn_state[state._context_service_key] = CachedBotState(
+                    items.get(key)
+                )
+
+    async def _caller(self, turn_context: TurnContext) -> Caller | None:
+        """The caller of this turn, asked of the host once and kept in the turn."""
+        caller = caller_of(turn_context)
+        if caller is None:
+            caller = await self.identities.resolve(turn_context)
+            if caller is not None:
+                set_caller(turn_context, caller)
+        return caller
+
+    async def messages_for(self, turn_context: TurnContext) -> Messages:
+        """The catalog of the user's language for this turn."""
+        preferences: dict[str, Any] = await self.preferences.get(turn_context, dict)
+        chosen = preferences.get(PREFERENCES_LOCALE)
+        activity = turn_context.activity
+        candidates = [chosen if isinstance(chosen, str) else None, activity.locale]
+        candidates.extend(_client_info_locales(activity.entities))
+        for candidate in candidates:
+            locale = normalize_locale(candidate)
+            if locale is not None:
+                return self.translator.get(locale)
+        # Not a language we support: the area's default, else ATMT_DEFAULT_LOCALE.
+        return self.translator.get(await self._area_default(turn_context))
+
+    async def _area_default(self, turn_context: TurnContext) -> str | None:
+        if self.directory is None:
+            return None
+        identity = await self._caller(turn_context)
+        if identity is None or identity.email is None:
+            return None
+        roles = self.directory.roles_of(identity.email)
+        area_codes = set(roles.approver_in | roles.deputy_in | roles.admin_in)
+        for municipality_code in roles.requester_for:
+            area = self.directory.area_of(municipality_code)
+            if area is not None:
+                area_codes.add(area.code)
+        for code in sorted(area_codes):
+            area = self.directory.area(code)
+            if area is not None:
+                return area.default_locale
+        return None
+
+    # --------------------------------------------------------------- install
+
+    async def on_teams_members_added_dispatch(
+        self,
+        members_added: list[ChannelAccount],
+        team_info: TeamInfo,
+        turn_context: TurnContext,
+    ) -> None:
+        # Replaces botbuilder's version, which looks every added member up on the
+        # connector (and fails the turn if that fails); only the bot matters here.
+        await self.on_members_added_activity(members_added, turn_context)
+
+    async def on_members_added_activity(
+        self, members_added: list[ChannelAccount], turn_context: TurnContext
+    ) -> None:
+        recipient = turn_context.activity.recipient
+        added = [m for m in members_added or [] if m is not None]  # junk lists happen
+        if recipient is not None and any(m.id == recipient.id for m in added):
+            await self._welcome(turn_context)
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        await self._welcome(turn_context)
+
+    async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
+        await self.welcome_state.set(turn_context, {"sent": False})
+
+    async def _welcome(self, turn_context: TurnContext) -> None:
+        # Teams sends both installationUpdate and conversationUpdate on install:
+        # greet once per installation.
+        state: dict[str, Any] = await self.welcome_state.get(turn_context, dict)
+        if state.get("sent"):
+            return
+        await turn_context.send_activity(_card(welcome_card(messages_of(turn_context))))
+        await self.welcome_state.set(turn_context, {"sent": True})
+
+    # -------------------------------------------------------------- messages
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        refusal = refusal_for(activity.text, activity.value)
+        if refusal is not None:
+            await turn_context.send_activity(messages_of(turn_context).t(refusal[0], **refusal[1]))
+            return
+        text = text_without_mention(activity)
+        command = CommandRecognizer.from_value(activity.value) or self.commands.recognize(text)
+        messages = messages_of(turn_context)
+        dialog_context = await self.dialogs.create_context(turn_context)
+
+        if command is Command.CANCEL:
+            if dialog_context.active_dialog is not None:
+                await dialog_context.cancel_all_dialogs()
+                await turn_context.send_activity(messages.t("cancel.done"))
+            else:
+                await turn_context.send_activity(messages.t("cancel.nothing"))
+            return
+        if command is Command.HELP:
+            # Help does not end what the user is doing.
+            await turn_context.send_activity(_card(help_card(messages)))
+            return
+        if dialog_context.active_dialog is not None:
+            if command is None:
+                await dialog_context.continue_dialog()
+                return
+            await dialog_context.cancel_all_dialogs()  # another command interrupts
+
+        if self.authority is not None:
+            if command in AUTHORITY_COMMANDS:
+                await self.authority.run(turn_context, command)
+                return
+            if (
+                command is None
+                and isinstance(activity.value, dict)
+                and await self.authority.answer_card(turn_context, activity.value)
+            ):
+                return
+        if command is Command.REVIEW and self.review is not None:
+            await self.review.run(turn_context)
+            return
+        if command is Command.MISUSE and self.misuse is not None:
+            await self.misuse.run(turn_context)
+            return
+        if command is None and isinstance(activity.value, dict):
+            for chat in (self.review, self.misuse):
+                if chat is not None and await chat.answer_card(turn_context, activity.value):
+                    return
+        manager_dialog = self.manager.dialog_for(command) if self.manager is not None else None
+        if command is Command.LANGUAGE:
+            await dialog_context.begin_dialog(LanguageDialog.ID)
+        elif command is Command.APPROVALS and self.approvals is not None:
+            await self.approvals.send_list(turn_context)
+        elif manager_dialog is not None:
+            await dialog_context.begin_dialog(manager_dialog)
+        elif isinstance(activity.value, dict) and "atmt_card" in activity.value:
+            if self.manager is None or not await self.manager.answer_card(
+                turn_context, activity.value
+            ):
+                await turn_context.send_activity(messages.t("card.expired"))
+        else:
+            await turn_context.send_activity(_card(hint_card(messages)))
+
+
+    # ----------------------------------------------------------- invokes
+
+    async def on_adaptive_card_invoke(
+        self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue
+    ) -> AdaptiveCardInvokeResponse:
+        """``Action.Execute`` (approver cards); others get the protocol's 501."""
+        if self.approvals is None:
+            return await super().on_adaptive_card_invoke(turn_context, invoke_value)
+        return await self.approvals.on_invoke(turn_context, invoke_value)
+
+
+def _client_info_locales(entities: Any) -> list[str | None]:
+    locales: list[str | None] = []
+    for entity in entities or []:
+        entity_type = getattr(entity, "type", None)
+        if entity_type is None and isinstance(entity, dict):
+            entity_type = entity.get("type")
+        if entity_type != "clientInfo":
+            continue
+        props = getattr(entity, "additional_properties", None) or (
+            entity if isinstance(entity, dict) else {}
+        )
+        value = props.get("locale")
+        locales.append(value if isinstance(value, str) else None)
+    return locales
