@@ -4,18 +4,33 @@ Catalogs are gettext ``.po`` files under ``dialogs/locales/<locale>/LC_MESSAGES/
 once at start-up with Babel (no compile step). Message ids are stable keys such as
 ``"welcome.title"``; placeholders use ``str.format`` syntax (``{language}``).
 
+A text with a number in it has plural forms: a ``msgid_plural`` entry whose
+``msgid_plural`` names the placeholder that holds the number, and one ``msgstr[i]`` per
+form of the language (gettext order; fi, sv and en have two: one, other)::
+
+    msgid "keha.created"
+    msgid_plural "{rows}"
+    msgstr[0] "KEHA-erä luotu: {rows} rivi."
+    msgstr[1] "KEHA-erä luotu: {rows} riviä."
+
+``t()`` picks the form from that placeholder's value; ``n(key, count)`` says the number
+explicitly and fills the placeholder with it.
+
     translator = Translator.load()
     m = translator.get("sv-SE")          # -> Messages for "sv"
     m.t("language.current", language="svenska")
+    m.n("keha.created", 1)               # "KEHA-sändningen har skapats: 1 rad. ..."
     m.format_date(date(2026, 1, 31))     # "31.1.2026"
+    m.format_month(date(2025, 12, 1))    # "december 2025"
 """
 
 from __future__ import annotations
 
+import gettext
 import logging
 import string
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path
 from types import MappingProxyType
@@ -29,15 +44,19 @@ with warnings.catch_warnings():
     # Babel 2.9.1 (pinned by botbuilder-dialogs) imports the deprecated ``cgi`` module,
     # which Python 3.13 removes: this project needs Python 3.11/3.12 until the pin goes.
     warnings.filterwarnings("ignore", message="'cgi' is deprecated", category=DeprecationWarning)
+    from babel.messages.plurals import get_plural
     from babel.messages.pofile import read_po
 
 __all__ = [
     "LOCALES",
     "LOCALES_DIR",
     "Messages",
+    "Plural",
     "Translator",
     "normalize_locale",
     "placeholders",
+    "plural_count",
+    "plural_index",
     "read_catalog",
     "read_locale",
 ]
@@ -67,15 +86,56 @@ def placeholders(text: str) -> frozenset[str]:
     return frozenset(names)
 
 
+class Plural(str):
+    """A text with plural forms. As a ``str`` it is its last, most general form (so
+    placeholder checks and fallbacks work as for any text); ``forms`` holds every form
+    in the gettext order of the locale and ``number`` names the placeholder that holds
+    the number."""
+
+    forms: tuple[str, ...]
+    number: str
+
+    def __new__(cls, forms: Iterable[str], number: str) -> Plural:
+        all_forms = tuple(forms)
+        if not all_forms:
+            raise ValueError("a plural text needs at least one form")
+        text = super().__new__(cls, all_forms[-1])
+        text.forms = all_forms
+        text.number = number
+        return text
+
+
+def plural_count(msgid_plural: str) -> str:
+    """The placeholder a ``msgid_plural`` names (``"{rows}"`` -> ``"rows"``)."""
+    names = placeholders(msgid_plural)
+    return next(iter(names)) if len(names) == 1 else "count"
+
+
+def plural_index(locale: str) -> Callable[[int], int]:
+    """The gettext plural rule of a locale: number -> index of the form to use."""
+    return gettext.c2py(get_plural(locale).plural_expr)
+
+
 def read_catalog(path: Path) -> dict[str, str]:
-    """Key -> text of one ``.po`` file; fuzzy and empty entries count as missing."""
+    """Key -> text of one ``.po`` file; fuzzy and empty entries count as missing.
+
+    A ``msgid_plural`` entry becomes a :class:`Plural`; it is missing if any form the
+    language needs is empty."""
     with path.open("rb") as handle:
         catalog = read_po(handle, ignore_obsolete=True)
     messages: dict[str, str] = {}
     for message in catalog:
+        if message.fuzzy:
+            continue
+        if isinstance(message.id, tuple | list):
+            key, msgid_plural = message.id[0], message.id[1]
+            forms = tuple(message.string) if isinstance(message.string, tuple | list) else ()
+            if key and forms and all(isinstance(f, str) and f.strip() for f in forms):
+                messages[key] = Plural(forms, plural_count(msgid_plural))
+            continue
         if not message.id or not isinstance(message.id, str):
             continue
-        if message.fuzzy or not isinstance(message.string, str) or not message.string.strip():
+        if not isinstance(message.string, str) or not message.string.strip():
             continue
         messages[message.id] = message.string
     return messages
@@ -100,7 +160,8 @@ def read_locale(directory: Path) -> dict[str, str]:
 
 
 class Messages:
-    """The texts of one locale. ``t(key, **params)`` formats a message."""
+    """The texts of one locale. ``t(key, **params)`` formats a message; ``n(key, count,
+    **params)`` a message with plural forms."""
 
     def __init__(
         self, locale: str, texts: Mapping[str, str], fallback: Messages | None = None
@@ -108,6 +169,7 @@ class Messages:
         self.locale = locale
         self._texts = texts
         self._fallback = fallback
+        self._plural = plural_index(locale)
 
     def has(self, key: str) -> bool:
         return key in self._texts
@@ -123,10 +185,34 @@ class Messages:
         return key
 
     def t(self, key: str, **params: Any) -> str:
-        """The message ``key`` with ``params`` filled in (unknown key -> the key)."""
+        """The message ``key`` with ``params`` filled in (unknown key -> the key).
+
+        A text with plural forms takes the form for the number in its count placeholder.
+        """
         text = self.raw(key)
-        if not params:
-            return text
+        if isinstance(text, Plural):
+            text = self.form(text, params.get(text.number))
+        return self._format(key, text, params) if params else text
+
+    def n(self, key: str, count: int, **params: Any) -> str:
+        """The form of ``key`` for ``count`` (``1 rivi``, ``2 riviä``); ``count`` also
+        fills the text's count placeholder unless ``params`` gives it."""
+        text = self.raw(key)
+        name = text.number if isinstance(text, Plural) else "count"
+        params.setdefault(name, count)
+        return self._format(key, self.form(text, count), params)
+
+    def form(self, text: str, count: Any) -> str:
+        """The plural form of ``text`` for ``count`` (the last form when it is no number)."""
+        if not isinstance(text, Plural):
+            return str(text)
+        try:
+            index = self._plural(abs(int(count)))
+        except (TypeError, ValueError):
+            index = len(text.forms) - 1
+        return text.forms[min(max(index, 0), len(text.forms) - 1)]
+
+    def _format(self, key: str, text: str, params: Mapping[str, Any]) -> str:
         try:
             return text.format(**params)
         except (KeyError, IndexError, ValueError):
@@ -150,6 +236,16 @@ class Messages:
         return str(
             _babel_format_date(
                 value, format=self.raw("format.date"), locale=_BABEL_LOCALES[self.locale]
+            )
+        )
+
+    def format_month(self, value: date | str) -> str:
+        """A month by its name (``joulukuu 2025``, ``december 2025``, ``December 2025``);
+        ``value`` is a date or ``"YYYY-MM"``."""
+        day = date.fromisoformat(value + "-01") if isinstance(value, str) else value
+        return str(
+            _babel_format_date(
+                day, format=self.raw("format.month"), locale=_BABEL_LOCALES[self.locale]
             )
         )
 
