@@ -26,14 +26,21 @@ def report_card(
     body: list[dict[str, Any]] = [
         title(m.t("report.title")),
         text(info.name.get(m.locale) if info else report.area, subtle=True),
-        text(m.t("report.period", first=report.first_month, last=report.last_month)),
+        text(
+            m.t(
+                "report.period",
+                first=m.format_month(report.first_month),
+                last=m.format_month(report.last_month),
+            )
+        ),
         {"type": "Image", "url": chart, "altText": m.t("report.chart_alt"), "size": "Stretch"},
         {
             "type": "FactSet",
             "facts": [
                 {
-                    "title": month,
-                    "value": m.t("report.month_value", requests=requests, active=active),
+                    "title": m.format_month(month),
+                    "value": f"{m.n('report.month_requests', requests)}, "
+                    f"{m.n('report.month_active', active)}",
                 }
                 for month, requests, active in totals
             ],

@@ -61,7 +61,7 @@ async def test_two_approvers_one_decision_everyone_hears(
     a_card = activity_card(sent_a)
     b_card = activity_card(sent_b)
     assert a_card is not None and b_card is not None
-    assert f"Käyttölupahakemus {request.number}" in texts(a_card)
+    assert f"Käyttöoikeushakemus {request.number}" in texts(a_card)
     assert f"Access request {request.number}" in texts(b_card)
     assert _actions(a_card) == [VERB_APPROVE, "Action.ShowCard", "Action.ShowCard"]
     assert set(a_card["refresh"]["userIds"]) == {APPROVER_A.user_id, APPROVER_B.user_id}
@@ -69,14 +69,14 @@ async def test_two_approvers_one_decision_everyone_hears(
     [factset] = [b for b in a_card["body"] if b["type"] == "FactSet"]
     facts = {f["title"]: f["value"] for f in factset["facts"]}
     assert facts["Kunta"] == "Laukaa"
-    assert "Nuoret työnhakijat" in facts["Tehtävät (asiakaskohderyhmät)"]
+    assert "Nuoret työnhakijat" in facts["Asiakaskohderyhmät"]
     assert facts["Voimassa"].count(".") == 4  # Finnish dates d.m.yyyy–d.m.yyyy
     # The worker is told in Swedish; the requester (the actor) saw the answer in chat.
     [worker_msg] = (await connector.wait_for_activities(2, conversation_id=WORKER.conversation_id))[
         1:
     ]
     assert (
-        "Användarrätt till kundinformationssystemet A-TMT har sökts för dig"
+        "Behörighet till kunddatasystemet A-TMT har sökts för dig"
         in (worker_msg.body["text"])
     )
     assert len(connector.sent(MANAGER.conversation_id)) == 1  # only the help card

@@ -77,14 +77,14 @@ async def test_return_edit_resubmit_reaches_the_approvers_with_the_change(
         http, server, execute(url, APPROVER_A, VERB_RETURN, data | {"question": question})
     )
     assert "actions" not in returned
-    assert "Palautettu hakijalle kysymyksellä" in shown(returned)
+    assert "Palautettu hakijalle täydennettäväksi" in shown(returned)
     assert "‹b›kirjaus‹/b›" in shown(returned)  # no HTML, no Markdown from typed text
 
     # The requester gets the question (not the actor: the approver asked it).
     to_manager = (await connector.wait_for_activities(2, conversation_id=MANAGER.conversation_id))[
         -1
     ]
-    assert "palautettiin sinulle kysymyksellä" in to_manager.body["text"]
+    assert "palautettiin sinulle täydennettäväksi" in to_manager.body["text"]
 
     # The requester edits and resubmits: level and end date change.
     today = runtime.service.clock.today()
@@ -106,7 +106,7 @@ async def test_return_edit_resubmit_reaches_the_approvers_with_the_change(
         (await connector.wait_for_activities(3, conversation_id=APPROVER_B.conversation_id))[-1]
     )
     assert b_card is not None
-    assert "Level of access: View customer data → View and record" in shown(b_card)
+    assert "Access level: View customer data → View and record" in shown(b_card)
 
     # The old card (version 1) cannot decide the new version.
     stale = await invoke_card(http, server, execute(url, APPROVER_B, VERB_APPROVE, data))
@@ -166,7 +166,7 @@ async def test_who_may_not_decide_sees_read_only_and_bad_cards_change_nothing(
 
     # The pending list: approvers see it and can open the request; others are told.
     for person, expected in (
-        (APPROVER_A, "Odottavia hakemuksia: 1."),
+        (APPROVER_A, "1 hakemus odottaa päätöstä."),
         (MANAGER, "Hakemusten ratkaiseminen kuuluu"),
     ):
         before = len(connector.sent(person.conversation_id))

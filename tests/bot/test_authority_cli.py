@@ -92,7 +92,7 @@ def test_keha_audit_directory_retention_commands(
     data = out.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
-    assert rows[0][:3] == ["Erän tunnus", "Rivin tunnus", "Hakemusnumero"]
+    assert rows[0][:3] == ["KEHA-erän tunnus", "Rivin tunnus", "Hakemusnumero"]
     assert sorted(r[5] for r in rows[1:]) == ["Cli Työntekijä0", "Cli Työntekijä1"]
     assert (
         main(["keha", "file", batch, "--as", "admin@kuopio-area.example.fi", "--out", str(out)])

@@ -81,7 +81,7 @@ async def test_mail_when_there_is_no_chat_or_teams_keeps_failing(
     assert set(by_recipient) == {WORKER.email, APPROVER_B.email}
     worker_mail = by_recipient[WORKER.email]
     # No chat: the area's default language (Finnish).
-    assert worker_mail.subject == f"A-TMT-käyttölupahakemus {request.number}"
+    assert worker_mail.subject == f"A-TMT-käyttöoikeushakemus {request.number}"
     assert "Sinulle on haettu A-TMT-asiakastietojärjestelmän käyttöoikeutta" in worker_mail.body
     assert "Nuoret työnhakijat (Ohjaamo)" in worker_mail.body  # names, not codes
     assert "\\" not in worker_mail.body  # plain text, no Markdown escapes
@@ -164,7 +164,7 @@ async def test_dead_letters_are_listed_and_retried(
     assert await asyncio.to_thread(cli_main, ["outbox", "retry", worker_row.id]) == 0
     assert "queued again" in capsys.readouterr().out
     sent = await connector.wait_for_activities(2, conversation_id=WORKER.conversation_id)
-    assert "Användarrätt till kundinformationssystemet A-TMT har sökts" in sent[-1].body["text"]
+    assert "Behörighet till kunddatasystemet A-TMT har sökts" in sent[-1].body["text"]
 
     async def worker_sent() -> bool:
         row = await queue.get(worker_row.id)

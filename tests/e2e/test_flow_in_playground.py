@@ -137,7 +137,7 @@ def test_request_approve_notify_and_revoke_in_the_browser(
         ),
         worker("screenshot", name="08-worker-access-is-open"),
         # The manager revokes the access: pick the grant, the reason, confirm.
-        manager("send", text=en.t("command.revoke")),
+        manager("send", text=en.word("command.revoke")),
         manager("waitCard", text=en.t("manager.pick.title.revoke")),
         manager("check", label=WORKER_NAME),
         manager("click", button=en.t("manager.action.choose")),
