@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dialogs.cards.base import Card, card, text, title
-from dialogs.cards.markup import plain
+from dialogs.cards.markup import literal, plain
 from dialogs.cards.request_form import FieldError, attention
 from dialogs.i18n import Messages
 
@@ -94,7 +94,7 @@ def grant_pick_card(
                 "id": "grant_id",
                 "label": m.t("manager.field.grant"),
                 "style": "expanded",
-                "choices": [{"title": line.label, "value": line.id} for line in lines],
+                "choices": [{"title": literal(line.label), "value": line.id} for line in lines],
                 "value": lines[0].id if len(lines) == 1 else "",
             }
         )

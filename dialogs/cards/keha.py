@@ -9,7 +9,7 @@ from access.authority import BatchSummary
 from access.directory import Directory
 from access.model import AccessRequest, KehaBatch, KehaRowState
 from dialogs.cards.base import Card, card, text, title
-from dialogs.cards.markup import plain
+from dialogs.cards.markup import literal, plain
 from dialogs.i18n import Messages
 
 __all__ = ["CARD", "batch_card", "keha_card"]
@@ -127,7 +127,7 @@ def batch_card(m: Messages, directory: Directory, batch: KehaBatch) -> Card:
         if row.state is KehaRowState.SENT:
             choices.append(
                 {
-                    "title": f"{row.request_number} · {plain(row.worker.name, limit=200)}",
+                    "title": f"{row.request_number} · {literal(row.worker.name, limit=200)}",
                     "value": row.id,
                 }
             )

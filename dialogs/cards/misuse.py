@@ -9,7 +9,7 @@ from typing import Any
 from access.misuse import NOTE_MAX
 from access.model import Grant
 from dialogs.cards.base import Card, card, text, title
-from dialogs.cards.markup import plain
+from dialogs.cards.markup import literal
 from dialogs.i18n import Messages
 
 __all__ = ["MISUSE_CARD", "misuse_card"]
@@ -23,8 +23,8 @@ def misuse_card(m: Messages, grants: Sequence[Grant], *, may_revoke: bool) -> Ca
         {
             "title": m.t(
                 "misuse.card.grant",
-                worker_name=plain(g.worker.name, limit=200),
-                worker_email=plain(g.worker.email, limit=320),
+                worker_name=literal(g.worker.name, limit=200),
+                worker_email=literal(g.worker.email, limit=320),
                 end=m.format_date(g.end),
             ),
             "value": g.id,

@@ -1,18 +1,19 @@
 """Cards of the access review (issue 8): Keep / Revoke per worker, progress as counts.
 
 Pure builders: texts from the catalogs (``review.*`` in automation.po), user-typed
-names through :func:`dialogs.cards.markup.plain`, dates in Finnish style.
+names through :func:`dialogs.cards.markup.plain` (an input label through ``literal``),
+dates in Finnish style.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from access.model import Grant
 from access.review import Review, ReviewAnswer, ReviewItem, ReviewProgress
 from dialogs.cards.base import Card, card, text, title
-from dialogs.cards.markup import plain
+from dialogs.cards.markup import literal, plain
 from dialogs.i18n import Messages
 
 __all__ = ["REVIEW_CARD", "answer_input_id", "review_card", "review_progress_card"]
@@ -25,11 +26,12 @@ def answer_input_id(index: int) -> str:
     return f"review_answer_{index}"
 
 
-def _who(m: Messages, grant: Grant) -> str:
+def _who(m: Messages, grant: Grant, shown: Callable[..., str] = plain) -> str:
+    """The worker's line: ``plain`` for a TextBlock, ``literal`` for an input label."""
     return m.t(
         "review.card.worker",
-        worker_name=plain(grant.worker.name, limit=200),
-        worker_job_title=plain(grant.worker.job_title, limit=200),
+        worker_name=shown(grant.worker.name, limit=200),
+        worker_job_title=shown(grant.worker.job_title, limit=200),
         end=m.format_date(grant.end),
     )
 
@@ -59,7 +61,7 @@ def review_card(
             {
                 "type": "Input.ChoiceSet",
                 "id": answer_input_id(len(open_ids)),
-                "label": _who(m, grant),
+                "label": _who(m, grant, literal),
                 "style": "expanded",
                 "isRequired": False,
                 "choices": [

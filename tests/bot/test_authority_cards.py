@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from fakes.botapp import EXAMPLE_DIRECTORY
-from fakes.card_checks import check_adaptive_card
+from fakes.card_checks import check_adaptive_card, nodes
 
 from access.authority import BatchSummary
 from access.directory import load_directory_file
@@ -142,7 +142,14 @@ def test_authority_card_is_valid(name: str, locale: str) -> None:
     card = _cards(Translator.load().get(locale))[name]
     check_adaptive_card(card)
     raw = str(card)
-    assert "<b>" not in raw and "](https://evil" not in raw  # user text is escaped
+    assert "<b>" not in raw  # no HTML anywhere
+    # Markdown is escaped where Teams renders it; a choice title shows text as it is.
+    rendered = [n for n in nodes(card) if n["type"] in ("TextBlock", "FactSet")]
+    assert "](https://evil" not in str(rendered)
+    titles = [
+        c["title"] for n in nodes(card) if n["type"] == "Input.ChoiceSet" for c in n["choices"]
+    ]
+    assert all("\\" not in t for t in titles), titles
     assert len(raw.encode("utf-8")) < 28_000  # Teams' card size limit
 
 
