@@ -348,7 +348,7 @@ def approvals_list_card(
         return card(body)
     ordered = sorted(requests, key=lambda r: (r.created_at, r.number))
     shown = ordered[:LIST_MAX]
-    body.append(text(m.t("approval.list.count", count=len(ordered))))
+    body.append(text(m.n("approval.list.count", len(ordered))))
     for request in shown:
         municipality = directory.municipality(request.municipality)
         body.append(
@@ -396,7 +396,7 @@ def approvals_list_card(
     if len(ordered) > len(shown):
         body.append(
             text(
-                m.t("approval.list.more", count=len(ordered) - len(shown), shown=len(shown)),
+                m.n("approval.list.more", len(ordered) - len(shown), shown=len(shown)),
                 subtle=True,
             )
         )

@@ -63,7 +63,7 @@ def grant_pick_card(
     grants the card has a search by worker name; ``lines`` are the matches."""
     body: list[dict[str, Any]] = [
         title(m.t(f"manager.pick.title.{purpose}")),
-        text(m.t("manager.pick.count", count=total), subtle=True),
+        text(m.n("manager.pick.count", total), subtle=True),
     ]
     actions: list[dict[str, Any]] = []
     body.extend(attention(e.text) for e in errors)

@@ -52,7 +52,7 @@ def keha_card(
             )
         )
     if len(pending) > SHOWN:
-        body.append(text(m.t("keha.more", count=len(pending) - SHOWN), subtle=True))
+        body.append(text(m.n("keha.more", len(pending) - SHOWN), subtle=True))
     actions: list[dict[str, Any]] = []
     if pending:
         actions.append(_submit(m.t("keha.create"), "batch", area=area))

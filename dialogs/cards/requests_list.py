@@ -61,7 +61,7 @@ def state_badge(state: str, label: str) -> dict[str, Any]:
 def requests_list_card(m: Messages, rows: Sequence[RequestRow], *, instance: str) -> Card:
     body: list[dict[str, Any]] = [
         title(m.t("manager.requests.title")),
-        text(m.t("manager.requests.intro", count=len(rows)), subtle=True),
+        text(m.n("manager.requests.intro", len(rows)), subtle=True),
     ]
     for row in rows:
         body.append(
