@@ -5,6 +5,10 @@ the right" (002 §4). The authority admin queues approved requests into a batch,
 the batch (the CSV/XLSX writers use :data:`KEHA_COLUMNS` and :func:`handoff_row`) and
 records KEHA's confirmation row by row. No personal identity code is collected: KEHA
 identifies the user in its own process (DOMAIN "Data protection").
+
+People read the file: times are Helsinki local time to the minute
+(``2026-03-02 11:00``), and with ``labels`` from the reader's language a coded value
+carries its label too (``view — Katselu``; labels are keyed ``"<column>:<code>"``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, fields
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook  # type: ignore[import-untyped]
 from openpyxl.styles import Font  # type: ignore[import-untyped]
@@ -22,6 +28,21 @@ from access.directory import Directory
 from access.model import KehaRow, RequestKind
 
 ACTIONS = {RequestKind.GRANT: "open", RequestKind.CHANGE: "change", RequestKind.REVOKE: "close"}
+HELSINKI = ZoneInfo("Europe/Helsinki")
+LABEL_SEPARATOR = " — "
+
+
+def local_time(at: datetime) -> str:
+    """``"2026-03-02 11:00"``: a timestamp as a person reads it in a file (Helsinki time,
+    to the minute)."""
+    return at.astimezone(HELSINKI).strftime("%Y-%m-%d %H:%M")
+
+
+def labelled(column: str, code: str, labels: Mapping[str, str] | None = None) -> str:
+    """``code`` with its label from ``labels[f"{column}:{code}"]`` (``"view — Katselu"``);
+    the bare code when there is no label or it says nothing more."""
+    label = (labels or {}).get(f"{column}:{code}", "")
+    return f"{code}{LABEL_SEPARATOR}{label}" if code and label and label != code else code
 
 
 @dataclass(frozen=True)
@@ -31,21 +52,21 @@ class KehaHandoffRow:
     batch_id: str
     row_id: str
     request_number: str
-    action: str  # open | change | close
-    urgent: str  # "yes" | "no"
+    action: str  # open | change | close (with its label)
+    urgent: str  # "yes" | "no" (with its label)
     worker_name: str
     worker_email: str
     worker_job_title: str
     municipality_code: str
     municipality_name: str
-    area_code: str
-    service_areas: str  # codes separated by ";"
-    access_level: str
+    area_code: str  # with the area's name
+    service_areas: str  # codes (with names) separated by ";"
+    access_level: str  # with its name
     start_date: str  # ISO date or ""
     end_date: str  # ISO date or ""
     approved_by: str  # "" for a revoke, which needs no approval
-    approved_at: str  # ISO timestamp (UTC) or ""
-    revoke_reason: str
+    approved_at: str  # "YYYY-MM-DD HH:MM", Helsinki time, or ""
+    revoke_reason: str  # with its label
     grant_id: str
 
     def values(self) -> tuple[str, ...]:
@@ -56,37 +77,49 @@ KEHA_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(KehaHandoffRow))
 """Column names, in file order."""
 
 
-def handoff_row(row: KehaRow, directory: Directory | None = None) -> KehaHandoffRow:
+def handoff_row(
+    row: KehaRow,
+    directory: Directory | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> KehaHandoffRow:
+    """The file row of a KEHA row; ``labels`` (``"<column>:<code>"`` -> label) add the
+    reader's words to the codes."""
     municipality = directory.municipality(row.municipality) if directory is not None else None
+    areas = [labelled("service_areas", code, labels) for code in row.service_areas]
     return KehaHandoffRow(
         batch_id=row.batch_id,
         row_id=row.id,
         request_number=row.request_number,
-        action=ACTIONS[row.kind],
-        urgent="yes" if row.urgent else "no",
+        action=labelled("action", ACTIONS[row.kind], labels),
+        urgent=labelled("urgent", "yes" if row.urgent else "no", labels),
         worker_name=row.worker.name,
         worker_email=row.worker.email,
         worker_job_title=row.worker.job_title,
         municipality_code=row.municipality,
         municipality_name=municipality.name if municipality is not None else "",
-        area_code=row.area,
-        service_areas=";".join(row.service_areas),
-        access_level=row.level,
+        area_code=labelled("area_code", row.area, labels),
+        # bare codes stay "youth;guidance"; with names "youth — Nuoret; guidance — Ohjaus"
+        service_areas=("; " if areas != list(row.service_areas) else ";").join(areas),
+        access_level=labelled("access_level", row.level, labels),
         start_date=row.start.isoformat() if row.start else "",
         end_date=row.end.isoformat() if row.end else "",
         approved_by=row.approved_by or "",
-        approved_at=row.approved_at.isoformat() if row.approved_at else "",
-        revoke_reason=row.revoke_reason.value if row.revoke_reason else "",
+        approved_at=local_time(row.approved_at) if row.approved_at else "",
+        revoke_reason=labelled(
+            "revoke_reason", row.revoke_reason.value if row.revoke_reason else "", labels
+        ),
         grant_id=row.grant_id or "",
     )
 
 
 def handoff_rows(
-    rows: Sequence[KehaRow], directory: Directory | None = None
+    rows: Sequence[KehaRow],
+    directory: Directory | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> list[KehaHandoffRow]:
     """Urgent rows first, then by request number (a stable, readable order)."""
     ordered = sorted(rows, key=lambda r: (not r.urgent, r.request_number))
-    return [handoff_row(r, directory) for r in ordered]
+    return [handoff_row(r, directory, labels) for r in ordered]
 
 
 # ------------------------------------------------------------------------ file writers
@@ -131,8 +164,9 @@ def table_xlsx(header: Sequence[str], rows: Sequence[Sequence[str]], *, sheet: s
 
 
 def handoff_header(labels: Mapping[str, str] | None = None) -> list[str]:
-    """Column titles in file order; ``labels`` (column -> title in the admin's language)
-    comes from the bot's catalogs, else the column names are used."""
+    """Column titles in file order; ``labels`` (column -> title in the admin's language,
+    and ``"<column>:<code>"`` -> a value's label) come from the bot's catalogs and the
+    directory, else the column names and bare codes are used."""
     return [(labels or {}).get(column, column) for column in KEHA_COLUMNS]
 
 
@@ -141,7 +175,9 @@ def handoff_csv(
     directory: Directory | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> bytes:
-    return table_csv(handoff_header(labels), [r.values() for r in handoff_rows(rows, directory)])
+    return table_csv(
+        handoff_header(labels), [r.values() for r in handoff_rows(rows, directory, labels)]
+    )
 
 
 def handoff_xlsx(
@@ -152,5 +188,7 @@ def handoff_xlsx(
     sheet: str = "KEHA",
 ) -> bytes:
     return table_xlsx(
-        handoff_header(labels), [r.values() for r in handoff_rows(rows, directory)], sheet=sheet
+        handoff_header(labels),
+        [r.values() for r in handoff_rows(rows, directory, labels)],
+        sheet=sheet,
     )

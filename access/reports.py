@@ -94,12 +94,13 @@ class ReportRow:
         kinds = KINDS if kind is None else (kind,)
         return sum(self.requests[k][o] for k in kinds for o in OUTCOMES)
 
-    def values(self) -> tuple[str, ...]:
+    def values(self, labels: Mapping[str, str] | None = None) -> tuple[str, ...]:
+        """The file row; ``labels["month:YYYY-MM"]`` names the month (``joulukuu 2025``)."""
         counts = [str(self.requests[k][o]) for k in KINDS for o in OUTCOMES]
         return (
             self.area,
             self.municipality,
-            self.month,
+            (labels or {}).get(f"month:{self.month}", self.month),
             *counts,
             str(self.active_grants),
             _days(self.median_days_to_decision),
@@ -132,10 +133,7 @@ class Report:
 
     def monthly_totals(self) -> list[tuple[str, int, int]]:
         """(month, requests made, grants active at month end) over the whole area."""
-        months = months_between(
-            date.fromisoformat(self.first_month + "-01"),
-            date.fromisoformat(self.last_month + "-01"),
-        )
+        months = self.months
         return [
             (
                 month,
@@ -145,14 +143,24 @@ class Report:
             for month in months
         ]
 
+    @property
+    def months(self) -> list[str]:
+        """Every month of the report, ``"YYYY-MM"``, oldest first."""
+        return months_between(
+            date.fromisoformat(self.first_month + "-01"),
+            date.fromisoformat(self.last_month + "-01"),
+        )
+
     def header(self, labels: Mapping[str, str] | None = None) -> list[str]:
         return [(labels or {}).get(c, c) for c in REPORT_COLUMNS]
 
     def csv(self, labels: Mapping[str, str] | None = None) -> bytes:
-        return table_csv(self.header(labels), [r.values() for r in self.rows])
+        """``labels``: column -> title and ``"month:YYYY-MM"`` -> the month's name, in
+        the reader's language (without them: column names and ``YYYY-MM``)."""
+        return table_csv(self.header(labels), [r.values(labels) for r in self.rows])
 
     def xlsx(self, labels: Mapping[str, str] | None = None, *, sheet: str = "Report") -> bytes:
-        return table_xlsx(self.header(labels), [r.values() for r in self.rows], sheet=sheet)
+        return table_xlsx(self.header(labels), [r.values(labels) for r in self.rows], sheet=sheet)
 
 
 def _median(values: list[float]) -> float | None:

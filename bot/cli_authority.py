@@ -145,7 +145,7 @@ def cmd_keha_file(args: argparse.Namespace) -> int:
     async def work(a: AuthorityService) -> int:
         from dialogs.authority import keha_labels
 
-        labels = keha_labels(Translator.load().get(args.lang))
+        labels = keha_labels(Translator.load().get(args.lang), a.directory)
         _write(args.out, await a.batch_file(args.actor, args.batch, args.format, labels))
         return EXIT_OK
 
@@ -199,7 +199,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         last = (month_end(_month(args.last).strftime("%Y-%m")).date()).replace(day=1)
         last = date.fromordinal(last.toordinal() - 1)
         report = await a.report(None, args.area, first, last)
-        labels = report_labels(Translator.load().get(args.lang))
+        labels = report_labels(Translator.load().get(args.lang), report)
         _write(args.out, report.csv(labels) if args.format == "csv" else report.xlsx(labels))
         return EXIT_OK
 

@@ -20,6 +20,7 @@ from typing import Any
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 
 from access.authority import AuthorityService
+from access.directory import Directory
 from access.errors import (
     AccessDenied,
     AccessError,
@@ -27,9 +28,10 @@ from access.errors import (
     NotFound,
     PolicyViolations,
 )
-from access.keha import KEHA_COLUMNS
+from access.keha import ACTIONS, KEHA_COLUMNS
+from access.model import RevokeReason
 from access.ports import ConversationRefs
-from access.reports import REPORT_COLUMNS
+from access.reports import REPORT_COLUMNS, Report
 from access.service import NothingToQueue
 from dialogs.cards.keha import CARD, batch_card, keha_card
 from dialogs.cards.my_data import directory_card, my_data_card, privacy_card
@@ -54,12 +56,32 @@ def _card(content: dict[str, Any]) -> Any:
     return MessageFactory.attachment(CardFactory.adaptive_card(content))
 
 
-def keha_labels(m: Messages) -> dict[str, str]:
-    return {c: m.t(f"keha.column.{c}") for c in KEHA_COLUMNS}
+def keha_labels(m: Messages, directory: Directory | None = None) -> dict[str, str]:
+    """Column titles of the KEHA file and, keyed ``"<column>:<code>"``, the labels its
+    coded values carry (``view — Katselu``), in the reader's language."""
+    labels = {c: m.t(f"keha.column.{c}") for c in KEHA_COLUMNS}
+    for kind, action in ACTIONS.items():
+        labels[f"action:{action}"] = m.t(f"keha.action.{kind.value}")
+    labels["urgent:yes"] = m.t("keha.value.yes")
+    labels["urgent:no"] = m.t("keha.value.no")
+    for reason in RevokeReason:
+        labels[f"revoke_reason:{reason.value}"] = m.t(f"manager.revoke_reason.{reason.value}")
+    if directory is not None:
+        for code, area in directory.areas.items():
+            labels[f"area_code:{code}"] = area.name.get(m.locale)
+        for code, service_area in directory.service_areas.items():
+            labels[f"service_areas:{code}"] = service_area.name.get(m.locale)
+        for code, level in directory.access_levels.items():
+            labels[f"access_level:{code}"] = level.name.get(m.locale)
+    return labels
 
 
-def report_labels(m: Messages) -> dict[str, str]:
-    return {c: m.t(f"report.column.{c}") for c in REPORT_COLUMNS}
+def report_labels(m: Messages, report: Report | None = None) -> dict[str, str]:
+    """Column titles of the report file and the names of its months (``joulukuu 2025``)."""
+    labels = {c: m.t(f"report.column.{c}") for c in REPORT_COLUMNS}
+    for month in report.months if report is not None else ():
+        labels[f"month:{month}"] = m.format_month(month)
+    return labels
 
 
 def report_period(today: date) -> tuple[date, date]:
@@ -293,7 +315,8 @@ class AuthorityChat:
         """The file a verified download link names, for the user it was made for."""
         m = self.translator.get(claim.locale)
         if claim.kind == "keha" and claim.fmt in ("csv", "xlsx"):
-            body = await self.authority.batch_file(email, claim.ident, claim.fmt, keha_labels(m))
+            labels = keha_labels(m, self.authority.directory)
+            body = await self.authority.batch_file(email, claim.ident, claim.fmt, labels)
             return Served(
                 body,
                 _XLSX if claim.fmt == "xlsx" else "text/csv",
@@ -304,7 +327,7 @@ class AuthorityChat:
             report = await self.authority.report(
                 email, area, date.fromisoformat(first), date.fromisoformat(last)
             )
-            labels = report_labels(m)
+            labels = report_labels(m, report)
             if claim.fmt == "csv":
                 return Served(report.csv(labels), "text/csv", f"report-{area}-{last}.csv")
             return Served(report.xlsx(labels), _XLSX, f"report-{area}-{last}.xlsx")

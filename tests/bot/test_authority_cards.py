@@ -23,6 +23,7 @@ from access.model import (
 )
 from access.reports import build_report
 from access.service import MyData
+from dialogs.authority import report_labels
 from dialogs.cards.keha import batch_card, keha_card
 from dialogs.cards.my_data import directory_card, my_data_card, privacy_card
 from dialogs.cards.report import report_card
@@ -157,3 +158,32 @@ def test_builders_are_pure(name: str = "keha") -> None:
     m = Translator.load().get("fi")
     make: Callable[[], dict[str, Any]] = lambda: _cards(m)[name]  # noqa: E731
     assert make() == make()
+
+
+@pytest.mark.parametrize(
+    ("locale", "january", "period"),
+    [
+        ("fi", "tammikuu 2026", "Ajanjakso: tammikuu 2026 – maaliskuu 2026"),
+        ("sv", "januari 2026", "Period: januari 2026 – mars 2026"),
+        ("en", "January 2026", "Period: January 2026 to March 2026"),
+    ],
+)
+def test_report_names_months_in_the_card_and_the_file(
+    locale: str, january: str, period: str
+) -> None:
+    m = Translator.load().get(locale)
+    card = _cards(m)["report"]
+    texts = [n["text"] for n in nodes(card) if n["type"] == "TextBlock"]
+    facts = [f for n in nodes(card) if n["type"] == "FactSet" for f in n["facts"]]
+    assert period in texts
+    assert facts[0]["title"] == january
+    assert "2026-01" not in str(card)
+    assert (
+        facts[0]["value"] == f"{m.n('report.month_requests', 0)}, {m.n('report.month_active', 0)}"
+    )
+    report = build_report(
+        DIRECTORY, PKS, date(2026, 1, 1), date(2026, 1, 31),
+        requests=[], decisions={}, keha_rows=[], grants=[],
+    )  # fmt: skip
+    line = report.csv(report_labels(m, report)).decode("utf-8-sig").splitlines()[1]
+    assert line.split(";")[2] == january

@@ -21,7 +21,7 @@ from openpyxl import load_workbook
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from access.errors import AccessDenied, NotFound, PolicyViolations
-from access.keha import KEHA_COLUMNS
+from access.keha import KEHA_COLUMNS, local_time
 from access.model import AccessRequest, GrantState, KehaRowState, RequestKind, RequestState
 
 LABELS = {c: f"Sarake {c}" for c in KEHA_COLUMNS}
@@ -78,7 +78,7 @@ def _expected(
         request.start.isoformat() if request.start else "",
         request.end.isoformat() if request.end else "",
         approved.actor if approved else "",
-        approved.at.isoformat() if approved else "",
+        local_time(approved.at) if approved else "",  # Helsinki, to the minute
         request.revoke_reason.value if request.revoke_reason else "",
         request.grant_id or "",
     ]

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 from domain_support import APPROVER, example_directory
 
-from access.keha import KEHA_COLUMNS, handoff_row, handoff_rows
+from access.keha import KEHA_COLUMNS, handoff_row, handoff_rows, local_time
 from access.model import KehaRow, KehaRowState, RequestKind, RevokeReason, Worker
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -47,6 +47,7 @@ def test_columns_and_values() -> None:
     assert values["service_areas"] == "youth;guidance"
     assert values["start_date"] == "2026-03-02" and values["end_date"] == "2026-08-31"
     assert values["approved_by"] == APPROVER
+    assert values["approved_at"] == "2026-03-02 11:00"  # Helsinki time, no seconds
     assert all(isinstance(v, str) for v in out.values())
 
 
@@ -64,3 +65,8 @@ def test_urgent_rows_come_first() -> None:
     ]
     assert out[0].end_date == "" and out[0].revoke_reason == "employment_ended"
     assert out[0].approved_by == ""
+
+
+def test_times_are_helsinki_local_to_the_minute() -> None:
+    assert local_time(datetime(2026, 3, 2, 9, 0, 59, 123456, tzinfo=UTC)) == "2026-03-02 11:00"
+    assert local_time(datetime(2026, 7, 1, 21, 30, tzinfo=UTC)) == "2026-07-02 00:30"  # EEST

@@ -129,6 +129,10 @@ def test_report_counts_outcomes_active_grants_and_has_no_names() -> None:
     text = report.csv().decode("utf-8-sig")
     assert text.splitlines()[0].split(";") == list(REPORT_COLUMNS)
     assert "@" not in text and "nimi" not in text.lower()
+    assert report.months == ["2026-02", "2026-03"]
+    named = report.csv({"month:2026-02": "helmikuu 2026", "month:2026-03": "maaliskuu 2026"})
+    lines = named.decode("utf-8-sig").splitlines()[1:]
+    assert {line.split(";")[2] for line in lines} == {"helmikuu 2026", "maaliskuu 2026"}
 
 
 def test_audit_drafts_lose_every_email() -> None:
