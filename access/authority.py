@@ -22,7 +22,7 @@ from access import authz
 from access.audit import PERSON_PREFIX, VerifyResult, verify_chain
 from access.directory import Directory, parse_directory
 from access.errors import AccessDenied, NotFound, PolicyViolations
-from access.keha import handoff_csv, handoff_xlsx
+from access.keha import handoff_csv, handoff_xlsx, local_time
 from access.model import (
     SYSTEM_ACTOR,
     AccessRequest,
@@ -314,8 +314,8 @@ def _request_json(r: AccessRequest) -> dict[str, JsonValue]:
         "end": r.end.isoformat() if r.end else None,
         "justification": r.justification,
         "requester": r.requester,
-        "created_at": r.created_at.isoformat(),
-        "updated_at": r.updated_at.isoformat(),
+        "created_at": local_time(r.created_at),
+        "updated_at": local_time(r.updated_at),
     }
 
 
@@ -669,7 +669,8 @@ class AuthorityService:
     # -------------------------------------------------------------- self-access
 
     async def my_data_export(self, actor: str) -> MyDataExport:
-        """Everything held about the actor (GDPR art. 15) as JSON data."""
+        """Everything held about the actor (GDPR art. 15) as JSON data. A person reads
+        it: times are Helsinki local time to the minute (``"2026-03-02 11:00"``)."""
         actor = normalize_email(actor)
         data = await self.access.my_data(actor)
         async with self._uow_factory() as uow:
@@ -678,6 +679,7 @@ class AuthorityService:
         roles = self.access.roles_of(actor)
         document: dict[str, JsonValue] = {
             "email": actor,
+            "time_zone": "Europe/Helsinki",
             "person_id": ref,
             "roles": {
                 "requester_for": _codes(roles.requester_for),
@@ -707,7 +709,7 @@ class AuthorityService:
                 {
                     "request_id": d.request_id,
                     "outcome": d.outcome.value,
-                    "at": d.at.isoformat(),
+                    "at": local_time(d.at),
                     "text": d.text,
                 }
                 for d in data.decisions_by_me
@@ -716,12 +718,12 @@ class AuthorityService:
                 {
                     "template": n.template,
                     "audience": n.audience.value,
-                    "created_at": n.created_at.isoformat(),
+                    "created_at": local_time(n.created_at),
                 }
                 for n in data.notifications_to_me
             ],
             "audit_rows_by_me": [
-                {"seq": e.seq, "at": e.at.isoformat(), "action": e.action} for e in audit
+                {"seq": e.seq, "at": local_time(e.at), "action": e.action} for e in audit
             ],
         }
         return MyDataExport(actor, document)
