@@ -14,9 +14,10 @@ number, 1, 2, 3 ...) and the previous row's hash. So
   :class:`Checkpoint` kept outside the database (signed sequence number, head hash and
   time) exposes it, and :func:`verify_chain` checks any given checkpoints.
 
-Rows written before the key existed (plain SHA-256, "legacy") verify as a prefix that
-the ``audit.keyed`` row seals: that row is keyed and records the legacy head, so the
-prefix cannot change either.
+Rows written before the key existed verify as a prefix that the ``audit.keyed`` row
+seals: "legacy" rows with a plain SHA-256, or rows made with the public
+:data:`DEVELOPMENT_KEY` (a trial run before ``ATMT_AUDIT_KEY`` was set). The sealing
+row is keyed and records the prefix's head, so the prefix cannot change either.
 
 People: the ``people`` table maps a random person id to a work e-mail; each mapping
 carries a keyed binding (:meth:`AuditKey.person_binding`) and a forgotten person a keyed
@@ -327,16 +328,30 @@ def chain_entry(
     )
 
 
-def keyed_marker(head: ChainHead, key: AuditKey, at: datetime) -> AuditDraft:
+def keyed_marker(
+    head: ChainHead, key: AuditKey, at: datetime, previous_key_id: str | None = None
+) -> AuditDraft:
     """The row that seals rows written before the key (storage appends it before the
-    first keyed row of such a chain): keyed itself, it fixes their head."""
+    first keyed row of such a chain): keyed itself, it fixes their head.
+    ``previous_key_id``: the development key's id when those rows were made with it."""
+    details: dict[str, JsonValue] = {
+        "key_id": key.key_id,
+        "legacy_rows": head.seq,
+        "legacy_head": head.hash,
+    }
+    if previous_key_id is not None:
+        details["previous_key_id"] = previous_key_id
     return AuditDraft(
-        at=at,
-        actor=SYSTEM_ACTOR,
-        action=KEYED_ACTION,
-        request_id=None,
-        details={"key_id": key.key_id, "legacy_rows": head.seq, "legacy_head": head.hash},
+        at=at, actor=SYSTEM_ACTOR, action=KEYED_ACTION, request_id=None, details=details
     )
+
+
+def is_public_hash(content: bytes, row_hash: str, key: AuditKey) -> bool:
+    """Whether ``row_hash`` is one anyone can compute: the plain SHA-256 of rows from
+    before the key, or (verifying under a real key) the public development key's."""
+    if hmac.compare_digest(hashlib.sha256(content).hexdigest(), row_hash):
+        return True
+    return not key.development and hmac.compare_digest(DEVELOPMENT_KEY.row_hash(content), row_hash)
 
 
 # --------------------------------------------------------------------------- checkpoints
@@ -449,7 +464,7 @@ def verify_chain(
             return _fail(0, None, problem, key)
     previous: AuditEntry | None = None
     position = 0
-    legacy = 0  # rows before the key (plain SHA-256), only as a sealed prefix
+    legacy = 0  # rows before the key (public hashes), only as a sealed prefix
     keyed = False
     for entry in entries:
         position += 1
@@ -477,7 +492,7 @@ def verify_chain(
                     key,
                 )
             keyed = True
-        elif hashlib.sha256(content).hexdigest() == entry.hash:
+        elif is_public_hash(content, entry.hash, key):
             if keyed:
                 return _fail(
                     position,

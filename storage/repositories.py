@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from access.audit import (
     CHECKPOINT_ACTION,
+    DEVELOPMENT_KEY,
     GENESIS_HASH,
     PERSON_PREFIX,
     AuditKey,
@@ -641,28 +642,17 @@ class SqlPeople(_Repo):
                 PEOPLE.c.email.in_(list(emails))
             )
         )
-        key = self.key
+        chain = _ChainKey(self)
         for r in rows:
-            if r.binding is None and not await self._keyed():
-                continue  # made before the audit key; the first keyed append binds it
-            problem = binding_problem(PersonBinding(r.person_id, r.email, r.binding), key)
-            if problem is not None:
-                chain_key = await self._chain_key_id()
-                if chain_key is not None and chain_key != key.key_id:
-                    raise AuditKeyMismatch(
-                        f"the audit chain is written with key {chain_key}, this process "
-                        f"has key {key.key_id}: check ATMT_AUDIT_KEY"
-                    )
-                raise PersonBindingError(problem)
+            refusal = await chain.refusal(PersonBinding(r.person_id, r.email, r.binding))
+            if refusal is not None:
+                raise refusal
         return {r.email: r.person_id for r in rows}
 
-    async def _chain_key_id(self) -> str | None:
+    async def chain_key_id(self) -> str | None:
+        """The id of the key the chain is written with (None: not keyed yet)."""
         rows = await self._rows(select(AUDIT_HEAD.c.key_id).where(AUDIT_HEAD.c.id == 1))
         return str(rows[0].key_id) if rows and rows[0].key_id else None
-
-    async def _keyed(self) -> bool:
-        """Whether the chain has been keyed (before: unbound people are expected)."""
-        return await self._chain_key_id() is not None
 
     async def ref_of(self, email: str) -> str | None:
         found = await self._known([email.strip().lower()])
@@ -679,13 +669,11 @@ class SqlPeople(_Repo):
                 PEOPLE.c.person_id.in_(list(ids)), PEOPLE.c.email.is_not(None)
             )
         )
-        key = self.key
-        keyed = await self._keyed()
+        chain = _ChainKey(self)
         return {
             ids[r.person_id]: r.email
             for r in rows
-            if (r.binding is None and not keyed)
-            or binding_problem(PersonBinding(r.person_id, r.email, r.binding), key) is None
+            if await chain.refusal(PersonBinding(r.person_id, r.email, r.binding)) is None
         }
 
     async def bindings(self) -> list[PersonBinding]:
@@ -697,14 +685,22 @@ class SqlPeople(_Repo):
         )
         return [PersonBinding(r.person_id, r.email, r.binding) for r in rows]
 
-    async def bind_unbound(self) -> int:
-        """Bind the rows made before the audit key (forgotten ones get the tombstone);
-        the first keyed append calls it under the chain-head lock."""
-        rows = await self._rows(
-            select(PEOPLE.c.person_id, PEOPLE.c.email).where(PEOPLE.c.binding.is_(None))
-        )
+    async def bind_all(self, previous: AuditKey | None = None) -> int:
+        """Bind the rows made before the audit key (forgotten ones get the tombstone)
+        and, when the chain moves on from the public development key (``previous``),
+        the rows bound with it; rows that match neither are left for verify to name.
+        The first keyed append calls it under the chain-head lock."""
+        rows = await self._rows(select(PEOPLE.c.person_id, PEOPLE.c.email, PEOPLE.c.binding))
         key = self.key
+        bound = 0
         for r in rows:
+            person = PersonBinding(r.person_id, r.email, r.binding)
+            if r.binding is not None and (
+                previous is None
+                or binding_problem(person, previous) is not None
+                or binding_problem(person, key) is None
+            ):
+                continue
             binding = (
                 key.forgotten_binding(r.person_id)
                 if r.email is None
@@ -713,7 +709,42 @@ class SqlPeople(_Repo):
             await self._session.execute(
                 update(PEOPLE).where(PEOPLE.c.person_id == r.person_id).values(binding=binding)
             )
-        return len(rows)
+            bound += 1
+        return bound
+
+
+class _ChainKey:
+    """Whether a ``people`` row may be believed, given the key of this process and
+    the key the chain is written with (read once, only when a row does not match)."""
+
+    _UNREAD = "?"
+
+    def __init__(self, people: SqlPeople) -> None:
+        self._people = people
+        self._chain: str | None = self._UNREAD
+
+    async def refusal(self, person: PersonBinding) -> Exception | None:
+        key = self._people.key
+        problem = binding_problem(person, key)
+        if problem is None:
+            return None
+        if self._chain == self._UNREAD:
+            self._chain = await self._people.chain_key_id()
+        chain = self._chain
+        if chain is None and person.binding is None:
+            return None  # made before the audit key; the first keyed append binds it
+        if (
+            chain == DEVELOPMENT_KEY.key_id
+            and not key.development
+            and binding_problem(person, DEVELOPMENT_KEY) is None
+        ):
+            return None  # bound in a trial run; the next append binds it with the key
+        if chain is not None and chain not in (key.key_id, DEVELOPMENT_KEY.key_id):
+            return AuditKeyMismatch(
+                f"the audit chain is written with key {chain}, this process has key "
+                f"{key.key_id}: check ATMT_AUDIT_KEY"
+            )
+        return PersonBindingError(problem)
 
 
 class SqlAuditLog(_Repo):
@@ -742,18 +773,21 @@ class SqlAuditLog(_Repo):
         drafts = [pseudonymised(draft, refs) for draft in self._pending]
         key = self.key
         head_row = await self._lock_head()
-        if head_row.key_id is not None and head_row.key_id != key.key_id:
+        # A chain written with the public development key (a trial run) moves on to a
+        # real key like one from before the key; any other change of key is refused.
+        from_development = head_row.key_id == DEVELOPMENT_KEY.key_id and not key.development
+        if head_row.key_id not in (None, key.key_id) and not from_development:
             raise AuditKeyMismatch(
                 f"the audit chain is written with key {head_row.key_id}, this process has "
                 f"key {key.key_id}: check ATMT_AUDIT_KEY"
             )
         head = ChainHead(head_row.seq, head_row.hash) if head_row.seq else None
-        if head_row.key_id is None:
-            # The first keyed append: people made before the key get their bindings,
-            # and rows written before it (if any) are sealed by an audit.keyed row.
-            await self._people.bind_unbound()
+        if head_row.key_id != key.key_id:
+            # The first append with this key: people get their bindings, and rows
+            # written before it (if any) are sealed by an audit.keyed row.
+            await self._people.bind_all(DEVELOPMENT_KEY if from_development else None)
             if head is not None:
-                drafts.insert(0, keyed_marker(head, key, drafts[0].at))
+                drafts.insert(0, keyed_marker(head, key, drafts[0].at, head_row.key_id))
         rows: list[dict[str, Any]] = []
         checkpoint_at: datetime | None = None
         for draft in drafts:

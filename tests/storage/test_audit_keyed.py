@@ -93,6 +93,8 @@ def sessions(session_factory: Sessions) -> Sessions:
 async def s(sessions: Sessions) -> Services:
     services = make_services(sessions, example_directory())
     await _history(services)
+    result = await services.authority.verify_audit()
+    assert result.key_id == TEST_KEY.key_id and not result.notes
     return services
 
 
@@ -112,7 +114,6 @@ async def _history(s: Services) -> None:
     await s.access.approve(DEPUTY, second.id, idempotency_key=key())
     result = await s.authority.verify_audit()
     assert result.ok and result.checked >= 8, result
-    assert result.key_id == TEST_KEY.key_id and not result.notes
 
 
 # ----------------------------------------------------------------- the attacker's tools
@@ -413,6 +414,42 @@ async def test_a_trail_written_before_the_key_is_sealed_by_the_first_keyed_row(
     )
     result = await s.authority.verify_audit()
     assert (result.ok, result.first_bad_position) == (False, len(legacy))
+
+
+async def test_a_trial_run_with_the_development_key_moves_on_to_the_real_key(
+    session_factory: Sessions,
+) -> None:
+    """Rows and people made with the public key before ATMT_AUDIT_KEY was set are
+    sealed and re-bound by the first append with the real key; no way back."""
+    trial = make_services(session_factory, example_directory())  # no key bound
+    await _history(trial)
+    trial_rows = len(await _entries(session_factory))
+    sessions = bind_audit_key(create_session_factory(session_factory.kw["bind"]), TEST_KEY)
+    real = make_services(sessions, example_directory(), clock=trial.clock)
+    result = await real.authority.verify_audit()
+    assert not result.ok and f"rows 1..{trial_rows} are not keyed" in (result.reason or "")
+
+    assert await real.authority.audit_checkpoint() is not None
+    marker = (await _entries(sessions))[trial_rows]
+    assert marker.action == "audit.keyed"
+    assert marker.details["previous_key_id"] == DEVELOPMENT_KEY.key_id
+    result = await real.authority.verify_audit()
+    assert result.ok, result
+    people = await _people_rows(sessions)
+    assert people and all(
+        p.binding == TEST_KEY.person_binding(p.person_id, p.email) for p in people
+    )
+    with pytest.raises(AuditKeyMismatch):
+        await trial.access.submit(
+            MANAGER,
+            draft(trial.clock.today(), worker_email="z@laukaa.example.fi"),
+            idempotency_key=key(),
+        )
+
+
+async def _people_rows(sessions: Sessions) -> list[Any]:
+    async with sessions() as session:
+        return list((await session.execute(select(PEOPLE))).all())
 
 
 # ----------------------------------------------------------------- daily checkpoints

@@ -216,8 +216,8 @@ def legacy_chain(n: int) -> list[AuditEntry]:
     return out
 
 
-def sealed(n: int, more: int) -> list[AuditEntry]:
-    entries = legacy_chain(n)
+def sealed(n: int, more: int, prefix: list[AuditEntry] | None = None) -> list[AuditEntry]:
+    entries = legacy_chain(n) if prefix is None else list(prefix)
     marker = keyed_marker(head_of(entries), KEY, T0 + timedelta(hours=1))
     entries.append(chain_entry(head_of(entries), marker, KEY))
     for i in range(more):
@@ -288,3 +288,16 @@ def test_people_bindings_catch_swaps_blanks_and_missing_people() -> None:
     failed = verify_people(people[:2], KEY, named=named)
     assert failed is not None and "row 2 names person p2, missing" in (failed.reason or "")
     assert verify_people(people, OTHER, named=named) is not None
+
+
+def test_a_trial_with_the_development_key_is_sealed_like_rows_before_the_key() -> None:
+    trial = build(3, DEVELOPMENT_KEY)
+    assert verify_chain(trial, head=head_of(trial)).ok  # under the development key
+    assert not verify_chain(trial, head=head_of(trial), key=KEY).ok
+    entries = sealed(3, 2, prefix=trial)
+    assert verify_chain(entries, head=head_of(entries), key=KEY).ok
+    # ... but the development key stays a key anyone has: after the seal it is refused.
+    late = list(entries)
+    late[-1] = replace(late[-1], hash=DEVELOPMENT_KEY.row_hash(_content(late[-1])))
+    result = verify_chain(late, head=head_of(late), key=KEY)
+    assert (result.ok, result.first_bad_position) == (False, len(late))
