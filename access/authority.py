@@ -19,7 +19,16 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from access import authz
-from access.audit import PERSON_PREFIX, VerifyResult, verify_chain
+from access.audit import (
+    PERSON_PREFIX,
+    BoundPeople,
+    Checkpoint,
+    KeyedAuditLog,
+    VerifyResult,
+    verify_chain,
+    verify_trail,
+)
+from access.checkpoints import issue_checkpoint, log_checkpoint
 from access.directory import Directory, parse_directory
 from access.errors import AccessDenied, NotFound, PolicyViolations
 from access.keha import handoff_csv, handoff_xlsx, local_time
@@ -508,10 +517,35 @@ class AuthorityService:
 
     # ----------------------------------------------------------------- audit
 
-    async def verify_audit(self) -> VerifyResult:
-        """The whole chain (operator command line; admins use AccessService)."""
+    async def verify_audit(self, checkpoints: Sequence[Checkpoint] = ()) -> VerifyResult:
+        """The whole trail (operator command line; admins use AccessService): the keyed
+        chain, each given checkpoint (still contained and extended) and the people
+        mapping the chain names (no e-mail swapped, none blanked outside retention)."""
         async with self._uow_factory() as uow:
-            return verify_chain(await uow.audit.entries(), head=await uow.audit.head())
+            entries = await uow.audit.entries()
+            head = await uow.audit.head()
+            audit, people = uow.audit, uow.people
+            if not isinstance(audit, KeyedAuditLog):
+                return verify_chain(entries, head=head, checkpoints=checkpoints)
+            bindings = await people.bindings() if isinstance(people, BoundPeople) else None
+            return verify_trail(
+                entries, head=head, key=audit.key, people=bindings, checkpoints=checkpoints
+            )
+
+    async def audit_checkpoint(self) -> Checkpoint | None:
+        """Sign the current head now, record it in the trail and send it to every
+        authority admin (the operator's ``atmt-bot audit checkpoint``); None: the trail
+        is empty."""
+        now = self.access.clock.now()
+        async with self._uow_factory() as uow:
+            checkpoint = await issue_checkpoint(
+                uow, self.directory, at=now, ids=self.access.ids, reason="on demand"
+            )
+            if checkpoint is None:
+                return None
+            await uow.commit()
+        log_checkpoint(checkpoint, "on demand")
+        return checkpoint
 
     async def audit_records(
         self,

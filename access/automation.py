@@ -26,7 +26,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
+from access.audit import Checkpoint, KeyedAuditLog
 from access.calendar import add_working_days
+from access.checkpoints import issue_checkpoint, log_checkpoint
 from access.directory import Area, Directory, Municipality, current_directory
 from access.errors import ConcurrentModification, IllegalTransition
 from access.model import (
@@ -191,6 +193,7 @@ class RunReport:
     review_overdue: int = 0
     expired: list[str] = field(default_factory=list)  # request ids
     revoked: list[str] = field(default_factory=list)  # revoke request ids
+    audit_checkpoint: str | None = None  # the day's checkpoint, when this run issued it
 
     @property
     def reminders(self) -> int:
@@ -272,6 +275,8 @@ class AutomationService:
             report.reviews_started = counts.started
             report.review_reminders = counts.reminders
             report.review_overdue = counts.overdue
+        checkpoint = await self.issue_daily_checkpoint()  # last: it covers this run too
+        report.audit_checkpoint = checkpoint.text if checkpoint is not None else None
         return report
 
     # ------------------------------------------------------------ machinery
@@ -350,6 +355,32 @@ class AutomationService:
         }
 
     # ----------------------------------------------------------------- jobs
+
+    async def issue_daily_checkpoint(self) -> Checkpoint | None:
+        """The day's audit checkpoint (``access.checkpoints``) to the authority admins,
+        once per Finnish day: the first run of the day issues it, under a lock, so two
+        processes running at once make one."""
+        now = self.clock.now()
+        today = local_date(now)
+        async with self._uow_factory() as uow:
+            audit = uow.audit
+            if not isinstance(audit, KeyedAuditLog):
+                return None
+            last = await audit.last_checkpoint_at()
+            if last is not None and local_date(last) == today:
+                return None
+            await uow.lock("audit-checkpoint")
+            last = await audit.last_checkpoint_at()  # again, under the lock
+            if last is not None and local_date(last) == today:
+                return None
+            checkpoint = await issue_checkpoint(
+                uow, self.directory, at=now, ids=self.ids, reason="daily"
+            )
+            if checkpoint is None:
+                return None
+            await uow.commit()
+        log_checkpoint(checkpoint, "daily")
+        return checkpoint
 
     async def send_expiry_reminders(self) -> int:
         """Requester and worker of an active grant, 30 and 7 days (per area) before its

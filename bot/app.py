@@ -67,6 +67,7 @@ from dialogs.misuse import MisuseChat
 from dialogs.review import ReviewChat
 from dialogs.router import AccessBot
 from dialogs.turn import MESSAGES_KEY
+from storage.audit_keys import bind_audit_key
 from storage.automation import automation_unit_of_work_factory
 from storage.bot_state import SqlStorage
 from storage.conversation_refs import ConversationRefRepository
@@ -167,6 +168,7 @@ def _lifecycle(
         try:
             runtime.storage = storage or SqlStorage(runtime.engine)
             sessions = create_session_factory(runtime.engine)
+            bind_audit_key(sessions, runtime.settings.audit_chain_key())  # keyed audit chain
             refs = ConversationRefRepository(sessions)
             # Issue 7: the newest imported directory version, else the file.
             provider = await load_provider(runtime.settings, runtime.directory, sessions)

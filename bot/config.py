@@ -51,6 +51,10 @@ ATMT_GRAPH_CLIENT_SECRET   MicrosoftAppPassword        its client secret
 ATMT_GRAPH_AUTHORITY       login.microsoftonline.com   token authority (https; tests: a fake)
 ATMT_GRAPH_URL             graph.microsoft.com         Graph base URL (https; tests: a fake)
 ATMT_GRAPH_CA_BUNDLE       "" (system CAs)             CA file for the two above (tests only)
+ATMT_AUDIT_KEY             "" (public dev key;         secret of the keyed audit chain, its
+                           required with an app id)    people bindings and checkpoints (at
+                                                       least 32 characters; Key Vault; never
+                                                       in the database; keep it for good)
 =========================  ==========================  ========================================
 
 The default ``ATMT_OPENID_METADATA_URL`` is
@@ -64,9 +68,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from access.audit import DEVELOPMENT_KEY, AuditKey, AuditKeyError
 from storage.db import POOL_CAPACITY
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
@@ -241,6 +246,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ATMT_SCHEDULER_INTERVAL", "scheduler_interval"),
     )
 
+    # The audit chain's key (issue "Trust", section 4): see access/audit.py.
+    audit_key: SecretStr = Field(
+        default=SecretStr(""), validation_alias=AliasChoices("ATMT_AUDIT_KEY", "audit_key")
+    )
+
     @field_validator("app_id", "app_password", "app_tenant_id", "host", mode="before")
     @classmethod
     def _strip(cls, value: Any) -> Any:
@@ -311,6 +321,17 @@ class Settings(BaseSettings):
             raise ValueError("must not be empty")
         return value
 
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key(cls, value: SecretStr) -> SecretStr:
+        text = value.get_secret_value().strip()
+        if text:
+            try:
+                AuditKey.from_text(text)
+            except AuditKeyError as error:
+                raise ValueError(str(error)) from None
+        return SecretStr(text)
+
     @field_validator("graph_ca_bundle", mode="before")
     @classmethod
     def _ca_bundle(cls, value: Any) -> Any:
@@ -337,6 +358,12 @@ class Settings(BaseSettings):
             and (self.graph_tenant_id or self.app_tenant_id)
         )
 
+    def audit_chain_key(self) -> AuditKey:
+        """``ATMT_AUDIT_KEY``, else the public development key (local mode and tests;
+        :func:`load_settings` refuses an app id without a key)."""
+        text = self.audit_key.get_secret_value()
+        return AuditKey.from_text(text) if text else DEVELOPMENT_KEY
+
     @property
     def anonymous(self) -> bool:
         """Local anonymous mode: no app id, so no tokens are checked or sent."""
@@ -353,6 +380,8 @@ class Settings(BaseSettings):
             problems.append(
                 ("MicrosoftAppTenantId", f"required when MicrosoftAppType is {self.app_type}")
             )
+        if not self.audit_key.get_secret_value():
+            problems.append(("ATMT_AUDIT_KEY", "required when MicrosoftAppId is set"))
         return problems
 
     def botframework_config(self) -> object:

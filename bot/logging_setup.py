@@ -50,6 +50,11 @@ ALLOWED_FIELDS = frozenset(
         "attempts",
         "delay",
         "verb",
+        # audit key and checkpoints: key ids, row numbers and hashes, never people
+        "key_id",
+        "seq",
+        "checkpoint",
+        "trigger",
     }
 )
 

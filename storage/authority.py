@@ -272,9 +272,18 @@ class SqlRetention:
         for email in sorted({e.strip().lower() for e in emails} - kept):
             if await self._mentioned(email):
                 continue
-            await self._session.execute(
-                update(PEOPLE).where(PEOPLE.c.email == email).values(email=None, purged_at=at)
+            # The keyed tombstone: "forgotten by retention", which verify accepts in
+            # place of the binding to the e-mail (a blanked e-mail without it fails).
+            key = self._people.key
+            found = await self._session.execute(
+                select(PEOPLE.c.person_id).where(PEOPLE.c.email == email)
             )
+            for person_id in found.scalars().all():
+                await self._session.execute(
+                    update(PEOPLE)
+                    .where(PEOPLE.c.person_id == person_id)
+                    .values(email=None, purged_at=at, binding=key.forgotten_binding(person_id))
+                )
             await self._session.execute(delete(IDEMPOTENCY).where(IDEMPOTENCY.c.actor == email))
             needles = [email, *(n for n in self._names.get(email, ()) if len(n.strip()) >= 3)]
             for needle in needles:

@@ -245,7 +245,9 @@ class KehaRowRow(Base):
 
 class PersonRow(Base):
     """A person's pseudonymous id (migration 0003): the audit chain names people only
-    by ``person_id``; retention sets ``email`` to NULL, the hashed audit stays intact."""
+    by ``person_id``; retention sets ``email`` to NULL, the hashed audit stays intact.
+    ``binding`` (migration 0005): the keyed commitment of this id to this e-mail, or
+    retention's keyed tombstone (``access.audit.AuditKey.person_binding``)."""
 
     __tablename__ = "people"
 
@@ -253,6 +255,7 @@ class PersonRow(Base):
     email: Mapped[str | None] = mapped_column(String(EMAIL), nullable=True, unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    binding: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class DirectoryVersionRow(Base):
@@ -291,6 +294,10 @@ class AuditHeadRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     seq: Mapped[int] = mapped_column(Integer)  # 0: empty chain
     hash: Mapped[str] = mapped_column(String(64))
+    # Migration 0005: the id of the audit key the chain is written with (None: not
+    # yet keyed) and when the newest checkpoint row was appended.
+    key_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    checkpoint_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class OutboxRow(Base):

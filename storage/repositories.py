@@ -32,11 +32,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from access.audit import (
+    CHECKPOINT_ACTION,
+    DEVELOPMENT_KEY,
     GENESIS_HASH,
     PERSON_PREFIX,
+    AuditKey,
+    AuditKeyMismatch,
     ChainHead,
+    PersonBinding,
+    PersonBindingError,
+    binding_problem,
     chain_entry,
     emails_in,
+    keyed_marker,
     pseudonymised,
 )
 from access.model import (
@@ -61,6 +69,7 @@ from access.model import (
     Worker,
 )
 from access.ports import GrantQuery, KehaRowQuery, RequestQuery, UnitOfWork, UnitOfWorkFactory
+from storage.audit_keys import audit_key_of
 from storage.domain_tables import (
     AUDIT,
     AUDIT_HEAD,
@@ -577,7 +586,18 @@ def _audit(row: Row[Any]) -> AuditEntry:
 
 
 class SqlPeople(_Repo):
-    """``people``: person_id (random) <-> work e-mail; see :data:`access.audit.PERSON_PREFIX`."""
+    """``people``: person_id (random) <-> work e-mail; see :data:`access.audit.PERSON_PREFIX`.
+
+    Every row carries a keyed binding of its id to its e-mail (``access.audit``), made
+    when the row is made. A row that does not match its binding was altered in the
+    database (e.g. two e-mails swapped): it is never used to name anyone
+    (:class:`access.audit.PersonBindingError`), and ``emails_of`` leaves it out, so an
+    export cannot credit one person with another's decision.
+    """
+
+    @property
+    def key(self) -> AuditKey:
+        return audit_key_of(self._session)
 
     async def refs_for(self, emails: Sequence[str]) -> dict[str, str]:
         wanted = sorted({e.strip().lower() for e in emails if e.strip()})
@@ -590,16 +610,23 @@ class SqlPeople(_Repo):
             dialect = bind.dialect.name if bind is not None else "sqlite"
             insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
             now = datetime.now(UTC)
+            key = self.key
+            rows = []
+            for email in missing:
+                person_id = uuid.uuid4().hex
+                rows.append(
+                    {
+                        "person_id": person_id,
+                        "email": email,
+                        "created_at": now,
+                        "binding": key.person_binding(person_id, email),
+                    }
+                )
             # One statement, rows in sorted order: two transactions adding the same
             # new people wait for each other, they do not deadlock.
             added = await self._session.execute(
                 insert_into(PEOPLE)
-                .values(
-                    [
-                        {"person_id": uuid.uuid4().hex, "email": email, "created_at": now}
-                        for email in missing
-                    ]
-                )
+                .values(rows)
                 .on_conflict_do_nothing()
                 .returning(PEOPLE.c.email, PEOPLE.c.person_id)
             )
@@ -611,24 +638,113 @@ class SqlPeople(_Repo):
 
     async def _known(self, emails: Sequence[str]) -> dict[str, str]:
         rows = await self._rows(
-            select(PEOPLE.c.email, PEOPLE.c.person_id).where(PEOPLE.c.email.in_(list(emails)))
+            select(PEOPLE.c.email, PEOPLE.c.person_id, PEOPLE.c.binding).where(
+                PEOPLE.c.email.in_(list(emails))
+            )
         )
+        chain = _ChainKey(self)
+        for r in rows:
+            refusal = await chain.refusal(PersonBinding(r.person_id, r.email, r.binding))
+            if refusal is not None:
+                raise refusal
         return {r.email: r.person_id for r in rows}
+
+    async def chain_key_id(self) -> str | None:
+        """The id of the key the chain is written with (None: not keyed yet)."""
+        rows = await self._rows(select(AUDIT_HEAD.c.key_id).where(AUDIT_HEAD.c.id == 1))
+        return str(rows[0].key_id) if rows and rows[0].key_id else None
 
     async def ref_of(self, email: str) -> str | None:
         found = await self._known([email.strip().lower()])
         return PERSON_PREFIX + found[email.strip().lower()] if found else None
 
     async def emails_of(self, refs: Sequence[str]) -> dict[str, str]:
+        """person reference -> e-mail, for people not forgotten whose row matches its
+        binding (an altered row is left out rather than credited to someone)."""
         ids = {r[len(PERSON_PREFIX) :]: r for r in refs if r.startswith(PERSON_PREFIX)}
         if not ids:
             return {}
         rows = await self._rows(
-            select(PEOPLE.c.person_id, PEOPLE.c.email).where(
+            select(PEOPLE.c.person_id, PEOPLE.c.email, PEOPLE.c.binding).where(
                 PEOPLE.c.person_id.in_(list(ids)), PEOPLE.c.email.is_not(None)
             )
         )
-        return {ids[r.person_id]: r.email for r in rows}
+        chain = _ChainKey(self)
+        return {
+            ids[r.person_id]: r.email
+            for r in rows
+            if await chain.refusal(PersonBinding(r.person_id, r.email, r.binding)) is None
+        }
+
+    async def bindings(self) -> list[PersonBinding]:
+        """Every row as stored, for ``audit verify``."""
+        rows = await self._rows(
+            select(PEOPLE.c.person_id, PEOPLE.c.email, PEOPLE.c.binding).order_by(
+                PEOPLE.c.person_id
+            )
+        )
+        return [PersonBinding(r.person_id, r.email, r.binding) for r in rows]
+
+    async def bind_all(self, previous: AuditKey | None = None) -> int:
+        """Bind the rows made before the audit key (forgotten ones get the tombstone)
+        and, when the chain moves on from the public development key (``previous``),
+        the rows bound with it; rows that match neither are left for verify to name.
+        The first keyed append calls it under the chain-head lock."""
+        rows = await self._rows(select(PEOPLE.c.person_id, PEOPLE.c.email, PEOPLE.c.binding))
+        key = self.key
+        bound = 0
+        for r in rows:
+            person = PersonBinding(r.person_id, r.email, r.binding)
+            if r.binding is not None and (
+                previous is None
+                or binding_problem(person, previous) is not None
+                or binding_problem(person, key) is None
+            ):
+                continue
+            binding = (
+                key.forgotten_binding(r.person_id)
+                if r.email is None
+                else key.person_binding(r.person_id, r.email)
+            )
+            await self._session.execute(
+                update(PEOPLE).where(PEOPLE.c.person_id == r.person_id).values(binding=binding)
+            )
+            bound += 1
+        return bound
+
+
+class _ChainKey:
+    """Whether a ``people`` row may be believed, given the key of this process and
+    the key the chain is written with (read once, only when a row does not match)."""
+
+    _UNREAD = "?"
+
+    def __init__(self, people: SqlPeople) -> None:
+        self._people = people
+        self._chain: str | None = self._UNREAD
+
+    async def refusal(self, person: PersonBinding) -> Exception | None:
+        key = self._people.key
+        problem = binding_problem(person, key)
+        if problem is None:
+            return None
+        if self._chain == self._UNREAD:
+            self._chain = await self._people.chain_key_id()
+        chain = self._chain
+        if chain is None and person.binding is None:
+            return None  # made before the audit key; the first keyed append binds it
+        if (
+            chain == DEVELOPMENT_KEY.key_id
+            and not key.development
+            and binding_problem(person, DEVELOPMENT_KEY) is None
+        ):
+            return None  # bound in a trial run; the next append binds it with the key
+        if chain is not None and chain not in (key.key_id, DEVELOPMENT_KEY.key_id):
+            return AuditKeyMismatch(
+                f"the audit chain is written with key {chain}, this process has key "
+                f"{key.key_id}: check ATMT_AUDIT_KEY"
+            )
+        return PersonBindingError(problem)
 
 
 class SqlAuditLog(_Repo):
@@ -639,6 +755,10 @@ class SqlAuditLog(_Repo):
 
     async def append(self, draft: AuditDraft) -> None:
         self._pending.append(draft)
+
+    @property
+    def key(self) -> AuditKey:
+        return audit_key_of(self._session)
 
     async def flush(self) -> None:
         """Chain and insert the queued rows under the chain-head lock."""
@@ -651,11 +771,27 @@ class SqlAuditLog(_Repo):
             emails |= emails_in(draft)
         refs = await self._people.refs_for(sorted(emails))
         drafts = [pseudonymised(draft, refs) for draft in self._pending]
+        key = self.key
         head_row = await self._lock_head()
+        # A chain written with the public development key (a trial run) moves on to a
+        # real key like one from before the key; any other change of key is refused.
+        from_development = head_row.key_id == DEVELOPMENT_KEY.key_id and not key.development
+        if head_row.key_id not in (None, key.key_id) and not from_development:
+            raise AuditKeyMismatch(
+                f"the audit chain is written with key {head_row.key_id}, this process has "
+                f"key {key.key_id}: check ATMT_AUDIT_KEY"
+            )
         head = ChainHead(head_row.seq, head_row.hash) if head_row.seq else None
+        if head_row.key_id != key.key_id:
+            # The first append with this key: people get their bindings, and rows
+            # written before it (if any) are sealed by an audit.keyed row.
+            await self._people.bind_all(DEVELOPMENT_KEY if from_development else None)
+            if head is not None:
+                drafts.insert(0, keyed_marker(head, key, drafts[0].at, head_row.key_id))
         rows: list[dict[str, Any]] = []
+        checkpoint_at: datetime | None = None
         for draft in drafts:
-            entry = chain_entry(head, draft)
+            entry = chain_entry(head, draft, key)
             rows.append(
                 {
                     "seq": entry.seq,
@@ -668,11 +804,14 @@ class SqlAuditLog(_Repo):
                     "hash": entry.hash,
                 }
             )
+            if entry.action == CHECKPOINT_ACTION:
+                checkpoint_at = entry.at
             head = ChainHead(entry.seq, entry.hash)
         assert head is not None
-        move_head = (
-            update(AUDIT_HEAD).where(AUDIT_HEAD.c.id == 1).values(seq=head.seq, hash=head.hash)
-        )
+        values: dict[str, Any] = {"seq": head.seq, "hash": head.hash, "key_id": key.key_id}
+        if checkpoint_at is not None:
+            values["checkpoint_at"] = checkpoint_at
+        move_head = update(AUDIT_HEAD).where(AUDIT_HEAD.c.id == 1).values(**values)
         bind = self._session.bind
         if bind is not None and bind.dialect.name == "postgresql":
             # Rows and the new head in one statement: the head stays locked one round
@@ -687,7 +826,7 @@ class SqlAuditLog(_Repo):
         """Lock the chain head (created by migration 0002; re-created if a tool emptied
         the table: then seq 1 already existing makes the append fail loudly)."""
         statement = (
-            select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash)
+            select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash, AUDIT_HEAD.c.key_id)
             .where(AUDIT_HEAD.c.id == 1)
             .with_for_update()
         )
@@ -720,12 +859,20 @@ class SqlAuditLog(_Repo):
         return [_audit(r) for r in rows]
 
     async def head(self) -> ChainHead | None:
+        """The stored head with this log's key (so ``verify_chain(entries, head=head)``
+        verifies under it) and the id of the key the chain was written with."""
         rows = await self._rows(
-            select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash).where(AUDIT_HEAD.c.id == 1)
+            select(AUDIT_HEAD.c.seq, AUDIT_HEAD.c.hash, AUDIT_HEAD.c.key_id).where(
+                AUDIT_HEAD.c.id == 1
+            )
         )
         if not rows or not rows[0].seq:
             return None
-        return ChainHead(rows[0].seq, rows[0].hash)
+        return ChainHead(rows[0].seq, rows[0].hash, key=self.key, key_id=rows[0].key_id)
+
+    async def last_checkpoint_at(self) -> datetime | None:
+        rows = await self._rows(select(AUDIT_HEAD.c.checkpoint_at).where(AUDIT_HEAD.c.id == 1))
+        return rows[0].checkpoint_at if rows else None
 
     async def count(self) -> int:
         return int(

@@ -24,7 +24,14 @@ CONFIG_KEYS = (
     "LOG_LEVEL",
     "ATMT_MAX_BODY_BYTES",
     "ATMT_DEFAULT_LOCALE",
+    "ATMT_AUDIT_KEY",
 )
+AUDIT_KEY = "a-test-audit-key-of-at-least-32-characters"
+PRODUCTION = {
+    "MicrosoftAppId": "00000000-0000-0000-0000-0000000000b1",
+    "MicrosoftAppPassword": "x",
+    "MicrosoftAppTenantId": "00000000-0000-0000-0000-0000000000a1",
+}
 
 
 def _clean_env(**values: str) -> dict[str, str]:
@@ -79,9 +86,22 @@ def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[
             "Input should be greater than or equal to 1024",
         ),
         (
-            {"MicrosoftAppId": "00000000-0000-0000-0000-0000000000b1", "MicrosoftAppPassword": "x"},
+            {
+                "MicrosoftAppId": "00000000-0000-0000-0000-0000000000b1",
+                "MicrosoftAppPassword": "x",
+                "ATMT_AUDIT_KEY": AUDIT_KEY,
+            },
             "configuration error: MicrosoftAppTenantId: required when MicrosoftAppType is "
             "SingleTenant",
+        ),
+        (
+            PRODUCTION,  # never silently unkeyed in production
+            "configuration error: ATMT_AUDIT_KEY: required when MicrosoftAppId is set",
+        ),
+        (
+            {"ATMT_AUDIT_KEY": "too short"},
+            "configuration error: ATMT_AUDIT_KEY: must be at least 32 characters "
+            "(e.g. `openssl rand -base64 48`)",
         ),
     ],
 )
@@ -149,3 +169,16 @@ def test_config_error_lines() -> None:
         "configuration error: PORT: Input should be greater than or equal to 0"
     ]
     assert isinstance(Settings(_env_file=None), Settings)  # type: ignore[call-arg]
+
+
+def test_the_audit_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in CONFIG_KEYS:
+        monkeypatch.delenv(key, raising=False)
+    assert load_settings(env_file=None).audit_chain_key().development  # local mode
+    monkeypatch.setenv("ATMT_AUDIT_KEY", f"  {AUDIT_KEY}\n")
+    for name, value in PRODUCTION.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings(env_file=None)
+    key = settings.audit_chain_key()
+    assert not key.development and key.secret == AUDIT_KEY.encode()
+    assert AUDIT_KEY not in repr(settings) + repr(key) + str(settings)
