@@ -67,6 +67,7 @@ async def measure_notifier(database_url: str, options: Any) -> dict[str, Any]:
     from storage.conversation_refs import ConversationRefRepository
     from storage.db import create_engine, create_session_factory
     from storage.domain_tables import OUTBOX
+    from storage.outbox_queue import OutboxQueue
     from storage.repositories import unit_of_work_factory
 
     apply_speedups()
@@ -148,7 +149,7 @@ async def measure_notifier(database_url: str, options: Any) -> dict[str, Any]:
         adapter = CloudAdapter(create_authentication(settings))
         notifier = build_notifier(
             settings,
-            engine=engine,
+            queue=OutboxQueue(engine),
             adapter=adapter,
             refs=refs,
             approvals=None,

@@ -72,6 +72,7 @@ from storage.bot_state import SqlStorage
 from storage.conversation_refs import ConversationRefRepository
 from storage.db import create_engine, create_session_factory
 from storage.migrations_runner import current_revision, head_revision
+from storage.outbox_queue import OutboxQueue
 from storage.repositories import unit_of_work_factory
 
 __all__ = ["RUNTIME", "Runtime", "create_app"]
@@ -204,7 +205,7 @@ def _lifecycle(
             if runtime.settings.notifier_enabled:  # issue 6: the outbox dispatcher
                 runtime.notifier = build_notifier(
                     runtime.settings,
-                    engine=runtime.engine,
+                    queue=OutboxQueue(runtime.engine),
                     adapter=adapter,
                     refs=refs,
                     approvals=approvals,

@@ -2,7 +2,7 @@
 
 A background task in the bot process (started and stopped by ``create_app``'s
 lifecycle when ``ATMT_NOTIFIER`` is on). Each round it claims due rows
-(:class:`bot.outbox.OutboxQueue`), groups them by recipient (one recipient's
+(:class:`access.ports.NotificationQueue`), groups them by recipient (one recipient's
 messages go in order, recipients in parallel) and for each row:
 
 1. **Skips** it when the recipient is the actor (``params.actor``): whoever acted saw
@@ -44,20 +44,18 @@ from typing import Any
 
 from botbuilder.core import BotAdapter, CardFactory, MessageFactory, Storage
 from botbuilder.schema import Activity, ActivityTypes
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from access.directory import Directory
 from access.errors import AccessError
+from access.ports import ConversationRefs, NotificationQueue, OutboxItem, StoredConversationRef
 from bot.config import Settings
 from bot.delivery import DeliveryError, TeamsSender, backoff
 from bot.graph import GraphError, GraphMailer, MailMessage
-from bot.outbox import OutboxItem, OutboxQueue
 from bot.ratelimit import RateLimiter
 from dialogs.approvals import ApprovalHandler
 from dialogs.cards.markup import plain
 from dialogs.i18n import Messages, Translator, normalize_locale
 from dialogs.violations import code_name
-from storage.conversation_refs import ConversationRefRepository, StoredConversationRef
 
 __all__ = ["CARD_TEMPLATES", "Notifier", "build_notifier", "render_params", "render_text"]
 
@@ -164,10 +162,10 @@ class Notifier:
         self,
         *,
         settings: Settings,
-        queue: OutboxQueue,
+        queue: NotificationQueue,
         sender: TeamsSender | None,
         mailer: GraphMailer | None,
-        refs: ConversationRefRepository,
+        refs: ConversationRefs,
         translator: Translator,
         directory: Directory | Callable[[], Directory],
         approvals: ApprovalHandler | None = None,
@@ -465,9 +463,9 @@ class Notifier:
 def build_notifier(
     settings: Settings,
     *,
-    engine: AsyncEngine,
+    queue: NotificationQueue,
     adapter: BotAdapter,
-    refs: ConversationRefRepository,
+    refs: ConversationRefs,
     approvals: ApprovalHandler | None,
     translator: Translator,
     directory: Directory | Callable[[], Directory],
@@ -479,14 +477,14 @@ def build_notifier(
         settings.app_id,
         # burst=1: evenly spaced sends. A full bucket of ``rate`` tokens lets up to
         # twice the rate leave within one second, which Teams answers with 429s and
-        # each 429 costs a back-off of Retry-After (issue 10).
+        # each 429 costs a back-off of Retry-After.
         conversation_limiter=RateLimiter(settings.notify_conversation_rate, burst=1),
         tenant_limiter=RateLimiter(settings.notify_tenant_rate, burst=1),
         timeout=settings.notify_timeout,
     )
     return Notifier(
         settings=settings,
-        queue=OutboxQueue(engine),
+        queue=queue,
         sender=sender,
         mailer=GraphMailer(settings) if settings.mail_enabled else None,
         refs=refs,

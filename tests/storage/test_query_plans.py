@@ -27,12 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from access.directory import Directory, load_directory_file
 from access.model import RequestDraft, RequestKind
 from access.service import AccessService
-from bot.outbox import OutboxQueue
 from storage.bot_state import SqlStorage
 from storage.conversation_refs import ConversationRefRepository
 from storage.db import create_engine, create_session_factory
 from storage.domain_tables import IDEMPOTENCY, OUTBOX
 from storage.models import BotState, ConversationRef
+from storage.outbox_queue import OutboxQueue
 from storage.repositories import unit_of_work_factory
 
 ROOT = Path(__file__).resolve().parents[2]
