@@ -301,7 +301,8 @@ class NotificationQueue(Protocol):
 @dataclass(frozen=True)
 class StoredConversationRef:
     """Where a person can be reached in Teams: the conversation reference of their last
-    turn (a plain JSON document), their tenant, chosen locale and, once known, e-mail."""
+    turn (a plain JSON document), their tenant, the Teams client's locale (``locale``),
+    the language they chose with the bot (``chosen_locale``) and, once known, e-mail."""
 
     user_key: str
     email: str | None
@@ -309,13 +310,14 @@ class StoredConversationRef:
     reference: dict[str, Any]
     locale: str | None
     updated_at: datetime
+    chosen_locale: str | None = None
 
 
 class ConversationRefs(Protocol):
     """The conversation references of the people who talked to the bot, one per user.
 
-    ``save`` is an upsert that keeps a stored e-mail, tenant and locale when given
-    ``None``; e-mail addresses are compared lower-cased."""
+    ``save`` is an upsert that keeps a stored e-mail, tenant, locale and chosen locale
+    when given ``None``; e-mail addresses are compared lower-cased."""
 
     async def save(
         self,
@@ -325,6 +327,7 @@ class ConversationRefs(Protocol):
         tenant_id: str | None = None,
         locale: str | None = None,
         email: str | None = None,
+        chosen_locale: str | None = None,
     ) -> None: ...
 
     async def set_email(self, user_key: str, email: str) -> bool: ...

@@ -63,7 +63,6 @@ async def measure_notifier(database_url: str, options: Any) -> dict[str, Any]:
     from bot.notifier import build_notifier
     from bot.speedups import apply as apply_speedups
     from dialogs.i18n import Translator
-    from storage.bot_state import SqlStorage
     from storage.conversation_refs import ConversationRefRepository
     from storage.db import create_engine, create_session_factory
     from storage.domain_tables import OUTBOX
@@ -155,7 +154,6 @@ async def measure_notifier(database_url: str, options: Any) -> dict[str, Any]:
             approvals=None,
             translator=Translator.load(fallback="fi"),
             directory=directory,
-            storage=SqlStorage(engine),
         )
         total = options.notifications
         started = time.perf_counter()

@@ -211,7 +211,6 @@ def _lifecycle(
                     approvals=approvals,
                     translator=runtime.translator,
                     directory=runtime.directory,
-                    storage=runtime.storage,
                 )
                 runtime.notifier.start()
             if runtime.settings.scheduler_enabled:  # issue 8: lifecycle automation

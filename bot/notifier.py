@@ -9,9 +9,9 @@ messages go in order, recipients in parallel) and for each row:
    the answer in the chat right away (the card the service call answered), so a
    proactive echo would be a duplicate. The row is kept as ``skipped``.
 2. Renders the text of catalog key ``template.audience`` in the **recipient's**
-   language: the language chosen in the bot (UserState), else the Teams locale
-   stored with the conversation reference, else the area's default, else
-   ``ATMT_DEFAULT_LOCALE``. Codes become localized names, dates Finnish dates,
+   language: the language chosen in the bot, else the Teams locale (both stored with
+   the conversation reference, :class:`access.ports.ConversationRefs`), else the
+   area's default, else ``ATMT_DEFAULT_LOCALE``. Codes become localized names, dates Finnish dates,
    typed text is escaped (:func:`dialogs.cards.markup.plain`).
 3. Approvers of ``request.submitted`` / ``request.resubmitted`` get the approver card
    (:mod:`dialogs.approvals`) instead of a text.
@@ -42,7 +42,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from botbuilder.core import BotAdapter, CardFactory, MessageFactory, Storage
+from botbuilder.core import BotAdapter, CardFactory, MessageFactory
 from botbuilder.schema import Activity, ActivityTypes
 
 from access.directory import Directory
@@ -67,8 +67,6 @@ BATCH = 100
 CONCURRENCY = 16
 MARK_TRIES = 5
 TEXT_LIMIT = 2000
-PREFERENCES = "Preferences"
-PREFERENCES_LOCALE = "locale"  # dialogs.language.PREFERENCES_LOCALE
 
 
 _SAFE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -169,7 +167,6 @@ class Notifier:
         translator: Translator,
         directory: Directory | Callable[[], Directory],
         approvals: ApprovalHandler | None = None,
-        storage: Storage | None = None,
         now: Callable[[], datetime] = _utcnow,
         rng: random.Random | None = None,
     ) -> None:
@@ -181,7 +178,6 @@ class Notifier:
         self.translator = translator
         self._directory = directory
         self.approvals = approvals
-        self.storage = storage
         self.now = now
         self.rng = rng or random.Random()
         self._task: asyncio.Task[None] | None = None
@@ -285,7 +281,7 @@ class Notifier:
             )
             return
         ref = await self.refs.get_by_email(item.recipient)
-        m = self.translator.get(await self._locale(ref, item))
+        m = self.translator.get(self._locale(ref, item))
         settings = self.settings
         mail_ok = self.mailer is not None and settings.mail_enabled
         teams_budget = settings.notify_teams_attempts if mail_ok else settings.notify_max_attempts
@@ -403,10 +399,9 @@ class Notifier:
 
     # --------------------------------------------------------- content
 
-    async def _locale(self, ref: StoredConversationRef | None, item: OutboxItem) -> str:
+    def _locale(self, ref: StoredConversationRef | None, item: OutboxItem) -> str:
         if ref is not None:
-            chosen = await self._chosen_locale(ref)
-            for candidate in (chosen, ref.locale):
+            for candidate in (ref.chosen_locale, ref.locale):
                 locale = normalize_locale(candidate)
                 if locale is not None:
                     return locale
@@ -414,25 +409,6 @@ class Notifier:
         if area is not None:
             return area.default_locale
         return self.settings.default_locale
-
-    async def _chosen_locale(self, ref: StoredConversationRef) -> str | None:
-        """The language the user chose with the bot's language command (UserState)."""
-        if self.storage is None:
-            return None
-        channel = ref.reference.get("channelId") or ref.reference.get("channel_id")
-        user = ref.reference.get("user")
-        user_id = user.get("id") if isinstance(user, dict) else None
-        if not isinstance(channel, str) or not isinstance(user_id, str):
-            return None
-        key = f"{channel}/users/{user_id}"
-        try:
-            found = await self.storage.read([key])
-        except Exception:
-            return None
-        state = found.get(key)
-        preferences = state.get(PREFERENCES) if isinstance(state, dict) else None
-        chosen = preferences.get(PREFERENCES_LOCALE) if isinstance(preferences, dict) else None
-        return chosen if isinstance(chosen, str) else None
 
     async def _activity(self, m: Messages, item: OutboxItem) -> Activity:
         text = render_text(m, self.directory, item)
@@ -469,7 +445,6 @@ def build_notifier(
     approvals: ApprovalHandler | None,
     translator: Translator,
     directory: Directory | Callable[[], Directory],
-    storage: Storage | None,
 ) -> Notifier:
     """The notifier of a bot process, from the settings."""
     sender = TeamsSender(
@@ -491,5 +466,4 @@ def build_notifier(
         translator=translator,
         directory=directory,
         approvals=approvals,
-        storage=storage,
     )
