@@ -60,6 +60,7 @@ from bot.identity import IdentityResolver, user_key_of
 from bot.notifier import Notifier, build_notifier
 from bot.scheduler import Scheduler, build_scheduler
 from bot.speedups import apply as apply_speedups
+from bot.state_storage import StateStorage
 from dialogs.approvals import ApprovalHandler
 from dialogs.authority import AuthorityChat
 from dialogs.i18n import Translator
@@ -68,7 +69,7 @@ from dialogs.review import ReviewChat
 from dialogs.router import AccessBot
 from dialogs.turn import MESSAGES_KEY
 from storage.automation import automation_unit_of_work_factory
-from storage.bot_state import SqlStorage
+from storage.bot_state import StateDocumentStore
 from storage.conversation_refs import ConversationRefRepository
 from storage.db import create_engine, create_session_factory
 from storage.migrations_runner import current_revision, head_revision
@@ -128,7 +129,7 @@ def create_app(
 
     ``directory``: defaults to the file ``settings.directory_path`` (raises
     ``DirectoryError``). ``storage``: botbuilder state storage, default
-    :class:`SqlStorage` on the engine. ``engine``: an existing engine (the caller
+    :class:`StateStorage` on the engine. ``engine``: an existing engine (the caller
     disposes it); default: one created from ``settings.database_url`` on start-up and
     disposed on clean-up. ``auth``: Bot Framework authentication, default
     :func:`bot.auth.create_authentication` (empty app id = anonymous local mode).
@@ -166,7 +167,7 @@ def _lifecycle(
         owned = engine is None
         runtime.engine = engine or create_engine(runtime.settings.database_url)
         try:
-            runtime.storage = storage or SqlStorage(runtime.engine)
+            runtime.storage = storage or StateStorage(StateDocumentStore(runtime.engine))
             sessions = create_session_factory(runtime.engine)
             refs = ConversationRefRepository(sessions)
             # Issue 7: the newest imported directory version, else the file.

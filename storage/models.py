@@ -34,7 +34,7 @@ class Base(DeclarativeBase):
 
 
 class BotState(Base):
-    """One botbuilder ``Storage`` item (conversation/user/dialog state)."""
+    """One JSON state document of the bot (conversation/user/dialog state)."""
 
     __tablename__ = "bot_state"
 
