@@ -11,8 +11,8 @@ messages go in order, recipients in parallel) and for each row:
 2. Renders the text of catalog key ``template.audience`` in the **recipient's**
    language: the language chosen in the bot, else the Teams locale (both stored with
    the conversation reference, :class:`access.ports.ConversationRefs`), else the
-   area's default, else ``ATMT_DEFAULT_LOCALE``. Codes become localized names, dates Finnish dates,
-   typed text is escaped (:func:`dialogs.cards.markup.plain`).
+   area's default, else ``ATMT_DEFAULT_LOCALE``. Codes become localized names, dates
+   Finnish dates, typed text is escaped (:func:`dialogs.cards.markup.plain`).
 3. Approvers of ``request.submitted`` / ``request.resubmitted`` get the approver card
    (:mod:`dialogs.approvals`) instead of a text.
 4. Sends it proactively with the stored conversation reference (:mod:`bot.delivery`,
