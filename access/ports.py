@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 from zoneinfo import ZoneInfo
@@ -233,13 +233,76 @@ class UnitOfWork(Protocol):
 UnitOfWorkFactory = Callable[[], UnitOfWork]
 
 
+# ------------------------------------------------------------------- notification queue
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """An outbox row as the dispatcher sees it: the notification and its delivery state.
+
+    ``status``: ``pending`` (due at ``next_attempt_at``), ``sending`` (claimed; the lease
+    ends at ``next_attempt_at``), ``sent``, ``skipped`` or ``failed`` (a dead letter)."""
+
+    id: str
+    request_id: str | None
+    template: str
+    audience: str
+    recipient: str
+    params: dict[str, Any]
+    idempotency_key: str
+    attempts: int
+    status: str
+    created_at: datetime
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    last_error: str | None
+
+    @property
+    def catalog_key(self) -> str:
+        return f"{self.template}.{self.audience}"
+
+
+class NotificationQueue(Protocol):
+    """The dispatcher's side of the outbox: claim due rows under a lease, record how a
+    delivery ended, and let an admin list and re-queue dead letters.
+
+    Every ``mark_*`` / ``reschedule`` only changes a row still ``sending`` and answers
+    whether it did; a row whose lease ended may have been claimed by another process."""
+
+    async def claim(self, now: datetime, *, limit: int, lease: timedelta) -> list[OutboxItem]:
+        """Take up to ``limit`` due rows (pending, or sending with an ended lease) for
+        ``lease``; each claim counts as an attempt. Oldest first; no row is claimed by two
+        dispatchers at once."""
+        ...
+
+    async def mark_sent(self, item_id: str, now: datetime) -> bool: ...
+
+    async def mark_skipped(self, item_id: str, now: datetime, why: str) -> bool: ...
+
+    async def reschedule(self, item_id: str, at: datetime, error: str) -> bool:
+        """Back to ``pending``, due at ``at``."""
+        ...
+
+    async def mark_dead(self, item_id: str, error: str) -> bool: ...
+
+    async def dead(self, *, limit: int = 500) -> list[OutboxItem]:
+        """Dead letters, oldest first."""
+        ...
+
+    async def retry(self, item_id: str, now: datetime) -> bool:
+        """Put a dead letter back in the queue (its attempts start again); False when
+        ``item_id`` is not a dead letter."""
+        ...
+
+
 # ---------------------------------------------------------------------------- time, ids
 
 
 @dataclass(frozen=True)
 class StoredConversationRef:
     """Where a person can be reached in Teams: the conversation reference of their last
-    turn (a plain JSON document), their tenant, chosen locale and, once known, e-mail."""
+    turn (a plain JSON document), their tenant, the Teams client's locale (``locale``),
+    the language they chose with the bot (``chosen_locale``) and, once known, e-mail."""
 
     user_key: str
     email: str | None
@@ -247,13 +310,14 @@ class StoredConversationRef:
     reference: dict[str, Any]
     locale: str | None
     updated_at: datetime
+    chosen_locale: str | None = None
 
 
 class ConversationRefs(Protocol):
     """The conversation references of the people who talked to the bot, one per user.
 
-    ``save`` is an upsert that keeps a stored e-mail, tenant and locale when given
-    ``None``; e-mail addresses are compared lower-cased."""
+    ``save`` is an upsert that keeps a stored e-mail, tenant, locale and chosen locale
+    when given ``None``; e-mail addresses are compared lower-cased."""
 
     async def save(
         self,
@@ -263,6 +327,7 @@ class ConversationRefs(Protocol):
         tenant_id: str | None = None,
         locale: str | None = None,
         email: str | None = None,
+        chosen_locale: str | None = None,
     ) -> None: ...
 
     async def set_email(self, user_key: str, email: str) -> bool: ...

@@ -1241,6 +1241,23 @@ class AccessService:
 
         return await self._read(actor, fn)
 
+    async def submission_snapshots(
+        self, actor: str, request_id: str
+    ) -> dict[int, Mapping[str, ParamValue]]:
+        """The parameters a request was submitted and resubmitted with, by the request's
+        version then, for whoever may see it: what a resubmit changed is the difference
+        between two of them."""
+        actor = normalize_email(actor)
+
+        async def fn(uow: UnitOfWork, roles: Roles) -> dict[int, Mapping[str, ParamValue]]:
+            request = await uow.requests.get(request_id)
+            if request is None:
+                raise NotFound("request", request_id)
+            self._deny(authz.may_view(roles, actor, request), actor, "view", request_id=request.id)
+            return _submission_snapshots(request.id, await uow.outbox.for_request(request.id))
+
+        return await self._read(actor, fn)
+
     async def list_requests_for(
         self,
         actor: str,
@@ -1377,3 +1394,20 @@ def _apply_changes(request: AccessRequest, changes: RequestChanges) -> RequestDr
         confirmations=pick(changes.confirmations, request.confirmations),
         grant_id=request.grant_id,
     )
+
+
+def _submission_snapshots(
+    request_id: str, notifications: Iterable[Notification]
+) -> dict[int, Mapping[str, ParamValue]]:
+    """The parameters of a request's submitted/resubmitted notifications by request
+    version, which is the second part of their idempotency key (``_Tx.notify``)."""
+    prefix = f"{request_id}:"
+    found: dict[int, Mapping[str, ParamValue]] = {}
+    for notification in notifications:
+        key = notification.idempotency_key
+        if notification.template not in ("request.submitted", "request.resubmitted"):
+            continue
+        version = key[len(prefix) :].partition(":")[0] if key.startswith(prefix) else ""
+        if version.isdigit():
+            found[int(version)] = notification.params
+    return found

@@ -63,10 +63,10 @@ async def measure_notifier(database_url: str, options: Any) -> dict[str, Any]:
     from bot.notifier import build_notifier
     from bot.speedups import apply as apply_speedups
     from dialogs.i18n import Translator
-    from storage.bot_state import SqlStorage
     from storage.conversation_refs import ConversationRefRepository
     from storage.db import create_engine, create_session_factory
     from storage.domain_tables import OUTBOX
+    from storage.outbox_queue import OutboxQueue
     from storage.repositories import unit_of_work_factory
 
     apply_speedups()
@@ -148,13 +148,12 @@ async def measure_notifier(database_url: str, options: Any) -> dict[str, Any]:
         adapter = CloudAdapter(create_authentication(settings))
         notifier = build_notifier(
             settings,
-            engine=engine,
+            queue=OutboxQueue(engine),
             adapter=adapter,
             refs=refs,
             approvals=None,
             translator=Translator.load(fallback="fi"),
             directory=directory,
-            storage=SqlStorage(engine),
         )
         total = options.notifications
         started = time.perf_counter()

@@ -60,6 +60,7 @@ from bot.identity import IdentityResolver, user_key_of
 from bot.notifier import Notifier, build_notifier
 from bot.scheduler import Scheduler, build_scheduler
 from bot.speedups import apply as apply_speedups
+from bot.state_storage import StateStorage
 from dialogs.approvals import ApprovalHandler
 from dialogs.authority import AuthorityChat
 from dialogs.i18n import Translator
@@ -69,10 +70,11 @@ from dialogs.router import AccessBot
 from dialogs.turn import MESSAGES_KEY
 from storage.audit_keys import bind_audit_key
 from storage.automation import automation_unit_of_work_factory
-from storage.bot_state import SqlStorage
+from storage.bot_state import StateDocumentStore
 from storage.conversation_refs import ConversationRefRepository
 from storage.db import create_engine, create_session_factory
 from storage.migrations_runner import current_revision, head_revision
+from storage.outbox_queue import OutboxQueue
 from storage.repositories import unit_of_work_factory
 
 __all__ = ["RUNTIME", "Runtime", "create_app"]
@@ -128,7 +130,7 @@ def create_app(
 
     ``directory``: defaults to the file ``settings.directory_path`` (raises
     ``DirectoryError``). ``storage``: botbuilder state storage, default
-    :class:`SqlStorage` on the engine. ``engine``: an existing engine (the caller
+    :class:`StateStorage` on the engine. ``engine``: an existing engine (the caller
     disposes it); default: one created from ``settings.database_url`` on start-up and
     disposed on clean-up. ``auth``: Bot Framework authentication, default
     :func:`bot.auth.create_authentication` (empty app id = anonymous local mode).
@@ -166,7 +168,7 @@ def _lifecycle(
         owned = engine is None
         runtime.engine = engine or create_engine(runtime.settings.database_url)
         try:
-            runtime.storage = storage or SqlStorage(runtime.engine)
+            runtime.storage = storage or StateStorage(StateDocumentStore(runtime.engine))
             sessions = create_session_factory(runtime.engine)
             bind_audit_key(sessions, runtime.settings.audit_chain_key())  # keyed audit chain
             refs = ConversationRefRepository(sessions)
@@ -206,13 +208,12 @@ def _lifecycle(
             if runtime.settings.notifier_enabled:  # issue 6: the outbox dispatcher
                 runtime.notifier = build_notifier(
                     runtime.settings,
-                    engine=runtime.engine,
+                    queue=OutboxQueue(runtime.engine),
                     adapter=adapter,
                     refs=refs,
                     approvals=approvals,
                     translator=runtime.translator,
                     directory=runtime.directory,
-                    storage=runtime.storage,
                 )
                 runtime.notifier.start()
             if runtime.settings.scheduler_enabled:  # issue 8: lifecycle automation

@@ -15,13 +15,13 @@ by e-mail, so the e-mail is resolved once and cached:
    retried on a later turn; it never fails the turn.
 4. Within one turn the result is memoized in ``turn_state``.
 
-Issue 10 (performance): the reference and the e-mail are also remembered in the
+For performance, the reference and the e-mail are also remembered in the
 process for :data:`REFRESH_SECONDS`. A turn whose reference is the one this process
-last stored (same service URL, conversation, tenant, user, bot, locale: everything
-but the incoming activity's id) does not write the row again, and a known e-mail is
-not read again. After that time the row is written (and ``updated_at`` refreshed)
-anyway, so a row another process or an erasure removed comes back within minutes;
-the caches hold at most :data:`CACHE_SIZE` users each.
+last stored (same service URL, conversation, tenant, user, bot, locale, chosen
+language: everything but the incoming activity's id) does not write the row again,
+and a known e-mail is not read again. After that time the row is written (and
+``updated_at`` refreshed) anyway, so a row another process or an erasure removed comes
+back within minutes; the caches hold at most :data:`CACHE_SIZE` users each.
 
 The e-mail is never logged; logs carry the user key (a pseudonymous object id).
 """
@@ -38,9 +38,9 @@ from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity
 
+from access.policy import normalize_email
 from access.ports import ConversationRefs
 from dialogs.turn import CALLER_KEY, Caller
-from storage.conversation_refs import normalize_email
 
 __all__ = [
     "CACHE_SIZE",
@@ -114,7 +114,9 @@ class _RecentValues:
         self._items.pop(key, None)
 
 
-def _reference_fingerprint(activity: Activity, locale: str | None) -> Hashable:
+def _reference_fingerprint(
+    activity: Activity, locale: str | None, chosen_locale: str | None
+) -> Hashable:
     """What a stored reference depends on, except the incoming activity's id."""
     sender = activity.from_property
     bot = activity.recipient
@@ -135,6 +137,7 @@ def _reference_fingerprint(activity: Activity, locale: str | None) -> Hashable:
         bot.name if bot else None,
         activity.locale,
         locale,
+        chosen_locale,
     )
 
 
@@ -156,14 +159,20 @@ class IdentityResolver:
         self._emails = _RecentValues(clock, refresh_seconds, cache_size)
 
     async def remember(
-        self, turn_context: TurnContext, *, locale: str | None = None, email: str | None = None
+        self,
+        turn_context: TurnContext,
+        *,
+        locale: str | None = None,
+        email: str | None = None,
+        chosen_locale: str | None = None,
     ) -> None:
-        """Upsert this turn's conversation reference (keeps a cached e-mail)."""
+        """Upsert this turn's conversation reference with the Teams ``locale`` and the
+        language the user chose with the bot (keeps a cached e-mail)."""
         activity = turn_context.activity
         key = user_key_of(activity)
         if key is None or activity.conversation is None or not activity.service_url:
             return
-        fingerprint = _reference_fingerprint(activity, locale)
+        fingerprint = _reference_fingerprint(activity, locale, chosen_locale)
         if email is None and self._stored.get(key) == fingerprint:
             return  # this process stored this very reference a moment ago
         reference = TurnContext.get_conversation_reference(activity)
@@ -174,6 +183,7 @@ class IdentityResolver:
             tenant_id=tenant_of(activity),
             locale=locale,
             email=email,
+            chosen_locale=chosen_locale,
         )
         self._stored.put(key, fingerprint)
 

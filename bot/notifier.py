@@ -2,17 +2,17 @@
 
 A background task in the bot process (started and stopped by ``create_app``'s
 lifecycle when ``ATMT_NOTIFIER`` is on). Each round it claims due rows
-(:class:`bot.outbox.OutboxQueue`), groups them by recipient (one recipient's
+(:class:`access.ports.NotificationQueue`), groups them by recipient (one recipient's
 messages go in order, recipients in parallel) and for each row:
 
 1. **Skips** it when the recipient is the actor (``params.actor``): whoever acted saw
    the answer in the chat right away (the card the service call answered), so a
    proactive echo would be a duplicate. The row is kept as ``skipped``.
 2. Renders the text of catalog key ``template.audience`` in the **recipient's**
-   language: the language chosen in the bot (UserState), else the Teams locale
-   stored with the conversation reference, else the area's default, else
-   ``ATMT_DEFAULT_LOCALE``. Codes become localized names, dates Finnish dates,
-   typed text is escaped (:func:`dialogs.cards.markup.plain`).
+   language: the language chosen in the bot, else the Teams locale (both stored with
+   the conversation reference, :class:`access.ports.ConversationRefs`), else the
+   area's default, else ``ATMT_DEFAULT_LOCALE``. Codes become localized names, dates
+   Finnish dates, typed text is escaped (:func:`dialogs.cards.markup.plain`).
 3. Approvers of ``request.submitted`` / ``request.resubmitted`` get the approver card
    (:mod:`dialogs.approvals`) instead of a text.
 4. Sends it proactively with the stored conversation reference (:mod:`bot.delivery`,
@@ -42,22 +42,20 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from botbuilder.core import BotAdapter, CardFactory, MessageFactory, Storage
+from botbuilder.core import BotAdapter, CardFactory, MessageFactory
 from botbuilder.schema import Activity, ActivityTypes
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from access.directory import Directory
 from access.errors import AccessError
+from access.ports import ConversationRefs, NotificationQueue, OutboxItem, StoredConversationRef
 from bot.config import Settings
 from bot.delivery import DeliveryError, TeamsSender, backoff
 from bot.graph import GraphError, GraphMailer, MailMessage
-from bot.outbox import OutboxItem, OutboxQueue
 from bot.ratelimit import RateLimiter
 from dialogs.approvals import ApprovalHandler
 from dialogs.cards.markup import plain
 from dialogs.i18n import Messages, Translator, normalize_locale
 from dialogs.violations import code_name
-from storage.conversation_refs import ConversationRefRepository, StoredConversationRef
 
 __all__ = ["CARD_TEMPLATES", "Notifier", "build_notifier", "render_params", "render_text"]
 
@@ -69,8 +67,6 @@ BATCH = 100
 CONCURRENCY = 16
 MARK_TRIES = 5
 TEXT_LIMIT = 2000
-PREFERENCES = "Preferences"
-PREFERENCES_LOCALE = "locale"  # dialogs.language.PREFERENCES_LOCALE
 
 
 _SAFE_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
@@ -164,14 +160,13 @@ class Notifier:
         self,
         *,
         settings: Settings,
-        queue: OutboxQueue,
+        queue: NotificationQueue,
         sender: TeamsSender | None,
         mailer: GraphMailer | None,
-        refs: ConversationRefRepository,
+        refs: ConversationRefs,
         translator: Translator,
         directory: Directory | Callable[[], Directory],
         approvals: ApprovalHandler | None = None,
-        storage: Storage | None = None,
         now: Callable[[], datetime] = _utcnow,
         rng: random.Random | None = None,
     ) -> None:
@@ -183,7 +178,6 @@ class Notifier:
         self.translator = translator
         self._directory = directory
         self.approvals = approvals
-        self.storage = storage
         self.now = now
         self.rng = rng or random.Random()
         self._task: asyncio.Task[None] | None = None
@@ -287,7 +281,7 @@ class Notifier:
             )
             return
         ref = await self.refs.get_by_email(item.recipient)
-        m = self.translator.get(await self._locale(ref, item))
+        m = self.translator.get(self._locale(ref, item))
         settings = self.settings
         mail_ok = self.mailer is not None and settings.mail_enabled
         teams_budget = settings.notify_teams_attempts if mail_ok else settings.notify_max_attempts
@@ -405,10 +399,9 @@ class Notifier:
 
     # --------------------------------------------------------- content
 
-    async def _locale(self, ref: StoredConversationRef | None, item: OutboxItem) -> str:
+    def _locale(self, ref: StoredConversationRef | None, item: OutboxItem) -> str:
         if ref is not None:
-            chosen = await self._chosen_locale(ref)
-            for candidate in (chosen, ref.locale):
+            for candidate in (ref.chosen_locale, ref.locale):
                 locale = normalize_locale(candidate)
                 if locale is not None:
                     return locale
@@ -416,25 +409,6 @@ class Notifier:
         if area is not None:
             return area.default_locale
         return self.settings.default_locale
-
-    async def _chosen_locale(self, ref: StoredConversationRef) -> str | None:
-        """The language the user chose with the bot's language command (UserState)."""
-        if self.storage is None:
-            return None
-        channel = ref.reference.get("channelId") or ref.reference.get("channel_id")
-        user = ref.reference.get("user")
-        user_id = user.get("id") if isinstance(user, dict) else None
-        if not isinstance(channel, str) or not isinstance(user_id, str):
-            return None
-        key = f"{channel}/users/{user_id}"
-        try:
-            found = await self.storage.read([key])
-        except Exception:
-            return None
-        state = found.get(key)
-        preferences = state.get(PREFERENCES) if isinstance(state, dict) else None
-        chosen = preferences.get(PREFERENCES_LOCALE) if isinstance(preferences, dict) else None
-        return chosen if isinstance(chosen, str) else None
 
     async def _activity(self, m: Messages, item: OutboxItem) -> Activity:
         text = render_text(m, self.directory, item)
@@ -465,13 +439,12 @@ class Notifier:
 def build_notifier(
     settings: Settings,
     *,
-    engine: AsyncEngine,
+    queue: NotificationQueue,
     adapter: BotAdapter,
-    refs: ConversationRefRepository,
+    refs: ConversationRefs,
     approvals: ApprovalHandler | None,
     translator: Translator,
     directory: Directory | Callable[[], Directory],
-    storage: Storage | None,
 ) -> Notifier:
     """The notifier of a bot process, from the settings."""
     sender = TeamsSender(
@@ -479,19 +452,18 @@ def build_notifier(
         settings.app_id,
         # burst=1: evenly spaced sends. A full bucket of ``rate`` tokens lets up to
         # twice the rate leave within one second, which Teams answers with 429s and
-        # each 429 costs a back-off of Retry-After (issue 10).
+        # each 429 costs a back-off of Retry-After.
         conversation_limiter=RateLimiter(settings.notify_conversation_rate, burst=1),
         tenant_limiter=RateLimiter(settings.notify_tenant_rate, burst=1),
         timeout=settings.notify_timeout,
     )
     return Notifier(
         settings=settings,
-        queue=OutboxQueue(engine),
+        queue=queue,
         sender=sender,
         mailer=GraphMailer(settings) if settings.mail_enabled else None,
         refs=refs,
         translator=translator,
         directory=directory,
         approvals=approvals,
-        storage=storage,
     )

@@ -13,11 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TextIO
 
+from access.ports import NotificationQueue, OutboxItem
 from bot.config import ConfigError, Settings, load_settings
-from bot.outbox import OutboxItem, OutboxQueue
 
 __all__ = ["register"]
 
@@ -40,14 +42,22 @@ def _line(item: OutboxItem) -> str:
     )
 
 
-async def _dead(settings: Settings, out: TextIO) -> int:
+@asynccontextmanager
+async def _queue(settings: Settings) -> AsyncIterator[NotificationQueue]:
+    """The outbox queue on the configured database (the engine is disposed after)."""
     from storage.db import create_engine
+    from storage.outbox_queue import OutboxQueue
 
     engine = create_engine(settings.database_url)
     try:
-        items = await OutboxQueue(engine).dead()
+        yield OutboxQueue(engine)
     finally:
         await engine.dispose()
+
+
+async def _dead(settings: Settings, out: TextIO) -> int:
+    async with _queue(settings) as queue:
+        items = await queue.dead()
     for item in items:
         print(_line(item), file=out)
     print(f"{len(items)} dead letter{'s' if len(items) != 1 else ''}", file=out)
@@ -55,12 +65,8 @@ async def _dead(settings: Settings, out: TextIO) -> int:
 
 
 async def _retry(settings: Settings, ids: list[str], every: bool, out: TextIO) -> int:
-    from storage.db import create_engine
-
-    engine = create_engine(settings.database_url)
     failed = 0
-    try:
-        queue = OutboxQueue(engine)
+    async with _queue(settings) as queue:
         if every:
             ids = [item.id for item in await queue.dead(limit=100_000)]
         now = datetime.now(UTC)
@@ -70,8 +76,6 @@ async def _retry(settings: Settings, ids: list[str], every: bool, out: TextIO) -
             else:
                 print(f"{item_id}: not a dead letter", file=out)
                 failed += 1
-    finally:
-        await engine.dispose()
     return 1 if failed else 0
 
 

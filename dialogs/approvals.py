@@ -68,7 +68,6 @@ log = logging.getLogger(__name__)
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 INVOKE_BUDGET_SECONDS = 8.0  # Teams gives up after about 10 s
-SNAPSHOT_TEMPLATES = ("request.submitted", "request.resubmitted")
 CHANGE_FIELDS = ("worker_name", "worker_job_title", "service_areas", "level", "start", "end")
 
 
@@ -84,14 +83,6 @@ def changes_between(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[Cha
             continue
         found.append(Change(name, before, after))
     return tuple(found)
-
-
-def _version_of(idempotency_key: str) -> int:
-    parts = idempotency_key.split(":")
-    try:
-        return int(parts[1])
-    except (IndexError, ValueError):
-        return -1
 
 
 class ApprovalHandler:
@@ -125,14 +116,9 @@ class ApprovalHandler:
                 ids.append(user_id)
         return tuple(ids)
 
-    async def changes_of(self, request: AccessRequest) -> tuple[Change, ...]:
-        """What a resubmit changed, from the parameters of the earlier notifications."""
-        async with self.service.uow_factory() as uow:
-            rows = await uow.outbox.for_request(request.id)
-        snapshots: dict[int, Mapping[str, Any]] = {}
-        for row in rows:
-            if row.template in SNAPSHOT_TEMPLATES:
-                snapshots[_version_of(row.idempotency_key)] = row.params
+    async def changes_of(self, actor: str, request: AccessRequest) -> tuple[Change, ...]:
+        """What the resubmit that made ``request``'s version changed, as ``actor`` may see."""
+        snapshots = await self.service.submission_snapshots(actor, request.id)
         current = snapshots.get(request.version)
         earlier = [v for v in snapshots if v < request.version]
         if current is None or not earlier:
@@ -161,7 +147,7 @@ class ApprovalHandler:
         question: str | None = None
         changes: tuple[Change, ...] = ()
         if request.state is RequestState.PENDING and request.version > 1:
-            changes = await self.changes_of(request)
+            changes = await self.changes_of(actor, request)
             returned = [d for d in found.decisions if d.outcome.value == "returned"]
             question = returned[-1].text if returned else None
         return ApprovalView(

@@ -4,7 +4,9 @@ Every turn: load the states, have the host remember the conversation and say who
 speaking (:class:`dialogs.turn.CallerSource`), work out the caller's language
 (UserState choice > Teams locale > the area's default > ``ATMT_DEFAULT_LOCALE``), route
 the turn (welcome, help, hint, a typed command or a card's button to its feature, the
-dialog in progress), then save ConversationState and UserState.
+dialog in progress), then save ConversationState and UserState. The host remembers the
+language the user chose with the conversation (again at the end of the turn that
+chose it), so notifications use it too.
 """
 
 from __future__ import annotations
@@ -94,8 +96,11 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         await self._load_states(turn_context)
+        chosen = await self._chosen_locale(turn_context)
         # Remember first: the host's e-mail cache needs the row.
-        await self.identities.remember(turn_context, locale=turn_context.activity.locale)
+        await self.identities.remember(
+            turn_context, locale=turn_context.activity.locale, chosen_locale=chosen
+        )
         if turn_context.activity.type in ("message", "invoke"):
             # Who is speaking, with the e-mail (cached; one member lookup per user), so
             # that conversations can read it and notifications find this conversation.
@@ -104,6 +109,17 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         await super().on_turn(turn_context)
         await self.conversation_state.save_changes(turn_context)
         await self.user_state.save_changes(turn_context)
+        chosen_now = await self._chosen_locale(turn_context)
+        if chosen_now != chosen:  # chosen in this turn: notifications use it from now on
+            await self.identities.remember(
+                turn_context, locale=turn_context.activity.locale, chosen_locale=chosen_now
+            )
+
+    async def _chosen_locale(self, turn_context: TurnContext) -> str | None:
+        """The language the user chose with the language command, if any."""
+        preferences = await self.preferences.get(turn_context)
+        chosen = preferences.get(PREFERENCES_LOCALE) if isinstance(preferences, dict) else None
+        return normalize_locale(chosen) if isinstance(chosen, str) else None
 
     async def _load_states(self, turn_context: TurnContext) -> None:
         """Read ConversationState and UserState in one storage call (one query).

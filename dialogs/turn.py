@@ -49,8 +49,16 @@ class CallerSource(Protocol):
     """The host's way of knowing who speaks (``bot.identity.IdentityResolver``)."""
 
     async def remember(
-        self, turn_context: TurnContext, *, locale: str | None = None, email: str | None = None
-    ) -> None: ...
+        self,
+        turn_context: TurnContext,
+        *,
+        locale: str | None = None,
+        email: str | None = None,
+        chosen_locale: str | None = None,
+    ) -> None:
+        """Keep this turn's conversation for later messages, with the Teams client's
+        ``locale`` and the language the user chose with the bot (``chosen_locale``)."""
+        ...
 
     async def resolve(self, turn_context: TurnContext) -> Caller | None: ...
 

@@ -1,1 +1,1 @@
-"""Persistence: SQLAlchemy 2 (async) tables, Alembic migrations and botbuilder storage."""
+"""Persistence: SQLAlchemy 2 (async) tables, repositories, Alembic migrations; SQL only."""

@@ -6,7 +6,9 @@ caches the user's work e-mail once resolved from Teams (``TeamsInfo.get_member``
 * ``user_key`` is the Entra object id (``from.aadObjectId``) when Teams sends one,
   else the channel account id (``from.id``).
 * ``save`` is an upsert; an ``email`` of ``None`` keeps the e-mail already stored,
-  so a turn never forgets a resolved address.
+  so a turn never forgets a resolved address (likewise tenant, locale, chosen locale).
+* ``locale`` is the Teams client's locale of the last turn, ``chosen_locale`` the
+  language the user chose with the bot.
 * E-mail addresses are stored lower-cased and stripped.
 """
 
@@ -44,6 +46,7 @@ _COLUMNS = (
     _TABLE.c.reference,
     _TABLE.c.locale,
     _TABLE.c.updated_at,
+    _TABLE.c.chosen_locale,
 )
 
 
@@ -56,6 +59,7 @@ def _row_to_ref(row: Any) -> StoredConversationRef:
         reference=loaded if isinstance(loaded, dict) else {},
         locale=row.locale,
         updated_at=row.updated_at,
+        chosen_locale=row.chosen_locale,
     )
 
 
@@ -87,8 +91,9 @@ class ConversationRefRepository:
         tenant_id: str | None = None,
         locale: str | None = None,
         email: str | None = None,
+        chosen_locale: str | None = None,
     ) -> None:
-        """Insert or update the user's reference; ``email=None`` keeps the stored one."""
+        """Insert or update the user's reference; ``None`` keeps a stored value."""
         document = json.dumps(dict(reference), separators=(",", ":"), ensure_ascii=False)
         async with self._sessions() as session, session.begin():
             dialect = session.get_bind().dialect.name
@@ -99,6 +104,7 @@ class ConversationRefRepository:
                 tenant_id=tenant_id,
                 reference=document,
                 locale=locale,
+                chosen_locale=chosen_locale,
                 updated_at=utcnow(),
             )
             await session.execute(
@@ -108,6 +114,9 @@ class ConversationRefRepository:
                         "reference": stmt.excluded.reference,
                         "tenant_id": func.coalesce(stmt.excluded.tenant_id, _TABLE.c.tenant_id),
                         "locale": func.coalesce(stmt.excluded.locale, _TABLE.c.locale),
+                        "chosen_locale": func.coalesce(
+                            stmt.excluded.chosen_locale, _TABLE.c.chosen_locale
+                        ),
                         "email": func.coalesce(stmt.excluded.email, _TABLE.c.email),
                         "updated_at": stmt.excluded.updated_at,
                     },

@@ -34,7 +34,7 @@ class Base(DeclarativeBase):
 
 
 class BotState(Base):
-    """One botbuilder ``Storage`` item (conversation/user/dialog state)."""
+    """One JSON state document of the bot (conversation/user/dialog state)."""
 
     __tablename__ = "bot_state"
 
@@ -57,7 +57,9 @@ class ConversationRef(Base):
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     tenant_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reference: Mapped[str] = mapped_column(Text, nullable=False)  # JSON
-    locale: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    locale: Mapped[str | None] = mapped_column(String(35), nullable=True)  # Teams client
+    # The language chosen with the bot's language command, if any.
+    chosen_locale: Mapped[str | None] = mapped_column(String(35), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
     )

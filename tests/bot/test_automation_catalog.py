@@ -10,9 +10,9 @@ import pytest
 from access.automation import AUTOMATION_TEMPLATES
 from access.directory import Directory
 from access.misuse import MISUSE_TEMPLATES
+from access.ports import OutboxItem
 from access.review import REVIEW_TEMPLATES
 from bot.notifier import render_params, render_text
-from bot.outbox import OutboxItem
 from dialogs.i18n import LOCALES, LOCALES_DIR, Translator, placeholders, read_locale
 
 KEYS = sorted(

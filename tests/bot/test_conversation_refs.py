@@ -39,3 +39,18 @@ async def test_email_given_on_save_is_stored_normalized(
     await refs.save(user_key="user-2", reference=REFERENCE, email="Contact@Kuopio-Area.example.fi")
     stored = await refs.get("user-2")
     assert stored is not None and stored.email == "contact@kuopio-area.example.fi"
+
+
+async def test_chosen_locale_is_kept_apart_from_the_teams_locale(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    refs = ConversationRefRepository(session_factory)
+    await refs.save(user_key="user-3", reference=REFERENCE, locale="fi-FI")
+    stored = await refs.get("user-3")
+    assert stored is not None and stored.chosen_locale is None
+    await refs.save(user_key="user-3", reference=REFERENCE, locale="fi-FI", chosen_locale="sv")
+    await refs.save(user_key="user-3", reference=REFERENCE, locale="en-GB")  # None keeps it
+    await refs.set_email("user-3", "user3@example.fi")
+    stored = await refs.get_by_email("user3@example.fi")
+    assert stored is not None
+    assert (stored.locale, stored.chosen_locale) == ("en-GB", "sv")

@@ -99,6 +99,30 @@ async def test_failed_lookup_is_not_fatal_and_retried_later(
         assert lookup.calls == 2
 
 
+async def test_a_changed_chosen_language_is_written_at_once(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    refs = ConversationRefRepository(session_factory)
+    saves: list[str | None] = []
+    save = refs.save
+
+    async def counting_save(**kwargs: Any) -> None:
+        saves.append(kwargs.get("chosen_locale"))
+        await save(**kwargs)
+
+    refs.save = counting_save  # type: ignore[method-assign]
+    resolver = IdentityResolver(refs, member_lookup=_Lookup(FakeConnector()))
+    url = "http://127.0.0.1:1/"
+    await resolver.remember(_context(message(url, "apua")), locale="fi-FI")
+    await resolver.remember(_context(message(url, "kieli")), locale="fi-FI")
+    assert saves == [None]  # the same reference: not written again
+    await resolver.remember(_context(message(url, "sv")), locale="fi-FI", chosen_locale="sv")
+    await resolver.remember(_context(message(url, "hej")), locale="fi-FI", chosen_locale="sv")
+    assert saves == [None, "sv"]
+    stored = await refs.get("00000000-0000-0000-0000-000000000001")
+    assert stored is not None and (stored.locale, stored.chosen_locale) == ("fi-FI", "sv")
+
+
 def test_user_key_and_tenant() -> None:
     with_aad = Activity().deserialize(message("http://127.0.0.1:1/", "x"))
     assert user_key_of(with_aad) == "00000000-0000-0000-0000-000000000001"

@@ -30,10 +30,10 @@ from sqlalchemy import update
 
 from bot.app import RUNTIME
 from bot.cli import main as cli_main
-from bot.outbox import OutboxQueue
 from storage.conversation_refs import ConversationRefRepository
 from storage.db import create_session_factory
 from storage.domain_tables import OUTBOX
+from storage.outbox_queue import OutboxQueue
 
 BASE = {
     "notifier_enabled": True,

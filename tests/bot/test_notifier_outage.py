@@ -15,8 +15,8 @@ from fakes.notify_support import draft, notification_keys, seed_conversations, w
 from sqlalchemy import select
 
 from bot.app import RUNTIME
-from bot.outbox import OutboxQueue
 from storage.domain_tables import OUTBOX
+from storage.outbox_queue import OutboxQueue
 
 REQUESTS = 20
 OUTAGE_SECONDS = 3.0

@@ -17,12 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from access.directory import load_directory_file
 from access.notifications import TEMPLATES
+from access.ports import OutboxItem
 from bot.delivery import DeliveryError, backoff, classify
 from bot.notifier import render_text
-from bot.outbox import OutboxItem, OutboxQueue
 from bot.ratelimit import RateLimiter
 from dialogs.i18n import LOCALES, LOCALES_DIR, Translator, placeholders, read_catalog
 from storage.domain_tables import OUTBOX
+from storage.outbox_queue import OutboxQueue
 
 DIRECTORY = load_directory_file(EXAMPLE_DIRECTORY)
 KEYS = sorted(f"{t}.{a.value}" for t, audiences in TEMPLATES.items() for a in audiences)

@@ -30,7 +30,7 @@ CLAIMER = textwrap.dedent(
     """
     import asyncio, json, sys, time
     from datetime import UTC, datetime, timedelta
-    from bot.outbox import OutboxQueue
+    from storage.outbox_queue import OutboxQueue
     from storage.db import create_engine
 
     async def main(url: str, start_at: float) -> None:

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import inspect
+from alembic import command
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import create_engine, normalize_url
 from storage.migrations_runner import (
+    alembic_config,
     current_revision,
     head_revision,
     is_at_head,
@@ -67,3 +72,57 @@ def test_normalize_url() -> None:
     assert normalize_url("postgres://u:p@h:5432/db") == "postgresql+asyncpg://u:p@h:5432/db"
     for already in ("sqlite+aiosqlite:///x.db", "postgresql+asyncpg://u@h/db"):
         assert normalize_url(already) == already
+
+
+async def test_0005_copies_languages_chosen_in_user_state_to_the_references(
+    engine: AsyncEngine,
+) -> None:
+    def downgrade(conn: Connection) -> None:
+        command.downgrade(alembic_config(conn), "0004")
+
+    def upgrade(conn: Connection) -> None:
+        command.upgrade(alembic_config(conn), "head")
+
+    def reference(user_id: str) -> str:
+        return json.dumps({"channelId": "msteams", "user": {"id": user_id}})
+
+    now = datetime.now(UTC)
+    states = {
+        "msteams/users/29:chose": {"Preferences": {"locale": "sv"}, "Other": {"x": 1}},
+        "msteams/users/29:other": {"Other": {"x": 1}},
+        "msteams/conversations/a:1": {"Preferences": {"locale": "en"}},
+    }
+    refs = {
+        "aad-chose": reference("29:chose"),
+        "aad-other": reference("29:other"),
+        "aad-no-state": reference("29:no-state"),
+        "aad-odd": json.dumps(["not", "a", "reference"]),
+    }
+    async with engine.begin() as conn:
+        await conn.run_sync(downgrade)
+    try:
+        async with engine.begin() as conn:
+            for key, state in states.items():
+                await conn.execute(
+                    text(
+                        "INSERT INTO bot_state (key, document, etag, updated_at)"
+                        " VALUES (:key, :document, 'e', :now)"
+                    ),
+                    {"key": key, "document": json.dumps(state), "now": now},
+                )
+            for user_key, document in refs.items():
+                await conn.execute(
+                    text(
+                        "INSERT INTO conversation_refs (user_key, reference, locale, updated_at)"
+                        " VALUES (:user_key, :reference, 'fi-FI', :now)"
+                    ),
+                    {"user_key": user_key, "reference": document, "now": now},
+                )
+    finally:
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade)
+    async with engine.connect() as conn:
+        rows = await conn.execute(text("SELECT user_key, chosen_locale FROM conversation_refs"))
+        chosen = dict(rows.all())
+    assert chosen == {"aad-chose": "sv", "aad-other": None, "aad-no-state": None, "aad-odd": None}
+    assert await is_at_head(engine)

@@ -27,12 +27,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from access.directory import Directory, load_directory_file
 from access.model import RequestDraft, RequestKind
 from access.service import AccessService
-from bot.outbox import OutboxQueue
-from storage.bot_state import SqlStorage
+from storage.bot_state import DocumentWrite, StateDocumentStore
 from storage.conversation_refs import ConversationRefRepository
 from storage.db import create_engine, create_session_factory
 from storage.domain_tables import IDEMPOTENCY, OUTBOX
 from storage.models import BotState, ConversationRef
+from storage.outbox_queue import OutboxQueue
 from storage.repositories import unit_of_work_factory
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,7 +157,7 @@ async def test_turn_queries_use_indexes_on_a_large_database(pg_url: str) -> None
         directory = load_example_directory()
         service = AccessService(unit_of_work_factory(sessions), directory)
         refs = ConversationRefRepository(sessions)
-        storage = SqlStorage(engine)
+        documents = StateDocumentStore(engine)
         area = directory.area_of("kuopio")
         assert area is not None
         today = datetime.now(UTC).date()
@@ -180,14 +180,16 @@ async def test_turn_queries_use_indexes_on_a_large_database(pg_url: str) -> None
             await refs.save(user_key="aad-plan", reference={"a": 1}, locale="fi-FI")
             await refs.get("aad-plan")
             await refs.get_by_email("seed17@example.fi")
-            state = await storage.read(["msteams/conversations/a:seed-5", "msteams/users/x"])
-            await storage.write(
-                {
-                    "msteams/conversations/a:seed-5": state.get(
-                        "msteams/conversations/a:seed-5", {}
+            state = await documents.read(["msteams/conversations/a:seed-5", "msteams/users/x"])
+            stored = state.get("msteams/conversations/a:seed-5")
+            await documents.write(
+                [
+                    DocumentWrite(
+                        "msteams/conversations/a:seed-5",
+                        (stored.document if stored else {}) | {"step": "form"},
+                        stored.etag if stored else None,
                     )
-                    | {"step": "form"}
-                }
+                ]
             )
             # ... the submit itself, the lists and views a manager opens ...
             request = await service.submit(MANAGER, draft, idempotency_key="plan-1")

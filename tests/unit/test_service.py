@@ -484,6 +484,29 @@ async def test_return_and_resubmit(w: World) -> None:
     assert w.audit_actions() == ["request.submitted", "request.returned", "request.resubmitted"]
 
 
+async def test_submission_snapshots_show_what_a_resubmit_changed(w: World) -> None:
+    request = await w.submit()
+    await w.service.return_with_question(
+        APPROVER, request.id, "Tarvitaanko kirjausoikeus?", idempotency_key=w.key()
+    )
+    again = await w.service.resubmit(
+        MANAGER, request.id, RequestChanges(level="record"), idempotency_key=w.key()
+    )
+    snapshots = await w.service.submission_snapshots(APPROVER, request.id)
+    assert sorted(snapshots) == [1, again.version]
+    assert snapshots[1]["level"] == request.level
+    assert snapshots[again.version]["level"] == "record"
+    assert await w.service.submission_snapshots(MANAGER, request.id) == snapshots
+
+
+async def test_submission_snapshots_only_for_who_may_see_the_request(w: World) -> None:
+    request = await w.submit()
+    denied = await _denied(w, w.service.submission_snapshots(STRANGER, request.id), "not_visible")
+    assert denied.request_id == request.id
+    with pytest.raises(NotFound):
+        await w.service.submission_snapshots(APPROVER, "no-such-request")
+
+
 async def test_reason_and_question_are_required(w: World) -> None:
     request = await w.submit()
     with pytest.raises(PolicyViolations) as no_reason:

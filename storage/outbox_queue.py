@@ -1,5 +1,7 @@
 """The dispatcher's side of the ``outbox`` table: claim, finish, dead letters, retry.
 
+:class:`OutboxQueue` implements :class:`access.ports.NotificationQueue`.
+
 States of a row (``status``):
 
 * ``pending`` -- waiting until ``next_attempt_at``;
@@ -21,17 +23,17 @@ counts as an attempt too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from access.ports import OutboxItem
 from storage.db import single_statement_engine
 from storage.domain_tables import OUTBOX
 
-__all__ = ["DEAD", "OutboxItem", "OutboxQueue"]
+__all__ = ["DEAD", "OutboxQueue"]
 
 PENDING = "pending"
 SENDING = "sending"
@@ -39,27 +41,6 @@ SENT = "sent"
 SKIPPED = "skipped"
 DEAD = "failed"
 ERROR_MAX = 500
-
-
-@dataclass(frozen=True)
-class OutboxItem:
-    id: str
-    request_id: str | None
-    template: str
-    audience: str
-    recipient: str
-    params: dict[str, Any]
-    idempotency_key: str
-    attempts: int
-    status: str
-    created_at: datetime
-    next_attempt_at: datetime | None
-    sent_at: datetime | None
-    last_error: str | None
-
-    @property
-    def catalog_key(self) -> str:
-        return f"{self.template}.{self.audience}"
 
 
 def _item(row: Any) -> OutboxItem:
@@ -83,10 +64,12 @@ def _item(row: Any) -> OutboxItem:
 
 
 class OutboxQueue:
+    """:class:`access.ports.NotificationQueue` on the ``outbox`` table."""
+
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         # Every call below is one statement: on PostgreSQL it runs without BEGIN and
-        # COMMIT around it (two round trips fewer per notification step, issue 10).
+        # COMMIT around it (two round trips fewer per notification step).
         self._single = single_statement_engine(engine)
 
     async def claim(self, now: datetime, *, limit: int, lease: timedelta) -> list[OutboxItem]:
@@ -169,8 +152,6 @@ class OutboxQueue:
 
     async def counts(self) -> dict[str, int]:
         """Rows per status (for tests and the admin)."""
-        from sqlalchemy import func
-
         statement = select(OUTBOX.c.status, func.count()).group_by(OUTBOX.c.status)
         async with self._single.connect() as conn:
             return {str(s): int(n) for s, n in (await conn.execute(statement)).all()}
