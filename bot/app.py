@@ -194,7 +194,7 @@ def _lifecycle(
                 user_state=UserState(runtime.storage),
                 translator=runtime.translator,
                 identities=identities,
-                directory=runtime.directory,
+                directory=provider,
                 service=runtime.service,
                 approvals=approvals,
                 authority=runtime.authority,
@@ -209,7 +209,7 @@ def _lifecycle(
                     refs=refs,
                     approvals=approvals,
                     translator=runtime.translator,
-                    directory=runtime.directory,
+                    directory=provider,
                     storage=runtime.storage,
                 )
                 runtime.notifier.start()

@@ -76,11 +76,14 @@ class DirectoryRefresher:
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
+    async def refresh(self) -> None:
+        await self._provider.refresh(self._factory)
+
     async def _loop(self) -> None:
         while True:
             await asyncio.sleep(REFRESH_SECONDS)
             try:
-                await self._provider.refresh(self._factory)
+                await self.refresh()
             except Exception as error:
                 log.warning(
                     "directory refresh failed",

@@ -29,7 +29,7 @@ from botbuilder.schema import (
 )
 from botbuilder.schema.teams import TeamInfo
 
-from access.directory import Directory
+from access.directory import DirectorySource, current_directory
 from access.service import AccessService
 from dialogs.approvals import ApprovalHandler
 from dialogs.authority import HANDLED as AUTHORITY_COMMANDS
@@ -61,7 +61,7 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         user_state: UserState,
         translator: Translator,
         identities: CallerSource,
-        directory: Directory | None = None,
+        directory: DirectorySource | None = None,
         service: AccessService | None = None,
         approvals: ApprovalHandler | None = None,
         authority: AuthorityChat | None = None,
@@ -153,17 +153,18 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
     async def _area_default(self, turn_context: TurnContext) -> str | None:
         if self.directory is None:
             return None
+        directory = current_directory(self.directory)  # the one in force, imports included
         identity = await self._caller(turn_context)
         if identity is None or identity.email is None:
             return None
-        roles = self.directory.roles_of(identity.email)
+        roles = directory.roles_of(identity.email)
         area_codes = set(roles.approver_in | roles.deputy_in | roles.admin_in)
         for municipality_code in roles.requester_for:
-            area = self.directory.area_of(municipality_code)
+            area = directory.area_of(municipality_code)
             if area is not None:
                 area_codes.add(area.code)
         for code in sorted(area_codes):
-            area = self.directory.area(code)
+            area = directory.area(code)
             if area is not None:
                 return area.default_locale
         return None
