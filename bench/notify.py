@@ -61,7 +61,6 @@ async def measure_notifier(database_url: str, options: Any) -> dict[str, Any]:
     from access.service import AccessService
     from bot.auth import create_authentication
     from bot.notifier import build_notifier
-    from bot.speedups import apply as apply_speedups
     from dialogs.i18n import Translator
     from storage.bot_state import SqlStorage
     from storage.conversation_refs import ConversationRefRepository
@@ -69,7 +68,6 @@ async def measure_notifier(database_url: str, options: Any) -> dict[str, Any]:
     from storage.domain_tables import OUTBOX
     from storage.repositories import unit_of_work_factory
 
-    apply_speedups()
     await migrate(database_url)
     directory = load_directory_file(ROOT / "examples" / "directory.yaml")
     settings = bench_settings(database_url)

@@ -530,6 +530,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    from bot import patches
+
+    patches.apply()  # as the bot's entry points do; the servers are separate processes
     options = (
         Options.quick(args.postgres_server)
         if args.quick

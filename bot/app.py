@@ -58,8 +58,8 @@ from bot.config import Settings
 from bot.hardening import TooDeep, clean_json, id_problem, tidy_locale
 from bot.identity import IdentityResolver, user_key_of
 from bot.notifier import Notifier, build_notifier
+from bot.patches import OneReadStateLoader
 from bot.scheduler import Scheduler, build_scheduler
-from bot.speedups import apply as apply_speedups
 from dialogs.approvals import ApprovalHandler
 from dialogs.authority import AuthorityChat
 from dialogs.i18n import Translator
@@ -133,7 +133,6 @@ def create_app(
     :func:`bot.auth.create_authentication` (empty app id = anonymous local mode).
     ``clock``: the domain service's clock (tests travel in time with it).
     """
-    apply_speedups()  # msrest's per-turn retry-policy cost, see bot.speedups
     runtime = Runtime(
         settings=settings,
         translator=translator or Translator.load(fallback=settings.default_locale),
@@ -200,6 +199,7 @@ def _lifecycle(
                 authority=runtime.authority,
                 review=review,
                 misuse=misuse,
+                state_loader=OneReadStateLoader(),
             )
             if runtime.settings.notifier_enabled:  # issue 6: the outbox dispatcher
                 runtime.notifier = build_notifier(

@@ -268,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from bot import patches
+
+    patches.apply()  # checks the framework versions first
     args = build_parser().parse_args(argv)
     result: int = args.func(args)
     return result

@@ -19,7 +19,6 @@ from botbuilder.core import (
     TurnContext,
     UserState,
 )
-from botbuilder.core.bot_state import CachedBotState
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.dialogs import DialogSet
 from botbuilder.schema import (
@@ -42,7 +41,15 @@ from dialogs.language import PREFERENCES_LOCALE, LanguageDialog
 from dialogs.manager import ManagerDialogs
 from dialogs.misuse import MisuseChat
 from dialogs.review import ReviewChat
-from dialogs.turn import Caller, CallerSource, caller_of, messages_of, set_caller, set_messages
+from dialogs.turn import (
+    Caller,
+    CallerSource,
+    StateLoader,
+    caller_of,
+    messages_of,
+    set_caller,
+    set_messages,
+)
 
 __all__ = ["AccessBot"]
 
@@ -67,8 +74,10 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         authority: AuthorityChat | None = None,
         review: ReviewChat | None = None,
         misuse: MisuseChat | None = None,
+        state_loader: StateLoader | None = None,
     ) -> None:
         super().__init__()
+        self.state_loader = state_loader
         self.review = review
         self.misuse = misuse
         self.approvals = approvals
@@ -93,7 +102,8 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
     # ------------------------------------------------------------------ turn
 
     async def on_turn(self, turn_context: TurnContext) -> None:
-        await self._load_states(turn_context)
+        if self.state_loader is not None:  # else botbuilder loads each state on first use
+            await self.state_loader.load(turn_context, (self.conversation_state, self.user_state))
         # Remember first: the host's e-mail cache needs the row.
         await self.identities.remember(turn_context, locale=turn_context.activity.locale)
         if turn_context.activity.type in ("message", "invoke"):
@@ -104,28 +114,6 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         await super().on_turn(turn_context)
         await self.conversation_state.save_changes(turn_context)
         await self.user_state.save_changes(turn_context)
-
-    async def _load_states(self, turn_context: TurnContext) -> None:
-        """Read ConversationState and UserState in one storage call (one query).
-
-        botbuilder's ``BotState.load`` reads each scope on its own; a state already
-        cached in ``turn_state`` is not read again, so this only saves a round trip
-        Empty states are left to botbuilder's own loading.
-        """
-        states = (self.conversation_state, self.user_state)
-        storage = self.conversation_state._storage
-        if storage is not self.user_state._storage:
-            return
-        try:
-            keys = [state.get_storage_key(turn_context) for state in states]
-        except Exception:  # an activity without the ids a key needs: botbuilder decides
-            return
-        items = await storage.read(keys)
-        for state, key in zip(states, keys, strict=True):
-            if state.get_cached_state(turn_context) is None:
-                turn_context.turn_state[state._context_service_key] = CachedBotState(
-                    items.get(key)
-                )
 
     async def _caller(self, turn_context: TurnContext) -> Caller | None:
         """The caller of this turn, asked of the host once and kept in the turn."""
