@@ -68,7 +68,7 @@ def backoff(
     """
     draw = (rng or random).uniform
     exponential = min(cap, base * (2 ** min(max(0, attempt - 1), 40)))
-    delay = exponential * draw(0.5, 1.0)
+    delay: float = exponential * draw(0.5, 1.0)
     if retry_after is not None:
         delay = max(delay, retry_after + draw(0.0, max(0.01, base / 4)))
     return delay
