@@ -1,4 +1,4 @@
-"""The authority's commands of ``atmt-bot`` (issue 7).
+"""The authority's commands of ``atmt-bot``.
 
     atmt-bot keha list --as ADMIN                      approved, not yet sent; batches
     atmt-bot keha batch --as ADMIN --area AREA         create a batch (freezes its rows)
@@ -38,7 +38,6 @@ from access.directory import DirectoryError, load_directory_file
 from access.errors import AccessDenied, AccessError
 from access.model import SYSTEM_ACTOR
 from access.reports import month_end
-from access.service import AccessService
 from bot.config import ConfigError, Settings, load_settings
 from dialogs.i18n import Translator
 
@@ -58,20 +57,13 @@ def _settings() -> Settings | int:
 
 
 async def _with_services(settings: Settings, work: Callable[[AuthorityService], Awaitable[T]]) -> T:
-    from bot.authority_wiring import load_provider
-    from storage.authority import authority_unit_of_work_factory
+    from bot.composition import compose
     from storage.db import create_engine, create_session_factory
-    from storage.repositories import unit_of_work_factory
 
     engine = create_engine(settings.database_url)
     try:
-        sessions = create_session_factory(engine)
-        provider = await load_provider(
-            settings, load_directory_file(settings.directory_path), sessions
-        )
-        access = AccessService(unit_of_work_factory(sessions), provider)
-        authority = AuthorityService(access, authority_unit_of_work_factory(sessions), provider)
-        return await work(authority)
+        services = await compose(settings, create_session_factory(engine))
+        return await work(services.authority)
     finally:
         await engine.dispose()
 

@@ -28,6 +28,7 @@ from botbuilder.schema import (
 )
 from botbuilder.schema.teams import TeamInfo
 
+from access.acknowledgements import Acknowledgements
 from access.directory import DirectorySource, current_directory
 from access.service import AccessService
 from dialogs.approvals import ApprovalHandler
@@ -70,6 +71,7 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         identities: CallerSource,
         directory: DirectorySource | None = None,
         service: AccessService | None = None,
+        acknowledgements: Acknowledgements | None = None,
         approvals: ApprovalHandler | None = None,
         authority: AuthorityChat | None = None,
         review: ReviewChat | None = None,
@@ -93,11 +95,13 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         self.dialogs = DialogSet(conversation_state.create_property("DialogState"))
         self.dialogs.add(LanguageDialog(self.preferences, translator))
         self.authority = authority
-        self.manager = (
-            ManagerDialogs(self.dialogs, service, conversation_state)
-            if service is not None
-            else None
-        )
+        self.manager: ManagerDialogs | None = None
+        if service is not None:
+            if acknowledgements is None:
+                raise ValueError("the manager dialogs need the acknowledgements service")
+            self.manager = ManagerDialogs(
+                self.dialogs, service, conversation_state, acknowledgements
+            )
 
     # ------------------------------------------------------------------ turn
 
