@@ -240,13 +240,11 @@ def build_chats(
 
     ``signer``: signs the download links (default: from the settings).
     """
-    settings = services.settings
     approvals = ApprovalHandler(services.access, services.refs)
     authority = AuthorityChat(
         services.authority,
         translator,
-        signer
-        or DownloadSigner.from_environment(settings.app_password, settings.host, settings.port),
+        signer or DownloadSigner.from_settings(services.settings),
         refs=services.refs,
     )
     review = ReviewChat(services.reviews)
