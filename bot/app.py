@@ -2,7 +2,8 @@
 
 ``create_app`` is a factory without module-level state: every call builds its own
 adapter, bot, storage and (unless one is passed in) database engine, which is
-created on start-up and disposed on clean-up. Migrations are not run here
+created on start-up and disposed on clean-up; the services, the chats and the
+notifier come from the composition root (:mod:`bot.composition`). Migrations are not run here
 (``atmt-bot run`` / ``atmt-bot migrate`` do that); ``/readyz`` reports whether the
 database is at the head revision.
 

@@ -13,7 +13,8 @@ import pytest
 import yaml
 from fakes.botapp import EXAMPLE_DIRECTORY, card_of, make_settings, texts
 from fakes.connector import FakeConnector
-from fakes.notify_support import MANAGER, WORKER, Person, draft, introduce
+from fakes.notify_support import MANAGER, WORKER, Person, draft, introduce, wait_until
+from sqlalchemy import text
 
 from bot.app import RUNTIME
 from bot.cli import main
@@ -80,10 +81,20 @@ async def test_notifications_use_the_directory_imported_while_running(
 
     # The worker is told in Swedish, with the service area's name now in force.
     [told] = (await connector.wait_for_activities(2, conversation_id=WORKER.conversation_id))[1:]
-    text = told.body["text"]
-    assert "har sökts för dig" in text
-    assert NEW_YOUTH_SV in text
-    assert OLD_YOUTH_SV not in text
+    said = told.body["text"]
+    assert "har sökts för dig" in said
+    assert NEW_YOUTH_SV in said
+    assert OLD_YOUTH_SV not in said
+
+    # The rest (approvers, admins without a conversation) settles before the bot stops.
+    async def settled() -> bool:
+        async with runtime.engine.connect() as conn:
+            open_rows = await conn.execute(
+                text("SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')")
+            )
+            return open_rows.scalar_one() == 0
+
+    await wait_until(settled)
 
 
 async def test_answers_use_the_area_language_imported_while_running(
