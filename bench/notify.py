@@ -7,7 +7,7 @@
 2. One real ``AccessService.submit`` writes genuine outbox rows; the worker's row is
    the model for ``notifications`` more ``request.submitted``/worker rows, spread
    round-robin over the users (plain text messages, as most notifications are).
-3. The bot's own dispatcher (:func:`bot.notifier.build_notifier`, settings as in
+3. The bot's own dispatcher (:func:`bot.composition.build_delivery`, settings as in
    production: the per-conversation and per-tenant token buckets at 7/s and 50/s)
    runs until every row is ``sent`` or ``failed``.
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -32,8 +31,6 @@ from bench.load import BOT_ID, TENANT_ID
 from bench.server import bench_settings, migrate
 
 __all__ = ["measure_notifier"]
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _reference(service_url: str, index: int) -> dict[str, Any]:
@@ -56,29 +53,21 @@ async def measure_notifier(database_url: str, options: Any) -> dict[str, Any]:
     """Run the dispatcher over ``options.notifications`` rows; see the module doc."""
     from botbuilder.integration.aiohttp import CloudAdapter
 
-    from access.directory import load_directory_file
     from access.model import RequestDraft, RequestKind
-    from access.service import AccessService
     from bot.auth import create_authentication
-    from bot.notifier import build_notifier
-    from bot.speedups import apply as apply_speedups
+    from bot.composition import build_delivery, compose
     from dialogs.i18n import Translator
-    from storage.conversation_refs import ConversationRefRepository
     from storage.db import create_engine, create_session_factory
     from storage.domain_tables import OUTBOX
-    from storage.outbox_queue import OutboxQueue
-    from storage.repositories import unit_of_work_factory
 
-    apply_speedups()
     await migrate(database_url)
-    directory = load_directory_file(ROOT / "examples" / "directory.yaml")
     settings = bench_settings(database_url)
     engine = create_engine(database_url)
     connector = BenchConnector(limits=True)
     await connector.start()
     try:
-        sessions = create_session_factory(engine)
-        refs = ConversationRefRepository(sessions)
+        services = await compose(settings, create_session_factory(engine))
+        refs = services.refs
         conversations = options.notify_conversations
         for index in range(conversations):
             await refs.save(
@@ -89,8 +78,8 @@ async def measure_notifier(database_url: str, options: Any) -> dict[str, Any]:
                 email=f"notify{index}@example.fi",
             )
         # One genuine submit: its worker row is the model of the benchmark's rows.
-        service = AccessService(unit_of_work_factory(sessions), directory)
-        area = directory.area_of("kuopio")
+        service = services.access
+        area = services.directory().area_of("kuopio")
         assert area is not None
         today = datetime.now(UTC).date()
         request = await service.submit(
@@ -146,14 +135,12 @@ async def measure_notifier(database_url: str, options: Any) -> dict[str, Any]:
             await conn.execute(insert(OUTBOX), rows)
 
         adapter = CloudAdapter(create_authentication(settings))
-        notifier = build_notifier(
-            settings,
-            queue=OutboxQueue(engine),
+        notifier = build_delivery(
+            services,
+            engine=engine,
             adapter=adapter,
-            refs=refs,
-            approvals=None,
             translator=Translator.load(fallback="fi"),
-            directory=directory,
+            approvals=None,
         )
         total = options.notifications
         started = time.perf_counter()

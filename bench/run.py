@@ -250,15 +250,19 @@ async def measure_submits(small_url: str, big_url: str, options: Options) -> dic
     """Median ``AccessService.submit`` latency on the small and the big database."""
     from access.directory import load_directory_file
     from access.model import RequestDraft, RequestKind
-    from access.service import AccessService
+    from bench.server import bench_settings
+    from bot.composition import compose
     from storage.db import create_engine, create_session_factory
-    from storage.repositories import unit_of_work_factory
 
     directory = load_directory_file(ROOT / "examples" / "directory.yaml")
     engines = {"small": create_engine(small_url), "big": create_engine(big_url)}
     services = {
-        name: AccessService(unit_of_work_factory(create_session_factory(engine)), directory)
-        for name, engine in engines.items()
+        name: (
+            await compose(
+                bench_settings(url), create_session_factory(engines[name]), file_directory=directory
+            )
+        ).access
+        for name, url in (("small", small_url), ("big", big_url))
     }
     timings: dict[str, list[float]] = {"small": [], "big": []}
     today = datetime.now(UTC).date()
@@ -530,6 +534,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    from bot import patches
+
+    patches.apply()  # as the bot's entry points do; the servers are separate processes
     options = (
         Options.quick(args.postgres_server)
         if args.quick

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from access.audit import GENESIS_HASH, content_hash
 from access.directory import Directory, load_directory_file
+from access.model import JsonValue
 from storage.db import create_engine
 from storage.domain_tables import AUDIT, AUDIT_HEAD, COUNTERS, GRANTS, REQUESTS, JsonText
 from storage.migrations_runner import upgrade_to_head
@@ -125,7 +126,11 @@ def _audit_rows(count: int, grants: int, now: datetime) -> Iterator[dict[str, An
         at = start + timedelta(milliseconds=seq)
         actor = "contact@pks-area.example.fi" if seq % 2 else "manager@laukaa.example.fi"
         action = actions[(seq - 1) % len(actions)]
-        details = {"number": f"{SEED_YEAR}-{n:06d}", "kind": "grant", "version": 1}
+        details: dict[str, JsonValue] = {
+            "number": f"{SEED_YEAR}-{n:06d}",
+            "kind": "grant",
+            "version": 1,
+        }
         digest = content_hash(
             seq=seq,
             at=at,

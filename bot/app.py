@@ -2,7 +2,8 @@
 
 ``create_app`` is a factory without module-level state: every call builds its own
 adapter, bot, storage and (unless one is passed in) database engine, which is
-created on start-up and disposed on clean-up. Migrations are not run here
+created on start-up and disposed on clean-up; the services, the chats and the
+notifier come from the composition root (:mod:`bot.composition`). Migrations are not run here
 (``atmt-bot run`` / ``atmt-bot migrate`` do that); ``/readyz`` reports whether the
 database is at the head revision.
 
@@ -30,52 +31,38 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from botbuilder.core import (
-    ConversationState,
-    Storage,
-    TurnContext,
-    UserState,
-)
+from botbuilder.core import Storage, TurnContext
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 from botframework.connector.auth import BotFrameworkAuthentication
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from access.directory import Directory, load_directory_file
-from access.misuse import MisuseReports
 from access.ports import Clock
-from access.review import ReviewService
 from access.service import AccessService
 from bot.auth import RequestGuard, create_authentication
-from bot.authority_wiring import (
+from bot.composition import (
     DirectoryRefresher,
-    build_authority_chat,
-    downloads_handler,
-    load_provider,
+    Services,
+    build_chats,
+    build_delivery,
+    compose,
 )
 from bot.config import Settings
+from bot.downloads import DownloadSigner, download_route
 from bot.hardening import TooDeep, clean_json, id_problem, tidy_locale
-from bot.identity import IdentityResolver, user_key_of
-from bot.notifier import Notifier, build_notifier
+from bot.identity import user_key_of
+from bot.notifier import Notifier
 from bot.scheduler import Scheduler, build_scheduler
-from bot.speedups import apply as apply_speedups
-from bot.state_storage import StateStorage
-from dialogs.approvals import ApprovalHandler
 from dialogs.authority import AuthorityChat
 from dialogs.i18n import Translator
-from dialogs.misuse import MisuseChat
-from dialogs.review import ReviewChat
 from dialogs.router import AccessBot
 from dialogs.turn import MESSAGES_KEY
-from storage.audit_keys import bind_audit_key
-from storage.automation import automation_unit_of_work_factory
+from bot.state_storage import StateStorage
 from storage.bot_state import StateDocumentStore
-from storage.conversation_refs import ConversationRefRepository
 from storage.db import create_engine, create_session_factory
 from storage.migrations_runner import current_revision, head_revision
-from storage.outbox_queue import OutboxQueue
-from storage.repositories import unit_of_work_factory
 
 __all__ = ["RUNTIME", "Runtime", "create_app"]
 
@@ -86,7 +73,12 @@ READY_TIMEOUT_SECONDS = 5.0
 
 @dataclass
 class Runtime:
-    """What the request handlers need; filled in on start-up."""
+    """What the request handlers need; filled in on start-up from the composition root
+    (:mod:`bot.composition`).
+
+    ``directory`` is the directory file read at start-up; what is in force (an
+    imported version included) is ``services.directory``.
+    """
 
     settings: Settings
     translator: Translator
@@ -97,12 +89,13 @@ class Runtime:
     adapter: CloudAdapter | None = None
     bot: AccessBot | None = None
     auth: BotFrameworkAuthentication | None = None
-    service: AccessService | None = None
+    services: Services | None = None
+    service: AccessService | None = None  # services.access
     clock: Clock | None = None
     notifier: Notifier | None = None
-    scheduler: Scheduler | None = None  # issue 8: reminders, expiry, escalation
-    authority: AuthorityChat | None = None  # issue 7: KEHA, reports, my data, downloads
-    directory_refresher: DirectoryRefresher | None = None  # issue 7: imported directory
+    scheduler: Scheduler | None = None  # reminders, expiry, escalation, reviews
+    authority: AuthorityChat | None = None  # KEHA, reports, my data; serves the downloads
+    directory_refresher: DirectoryRefresher | None = None  # services.refresher, running
     turns: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(8))
 
     def ready(self) -> tuple[CloudAdapter, AccessBot, BotFrameworkAuthentication]:
@@ -136,7 +129,6 @@ def create_app(
     :func:`bot.auth.create_authentication` (empty app id = anonymous local mode).
     ``clock``: the domain service's clock (tests travel in time with it).
     """
-    apply_speedups()  # msrest's per-turn retry-policy cost, see bot.speedups
     runtime = Runtime(
         settings=settings,
         translator=translator or Translator.load(fallback=settings.default_locale),
@@ -153,8 +145,22 @@ def create_app(
     app.router.add_post("/api/messages", _messages)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
-    app.router.add_get("/downloads/{token}", downloads_handler(lambda: runtime.authority))
+    app.router.add_get("/downloads/{token}", _downloads(runtime))
     return app
+
+
+def _downloads(runtime: Runtime) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """``GET /downloads/{token}``: the links the authority chat signed, once started."""
+
+    def signer() -> DownloadSigner | None:
+        chat = runtime.authority
+        return chat.signer if chat is not None and isinstance(chat.signer, DownloadSigner) else None
+
+    return download_route(
+        signer,
+        lambda: runtime.authority.email_of if runtime.authority is not None else None,
+        lambda: runtime.authority.produce if runtime.authority is not None else None,
+    )
 
 
 def _lifecycle(
@@ -169,56 +175,34 @@ def _lifecycle(
         runtime.engine = engine or create_engine(runtime.settings.database_url)
         try:
             runtime.storage = storage or StateStorage(StateDocumentStore(runtime.engine))
-            sessions = create_session_factory(runtime.engine)
-            bind_audit_key(sessions, runtime.settings.audit_chain_key())  # keyed audit chain
-            refs = ConversationRefRepository(sessions)
-            # Issue 7: the newest imported directory version, else the file.
-            provider = await load_provider(runtime.settings, runtime.directory, sessions)
-            runtime.service = AccessService(
-                unit_of_work_factory(sessions), provider, clock=runtime.clock
+            services = await compose(
+                runtime.settings,
+                create_session_factory(runtime.engine),
+                file_directory=runtime.directory,
+                clock=runtime.clock,
             )
+            runtime.services, runtime.service = services, services.access
             runtime.auth = auth or create_authentication(runtime.settings)
             adapter = CloudAdapter(runtime.auth)
             adapter.on_turn_error = _on_turn_error(runtime)
             runtime.adapter = adapter
-            identities = IdentityResolver(refs)
-            runtime.authority = build_authority_chat(
-                runtime.settings,
-                runtime.service,
-                provider,
-                sessions,
-                runtime.translator,
-            )
-            runtime.directory_refresher = DirectoryRefresher(provider, sessions)
+            chats = build_chats(services, storage=runtime.storage, translator=runtime.translator)
+            runtime.authority = chats.authority
+            runtime.directory_refresher = services.refresher
             runtime.directory_refresher.start()
-            approvals = ApprovalHandler(runtime.service, refs)
-            review, misuse = build_review_and_misuse_chats(runtime.service, sessions)
-            runtime.bot = AccessBot(
-                conversation_state=ConversationState(runtime.storage),
-                user_state=UserState(runtime.storage),
-                translator=runtime.translator,
-                identities=identities,
-                directory=runtime.directory,
-                service=runtime.service,
-                approvals=approvals,
-                authority=runtime.authority,
-                review=review,
-                misuse=misuse,
-            )
-            if runtime.settings.notifier_enabled:  # issue 6: the outbox dispatcher
-                runtime.notifier = build_notifier(
-                    runtime.settings,
-                    queue=OutboxQueue(runtime.engine),
+            runtime.bot = chats.bot
+            if runtime.settings.notifier_enabled:
+                runtime.notifier = build_delivery(
+                    services,
+                    engine=runtime.engine,
                     adapter=adapter,
-                    refs=refs,
-                    approvals=approvals,
                     translator=runtime.translator,
-                    directory=runtime.directory,
+                    approvals=chats.approvals,
                 )
                 runtime.notifier.start()
-            if runtime.settings.scheduler_enabled:  # issue 8: lifecycle automation
+            if runtime.settings.scheduler_enabled:
                 runtime.scheduler = build_scheduler(
-                    runtime.service, sessions, interval=runtime.settings.scheduler_interval
+                    services, interval=runtime.settings.scheduler_interval
                 )
                 runtime.scheduler.start()
             log.info("bot started", extra={"event": "started"})
@@ -235,23 +219,12 @@ def _lifecycle(
                 await runtime.notifier.stop()
                 runtime.notifier = None
             runtime.adapter = runtime.bot = runtime.auth = runtime.service = None
+            runtime.services = None
             if owned:
                 await runtime.engine.dispose()
             log.info("bot stopped", extra={"event": "stopped"})
 
     return lifecycle
-
-
-def build_review_and_misuse_chats(
-    service: AccessService, sessions: async_sessionmaker[AsyncSession]
-) -> tuple[ReviewChat, MisuseChat]:
-    """The access review and misuse-report chats on the service's directory, clock, ids."""
-    uow_factory = automation_unit_of_work_factory(sessions)
-    reviews = ReviewService(
-        uow_factory, lambda: service.directory, service.clock, service.ids, service
-    )
-    reports = MisuseReports(uow_factory, lambda: service.directory, service.clock, service.ids)
-    return ReviewChat(reviews), MisuseChat(reports, service)
 
 
 # ---------------------------------------------------------------------- errors
@@ -341,7 +314,7 @@ def _activity_problem(body: Any) -> str | None:
     sender = body.get("from")
     if not isinstance(sender, dict) or not isinstance(sender.get("id"), str) or not sender["id"]:
         return "the activity has no from.id"  # botbuilder's UserState needs it
-    return id_problem(body)  # issue 11: ids and tenant ids that fit the storage
+    return id_problem(body)  # ids and tenant ids that fit the storage
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:
@@ -358,7 +331,7 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     except (ValueError, RecursionError):  # RecursionError: nested thousands deep
         return _problem(400, "the body is not valid JSON")
     try:
-        body = tidy_locale(clean_json(body))  # issue 11: storable strings, bounded depth
+        body = tidy_locale(clean_json(body))  # storable strings, bounded depth
     except TooDeep:
         return _problem(400, "the body is nested too deeply")
     problem = _activity_problem(body)

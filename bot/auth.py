@@ -83,13 +83,13 @@ from msrest.authentication import Authentication
 
 from bot.config import Settings
 from bot.identity import user_key_of
+from bot.ratelimit import RateLimiter
 
 __all__ = [
     "CHANNEL_TOKEN_ISSUER",
     "CachingCredentialsFactory",
     "ChannelTokenAuthentication",
     "OpenIdMetadata",
-    "RateLimiter",
     "RequestGuard",
     "create_authentication",
     "forget_openid_metadata",
@@ -171,7 +171,7 @@ def channel_bearer_token(auth_header: str | None) -> str:
     return token
 
 
-class ChannelTokenAuthentication(BotFrameworkAuthentication):
+class ChannelTokenAuthentication(BotFrameworkAuthentication):  # type: ignore[misc]
     """Refuses everything but channel tokens, then lets botbuilder validate them."""
 
     def __init__(self, inner: BotFrameworkAuthentication) -> None:
@@ -208,7 +208,7 @@ class ChannelTokenAuthentication(BotFrameworkAuthentication):
         return str(self._inner.get_originating_audience())
 
 
-class CachingCredentialsFactory(ServiceClientCredentialsFactory):
+class CachingCredentialsFactory(ServiceClientCredentialsFactory):  # type: ignore[misc]
     """Reuses the credentials ``inner`` creates, per (app id, scope, authority)."""
 
     def __init__(self, inner: ServiceClientCredentialsFactory) -> None:
@@ -400,65 +400,6 @@ def tenant_ids_of(activity: Activity) -> set[str]:
     return found
 
 
-@dataclass
-class _Bucket:
-    tokens: float
-    updated: float
-    refused: bool = False
-
-
-class RateLimiter:
-    """A token bucket per key: ``rate_per_minute`` tokens, refilled continuously.
-
-    In memory, per process. ``take`` returns 0.0 when allowed, else the seconds
-    until a token is available. Full (idle) buckets are dropped when there are more
-    than ``max_keys``.
-    """
-
-    def __init__(
-        self,
-        rate_per_minute: int,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = 10_000,
-    ) -> None:
-        if rate_per_minute <= 0:
-            raise ValueError("rate_per_minute must be positive")
-        self.capacity = float(rate_per_minute)
-        self.per_second = rate_per_minute / 60.0
-        self._clock = clock
-        self._max_keys = max_keys
-        self._buckets: dict[tuple[str, str], _Bucket] = {}
-
-    def take(self, key: tuple[str, str]) -> float:
-        now = self._clock()
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            if len(self._buckets) >= self._max_keys:
-                self._prune(now)
-            bucket = self._buckets[key] = _Bucket(self.capacity, now)
-        bucket.tokens = min(self.capacity, bucket.tokens + (now - bucket.updated) * self.per_second)
-        bucket.updated = now
-        if bucket.tokens >= 1.0:
-            bucket.tokens -= 1.0
-            bucket.refused = False
-            return 0.0
-        return (1.0 - bucket.tokens) / self.per_second
-
-    def first_refusal(self, key: tuple[str, str]) -> bool:
-        """True once per run of refusals (log the start of a flood, not every request)."""
-        bucket = self._buckets.get(key)
-        if bucket is None or bucket.refused:
-            return False
-        bucket.refused = True
-        return True
-
-    def _prune(self, now: float) -> None:
-        for key, bucket in list(self._buckets.items()):
-            if bucket.tokens + (now - bucket.updated) * self.per_second >= self.capacity:
-                del self._buckets[key]
-
-
 class RequestGuard:
     """Tenant allow-list (403) and per-user rate limit (429) for authenticated activities."""
 
@@ -470,7 +411,9 @@ class RequestGuard:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.allowed_tenants = frozenset(t.strip().lower() for t in allowed_tenants if t.strip())
-        self.limiter = RateLimiter(rate_per_minute, clock=clock) if rate_per_minute > 0 else None
+        self.limiter = (
+            RateLimiter.per_minute(rate_per_minute, clock=clock) if rate_per_minute > 0 else None
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RequestGuard:

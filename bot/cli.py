@@ -243,7 +243,7 @@ def _add_directory(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     check = actions.add_parser("check", help="validate a directory file")
     check.add_argument("file", type=Path, help="the YAML file to check")
     check.set_defaults(func=cmd_directory_check)
-    _add_directory_actions(actions)  # issue 7: import, agreement-end
+    _add_directory_actions(actions)  # import, agreement-end
 
 
 SUBCOMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
@@ -268,6 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from bot import patches
+
+    patches.apply()  # checks the framework versions first
     args = build_parser().parse_args(argv)
     result: int = args.func(args)
     return result

@@ -1,4 +1,4 @@
-"""The authority's commands of ``atmt-bot`` (issue 7).
+"""The authority's commands of ``atmt-bot``.
 
     atmt-bot keha list --as ADMIN                      approved, not yet sent; batches
     atmt-bot keha batch --as ADMIN --area AREA         create a batch (freezes its rows)
@@ -7,8 +7,7 @@
     atmt-bot keha confirm BATCH --as ADMIN [--row ROW ...] [--note TEXT]
     atmt-bot report --area AREA --from 2026-01 --to 2026-12 --format csv --out FILE
     atmt-bot audit export --format jsonl|csv [--since DATE] [--until DATE] [--area AREA]
-    atmt-bot audit verify [--checkpoint FILE|TEXT ...] exit 1 and the first broken row
-    atmt-bot audit checkpoint                          print, record and send a checkpoint
+    atmt-bot audit verify                              exit 1 and the first broken row
     atmt-bot directory import FILE [--dry-run]         show the difference, apply it
     atmt-bot directory agreement-end MUNICIPALITY DATE|none
     atmt-bot retention run                             pseudonymise what is due
@@ -34,13 +33,11 @@ from typing import Any, TypeVar
 
 import yaml
 
-from access.audit import CHECKPOINT_PREFIX, Checkpoint, parse_checkpoints
 from access.authority import AuthorityService
 from access.directory import DirectoryError, load_directory_file
 from access.errors import AccessDenied, AccessError
 from access.model import SYSTEM_ACTOR
 from access.reports import month_end
-from access.service import AccessService
 from bot.config import ConfigError, Settings, load_settings
 from dialogs.i18n import Translator
 
@@ -60,21 +57,13 @@ def _settings() -> Settings | int:
 
 
 async def _with_services(settings: Settings, work: Callable[[AuthorityService], Awaitable[T]]) -> T:
-    from bot.authority_wiring import load_provider
-    from storage.audit_keys import bind_audit_key
-    from storage.authority import authority_unit_of_work_factory
+    from bot.composition import compose
     from storage.db import create_engine, create_session_factory
-    from storage.repositories import unit_of_work_factory
 
     engine = create_engine(settings.database_url)
     try:
-        sessions = bind_audit_key(create_session_factory(engine), settings.audit_chain_key())
-        provider = await load_provider(
-            settings, load_directory_file(settings.directory_path), sessions
-        )
-        access = AccessService(unit_of_work_factory(sessions), provider)
-        authority = AuthorityService(access, authority_unit_of_work_factory(sessions), provider)
-        return await work(authority)
+        services = await compose(settings, create_session_factory(engine))
+        return await work(services.authority)
     finally:
         await engine.dispose()
 
@@ -148,7 +137,7 @@ def cmd_keha_file(args: argparse.Namespace) -> int:
     async def work(a: AuthorityService) -> int:
         from dialogs.authority import keha_labels
 
-        labels = keha_labels(Translator.load().get(args.lang), a.directory)
+        labels = keha_labels(Translator.load().get(args.lang))
         _write(args.out, await a.batch_file(args.actor, args.batch, args.format, labels))
         return EXIT_OK
 
@@ -202,7 +191,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         last = (month_end(_month(args.last).strftime("%Y-%m")).date()).replace(day=1)
         last = date.fromordinal(last.toordinal() - 1)
         report = await a.report(None, args.area, first, last)
-        labels = report_labels(Translator.load().get(args.lang), report)
+        labels = report_labels(Translator.load().get(args.lang))
         _write(args.out, report.csv(labels) if args.format == "csv" else report.xlsx(labels))
         return EXIT_OK
 
@@ -251,61 +240,14 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     return _run(work)
 
 
-def _checkpoints(sources: list[str]) -> list[Checkpoint] | str:
-    """The checkpoints of each ``--checkpoint``: a checkpoint's text, ``-`` (standard
-    input) or a file holding one or more (a saved message, a log export)."""
-    found: list[Checkpoint] = []
-    for source in sources:
-        if source.strip().startswith(CHECKPOINT_PREFIX):
-            text = source
-        elif source == "-":
-            text = sys.stdin.read()
-        else:
-            try:
-                text = Path(source).read_text(encoding="utf-8", errors="replace")
-            except OSError as error:
-                return f"cannot read checkpoint file {source}: {error.strerror}"
-        parsed = parse_checkpoints(text)
-        if not parsed:
-            return f"no checkpoint (atmt-checkpoint:v1:...) in {source[:80]!r}"
-        found.extend(parsed)
-    return found
-
-
-def cmd_audit_verify(args: argparse.Namespace) -> int:
-    checkpoints = _checkpoints(list(getattr(args, "checkpoint", None) or []))
-    if isinstance(checkpoints, str):
-        print(checkpoints, file=sys.stderr)
-        return EXIT_CONFIG
-
+def cmd_audit_verify(_args: argparse.Namespace) -> int:
     async def work(a: AuthorityService) -> int:
-        result = await a.verify_audit(checkpoints)
+        result = await a.verify_audit()
         if result.ok:
-            print(f"audit chain OK: {result.checked} rows (audit key {result.key_id})")
-            for note in result.notes:
-                print(f"  {note}")
+            print(f"audit chain OK: {result.checked} rows")
             return EXIT_OK
-        where = f" at row {result.first_bad_position}" if result.first_bad_position else ""
-        print(f"audit chain BROKEN{where}: {result.reason}")
-        print("  see docs/operations.md, 'A failed audit verify'")
+        print(f"audit chain BROKEN at row {result.first_bad_position}: {result.reason}")
         return EXIT_FAILED
-
-    return _run(work)
-
-
-def cmd_audit_checkpoint(_args: argparse.Namespace) -> int:
-    async def work(a: AuthorityService) -> int:
-        checkpoint = await a.audit_checkpoint()
-        if checkpoint is None:
-            print("the audit trail is empty: nothing to anchor yet", file=sys.stderr)
-            return EXIT_FAILED
-        print(checkpoint.text)
-        print(
-            f"row {checkpoint.seq} at {checkpoint.when}; recorded in the trail and queued "
-            "to the authority admins. Keep it outside the database.",
-            file=sys.stderr,
-        )
-        return EXIT_OK
 
     return _run(work)
 
@@ -427,7 +369,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report.add_argument("--out", type=Path)
     report.set_defaults(func=cmd_report)
 
-    audit = sub.add_parser("audit", help="export, verify or checkpoint the audit chain")
+    audit = sub.add_parser("audit", help="export or verify the audit chain")
     audit_actions = audit.add_subparsers(dest="audit_command", required=True)
     p = audit_actions.add_parser("export", help="rows of a period and area")
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
@@ -436,19 +378,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--area")
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_audit_export)
-    p = audit_actions.add_parser("verify", help="check the keyed chain and people mapping")
-    p.add_argument(
-        "--checkpoint",
-        action="append",
-        metavar="FILE|TEXT",
-        help="a checkpoint (its text, a file with one or more, or - for stdin) the trail "
-        "must still contain unchanged; repeatable",
-    )
+    p = audit_actions.add_parser("verify", help="check the hash chain")
     p.set_defaults(func=cmd_audit_verify)
-    p = audit_actions.add_parser(
-        "checkpoint", help="sign the chain head now, record it and send it to the admins"
-    )
-    p.set_defaults(func=cmd_audit_checkpoint)
 
     retention = sub.add_parser("retention", help="pseudonymise personal data that is due")
     retention_actions = retention.add_subparsers(dest="retention_command", required=True)

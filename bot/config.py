@@ -1,9 +1,5 @@
 """Configuration from the environment and an optional ``.env`` file.
 
-Bot Framework keys keep Bot Framework's own spelling (``MicrosoftAppId`` ...); the
-rest are upper case. Names are matched case-insensitively.
-
-=========================  ==========================  ========================================
 key                        default                     meaning
 =========================  ==========================  ========================================
 MicrosoftAppId             "" (empty)                  Entra app id of the bot; empty = local
@@ -60,21 +56,34 @@ ATMT_AUDIT_KEY             "" (public dev key;         secret of the keyed audit
 The default ``ATMT_OPENID_METADATA_URL`` is
 ``https://login.botframework.com/v1/.well-known/openidconfiguration``.
 See :mod:`bot.auth` for what is checked with an app id set.
+=======
+Every setting is a field of :class:`Settings`: its environment name (the first
+alias), its default, its limits and its ``description``, which is the one place a
+setting is described. Bot Framework keys keep Bot Framework's own spelling
+(``MicrosoftAppId`` ...); the rest are upper case. Names are matched
+case-insensitively. The README's configuration table is generated from the fields
+(``python -m bot.config --markdown``; a test keeps the two equal). See
+:mod:`bot.auth` for what is checked with an app id set.
 """
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+import annotated_types
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from access.audit import DEVELOPMENT_KEY, AuditKey, AuditKeyError
 from storage.db import POOL_CAPACITY
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["ConfigError", "Settings", "env_name", "load_settings", "settings_table"]
 
 AppType = Literal["SingleTenant", "MultiTenant", "UserAssignedMSI"]
 _APP_TYPES: dict[str, AppType] = {
@@ -103,44 +112,92 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
-    app_id: str = Field(default="", validation_alias=AliasChoices("MicrosoftAppId", "app_id"))
+    app_id: str = Field(
+        default="",
+        validation_alias=AliasChoices("MicrosoftAppId", "app_id"),
+        description=(
+            "Entra app id of the bot registration; empty = local anonymous mode (no tokens checked "
+            "or sent)"
+        ),
+    )
     app_password: str = Field(
-        default="", validation_alias=AliasChoices("MicrosoftAppPassword", "app_password")
+        default="",
+        validation_alias=AliasChoices("MicrosoftAppPassword", "app_password"),
+        description="the app's client secret",
     )
     app_type: AppType = Field(
-        default="SingleTenant", validation_alias=AliasChoices("MicrosoftAppType", "app_type")
+        default="SingleTenant",
+        validation_alias=AliasChoices("MicrosoftAppType", "app_type"),
+        description="`SingleTenant`, `MultiTenant` or `UserAssignedMSI`",
     )
     app_tenant_id: str = Field(
-        default="", validation_alias=AliasChoices("MicrosoftAppTenantId", "app_tenant_id")
+        default="",
+        validation_alias=AliasChoices("MicrosoftAppTenantId", "app_tenant_id"),
+        description="tenant of a `SingleTenant` or `UserAssignedMSI` bot",
     )
     database_url: str = Field(
         default="sqlite:///var/atmt.sqlite3",
         validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+        description=(
+            "`sqlite:///PATH` (relative to the working directory) or `postgresql://user@host/db`"
+        ),
     )
     directory_path: Path = Field(
         default=Path("examples/directory.yaml"),
         validation_alias=AliasChoices("ATMT_DIRECTORY", "directory_path"),
+        description=(
+            "the directory file of areas, municipalities and contacts; a version imported with "
+            "`atmt-bot directory import` takes its place"
+        ),
     )
-    host: str = Field(default="127.0.0.1", validation_alias=AliasChoices("HOST", "host"))
-    port: int = Field(default=3978, ge=0, le=65535, validation_alias=AliasChoices("PORT", "port"))
-    log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
+    host: str = Field(
+        default="127.0.0.1",
+        validation_alias=AliasChoices("HOST", "host"),
+        description="listen address",
+    )
+    port: int = Field(
+        default=3978,
+        ge=0,
+        le=65535,
+        validation_alias=AliasChoices("PORT", "port"),
+        description="listen port (0 = any free port)",
+    )
+    log_level: str = Field(
+        default="INFO",
+        validation_alias=AliasChoices("LOG_LEVEL", "log_level"),
+        description="`DEBUG`, `INFO`, `WARNING`, `ERROR` or `CRITICAL`",
+    )
     max_body_bytes: int = Field(
         default=256 * 1024,
         ge=1024,
         le=64 * 1024 * 1024,
         validation_alias=AliasChoices("ATMT_MAX_BODY_BYTES", "max_body_bytes"),
+        description="largest accepted request body in bytes; larger ones get 413",
     )
     default_locale: str = Field(
-        default="fi", validation_alias=AliasChoices("ATMT_DEFAULT_LOCALE", "default_locale")
+        default="fi",
+        validation_alias=AliasChoices("ATMT_DEFAULT_LOCALE", "default_locale"),
+        description=(
+            "language (`fi`, `sv` or `en`) when neither the user, Teams nor the area gives one"
+        ),
     )
     allowed_tenants: Annotated[tuple[str, ...], NoDecode] = Field(
-        default=(), validation_alias=AliasChoices("ATMT_ALLOWED_TENANTS", "allowed_tenants")
+        default=(),
+        validation_alias=AliasChoices("ATMT_ALLOWED_TENANTS", "allowed_tenants"),
+        description=(
+            "comma-separated Entra tenant ids whose activities are accepted, others get 403; empty "
+            "= every tenant"
+        ),
     )
     user_rate_per_minute: int = Field(
         default=60,
         ge=0,
         le=100_000,
         validation_alias=AliasChoices("ATMT_USER_RATE_PER_MINUTE", "user_rate_per_minute"),
+        description=(
+            "requests per minute per user (tenant and `from.id`) and process, burst of the same "
+            "size; over it 429 with `Retry-After`; 0 = off"
+        ),
     )
     max_concurrent_turns: int = Field(
         default=8,
@@ -148,107 +205,160 @@ class Settings(BaseSettings):
         lt=POOL_CAPACITY,
         validation_alias=AliasChoices("ATMT_MAX_CONCURRENT_TURNS", "max_concurrent_turns"),
         description=(
-            "Turns one process works on at once; the rest wait at the door (issue 10). "
-            "Below the PostgreSQL pool (storage.db.POOL_CAPACITY): a submission takes its "
-            "request number on a second connection, which must always become free."
+            "turns one process works on at once, the rest wait; below the PostgreSQL pool "
+            "(`storage.db.POOL_CAPACITY`), since a submission takes its request number on a "
+            "second connection, which must always become free"
         ),
     )
     openid_metadata_url: str = Field(
         default=BOT_FRAMEWORK_OPENID_METADATA_URL,
         validation_alias=AliasChoices("ATMT_OPENID_METADATA_URL", "openid_metadata_url"),
+        description=(
+            "OpenID configuration whose `jwks_uri` lists the keys that sign channel tokens; change "
+            "only for tests or a sovereign cloud; https (http only to loopback)"
+        ),
+    )
+    public_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("ATMT_PUBLIC_URL", "public_url"),
+        description="public base URL of the short-lived signed download links; empty = `http://HOST:PORT`",
+    )
+    download_key: str = Field(
+        default="",
+        validation_alias=AliasChoices("ATMT_DOWNLOAD_KEY", "download_key"),
+        description=(
+            "key that signs the download links, the same on every process; empty = derived "
+            "from `MicrosoftAppPassword`, or random per process without one"
+        ),
     )
 
-    # Notifications (issue 6): the outbox dispatcher and the e-mail fallback (Graph).
+    # Notifications: the outbox dispatcher and the e-mail fallback (Graph).
     notifier_enabled: bool = Field(
-        default=True, validation_alias=AliasChoices("ATMT_NOTIFIER", "notifier_enabled")
+        default=True,
+        validation_alias=AliasChoices("ATMT_NOTIFIER", "notifier_enabled"),
+        description="run the outbox dispatcher, which sends the notifications, in this process",
     )
     notifier_interval: float = Field(
         default=2.0,
         gt=0,
         le=3600,
         validation_alias=AliasChoices("ATMT_NOTIFIER_INTERVAL", "notifier_interval"),
+        description="seconds between outbox polls when idle",
     )
     notify_conversation_rate: float = Field(
         default=7.0,
         gt=0,
-        validation_alias=AliasChoices(
-            "ATMT_NOTIFY_CONVERSATION_RATE", "notify_conversation_rate"
-        ),
+        validation_alias=AliasChoices("ATMT_NOTIFY_CONVERSATION_RATE", "notify_conversation_rate"),
+        description="proactive messages per second per conversation and process (Teams' limit)",
     )
     notify_tenant_rate: float = Field(
         default=50.0,
         gt=0,
         validation_alias=AliasChoices("ATMT_NOTIFY_TENANT_RATE", "notify_tenant_rate"),
+        description="proactive messages per second per tenant and process (Teams' limit)",
     )
     notify_teams_attempts: int = Field(
         default=4,
         ge=1,
         le=100,
         validation_alias=AliasChoices("ATMT_NOTIFY_TEAMS_ATTEMPTS", "notify_teams_attempts"),
+        description="Teams attempts before the e-mail fallback",
     )
     notify_max_attempts: int = Field(
         default=8,
         ge=1,
         le=100,
         validation_alias=AliasChoices("ATMT_NOTIFY_MAX_ATTEMPTS", "notify_max_attempts"),
+        description="attempts in all before a notification becomes a dead letter",
     )
     notify_timeout: float = Field(
         default=15.0,
         gt=0,
         le=300,
         validation_alias=AliasChoices("ATMT_NOTIFY_TIMEOUT", "notify_timeout"),
+        description="seconds per send (Teams or Graph)",
     )
     notify_backoff: float = Field(
         default=2.0,
         ge=0,
         le=3600,
         validation_alias=AliasChoices("ATMT_NOTIFY_BACKOFF_SECONDS", "notify_backoff"),
+        description=(
+            "base of the exponential back-off between attempts, in seconds; a longer `Retry-After` "
+            "wins"
+        ),
     )
     notify_backoff_max: float = Field(
         default=900.0,
         gt=0,
         le=86400,
         validation_alias=AliasChoices("ATMT_NOTIFY_BACKOFF_MAX", "notify_backoff_max"),
+        description="longest back-off in seconds",
     )
     graph_tenant_id: str = Field(
-        default="", validation_alias=AliasChoices("ATMT_GRAPH_TENANT_ID", "graph_tenant_id")
+        default="",
+        validation_alias=AliasChoices("ATMT_GRAPH_TENANT_ID", "graph_tenant_id"),
+        description="tenant of the app that calls Microsoft Graph; empty = `MicrosoftAppTenantId`",
     )
     graph_client_id: str = Field(
-        default="", validation_alias=AliasChoices("ATMT_GRAPH_CLIENT_ID", "graph_client_id")
+        default="",
+        validation_alias=AliasChoices("ATMT_GRAPH_CLIENT_ID", "graph_client_id"),
+        description=(
+            "app with the Graph `Mail.Send` application permission; empty = `MicrosoftAppId`"
+        ),
     )
     graph_client_secret: str = Field(
         default="",
         validation_alias=AliasChoices("ATMT_GRAPH_CLIENT_SECRET", "graph_client_secret"),
+        description="that app's client secret; empty = `MicrosoftAppPassword`",
     )
     mail_sender: str = Field(
-        default="", validation_alias=AliasChoices("ATMT_MAIL_SENDER", "mail_sender")
+        default="",
+        validation_alias=AliasChoices("ATMT_MAIL_SENDER", "mail_sender"),
+        description=(
+            "mailbox that sends e-mail when Teams cannot reach a person (`POST "
+            "/users/{sender}/sendMail`); empty = no e-mail"
+        ),
     )
     graph_authority: str = Field(
         default="https://login.microsoftonline.com",
         validation_alias=AliasChoices("ATMT_GRAPH_AUTHORITY", "graph_authority"),
+        description="token authority for Graph (https; tests: a fake)",
     )
     graph_url: str = Field(
         default="https://graph.microsoft.com",
         validation_alias=AliasChoices("ATMT_GRAPH_URL", "graph_url"),
+        description="Graph base URL (https; tests: a fake)",
     )
     graph_ca_bundle: Path | None = Field(
-        default=None, validation_alias=AliasChoices("ATMT_GRAPH_CA_BUNDLE", "graph_ca_bundle")
+        default=None,
+        validation_alias=AliasChoices("ATMT_GRAPH_CA_BUNDLE", "graph_ca_bundle"),
+        description="CA file for the two above (tests only); empty = the system's CAs",
     )
 
-    # Lifecycle automation (issue 8): reminders, expiry, escalation (bot/scheduler.py).
+    # Lifecycle automation: reminders, expiry, escalation, reviews (bot/scheduler.py).
     scheduler_enabled: bool = Field(
-        default=True, validation_alias=AliasChoices("ATMT_SCHEDULER", "scheduler_enabled")
+        default=True,
+        validation_alias=AliasChoices("ATMT_SCHEDULER", "scheduler_enabled"),
+        description=(
+            "run the lifecycle job in this process: reminders, escalation, expiry, agreement ends "
+            "and access reviews (one process at a time runs it)"
+        ),
     )
     scheduler_interval: float = Field(
         default=300.0,
         ge=5,
         le=86400,
         validation_alias=AliasChoices("ATMT_SCHEDULER_INTERVAL", "scheduler_interval"),
+        description="seconds between runs of the lifecycle job",
     )
 
-    # The audit chain's key (issue "Trust", section 4): see access/audit.py.
     audit_key: SecretStr = Field(
-        default=SecretStr(""), validation_alias=AliasChoices("ATMT_AUDIT_KEY", "audit_key")
+        default=SecretStr(""),
+        validation_alias=AliasChoices("ATMT_AUDIT_KEY", "audit_key"),
+        description="secret that keys the audit chain, its people bindings and checkpoints "
+        "(at least 32 characters, from Key Vault, never in the database; keep it for good); "
+        "empty = a public development key, refused with an app id (see access/audit.py)",
     )
 
     @field_validator("app_id", "app_password", "app_tenant_id", "host", mode="before")
@@ -331,6 +441,15 @@ class Settings(BaseSettings):
             except AuditKeyError as error:
                 raise ValueError(str(error)) from None
         return SecretStr(text)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        url = value.strip().rstrip("/")
+        parts = urlsplit(url)
+        if url and (not parts.hostname or parts.scheme not in ("https", "http")):
+            raise ValueError("must be an https:// (or http://) URL")
+        return url
 
     @field_validator("graph_ca_bundle", mode="before")
     @classmethod
@@ -447,3 +566,67 @@ def load_settings(env_file: str | Path | None = ".env", **overrides: Any) -> Set
     if problems:
         raise ConfigError(problems)
     return settings
+
+
+# ----------------------------------------------------------------- the table
+
+
+def env_name(field_name: str) -> str:
+    """The environment name of a :class:`Settings` field (its first alias)."""
+    alias = Settings.model_fields[field_name].validation_alias
+    return str(alias.choices[0]) if isinstance(alias, AliasChoices) else field_name.upper()
+
+
+def _shown_default(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if value is None or value == "" or value == ():
+        return "empty"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, float):
+        return f"`{value:g}`"
+    return f"`{value}`"
+
+
+_LIMITS: tuple[tuple[type[Any], str, str], ...] = (
+    (annotated_types.Ge, "ge", "at least"),
+    (annotated_types.Gt, "gt", "more than"),
+    (annotated_types.Le, "le", "at most"),
+    (annotated_types.Lt, "lt", "less than"),
+)
+
+
+def _meaning(field: FieldInfo) -> str:
+    limits = [
+        f"{words} {getattr(item, attribute)}"
+        for kind, attribute, words in _LIMITS
+        for item in field.metadata
+        if isinstance(item, kind)
+    ]
+    text = field.description or ""
+    return "; ".join([text, ", ".join(limits)]) if limits else text
+
+
+def settings_table() -> str:
+    """The Markdown table of every setting: environment name, default, meaning."""
+    rows = ["| key | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        rows.append(f"| `{env_name(name)}` | {_shown_default(field.default)} | {_meaning(field)} |")
+    return "\n".join(rows) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bot.config", description="Describe the settings of the bot."
+    )
+    parser.add_argument(
+        "--markdown", action="store_true", required=True, help="the README's settings table"
+    )
+    parser.parse_args(argv)
+    sys.stdout.write(settings_table())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

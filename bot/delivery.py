@@ -13,7 +13,8 @@ help and how long Teams asked us to wait (``Retry-After``):
 The activity carries the notification's idempotency key in ``channelData``
 (``atmtNotification``) and Teams' ``notification.alert`` so the message also shows in
 the activity feed. Teams does not deduplicate by that key: see
-``docs/decisions.md`` (issue 6) for what "exactly once" means here.
+``docs/decisions.md`` (approvals and notifications) for what "exactly once" means
+here.
 
 :func:`backoff` is the retry delay: exponential with jitter, never shorter than a
 ``Retry-After``.
@@ -68,7 +69,7 @@ def backoff(
     """
     draw = (rng or random).uniform
     exponential = min(cap, base * (2 ** min(max(0, attempt - 1), 40)))
-    delay = exponential * draw(0.5, 1.0)
+    delay: float = exponential * draw(0.5, 1.0)
     if retry_after is not None:
         delay = max(delay, retry_after + draw(0.0, max(0.01, base / 4)))
     return delay

@@ -15,7 +15,7 @@ A bad, expired or foreign link gets 403/410 with a short JSON body, never a 500.
 The signing key comes from ``ATMT_DOWNLOAD_KEY`` (several bot processes must share
 it), else it is derived from ``MicrosoftAppPassword``, else (local anonymous mode) it
 is random per process. ``ATMT_PUBLIC_URL`` is the bot's public base URL for links
-(default ``http://HOST:PORT``).
+(default ``http://HOST:PORT``). Both are settings (:class:`bot.config.Settings`).
 """
 
 from __future__ import annotations
@@ -25,16 +25,18 @@ import hashlib
 import hmac
 import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from access.errors import AccessDenied, AccessError, NotFound
 from dialogs.downloads import Claim, Served
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 __all__ = ["LINK_SECONDS", "Claim", "DownloadSigner", "Served", "download_route"]
 
@@ -68,15 +70,14 @@ class DownloadSigner:
         self.ttl = ttl
 
     @classmethod
-    def from_environment(cls, app_password: str, host: str, port: int) -> DownloadSigner:
-        configured = os.environ.get("ATMT_DOWNLOAD_KEY", "")
-        if configured:
-            key = hashlib.sha256(configured.encode("utf-8")).digest()
-        elif app_password:
-            key = hashlib.sha256(b"atmt-download:" + app_password.encode("utf-8")).digest()
+    def from_settings(cls, settings: Settings) -> DownloadSigner:
+        if settings.download_key:
+            key = hashlib.sha256(settings.download_key.encode("utf-8")).digest()
+        elif settings.app_password:
+            key = hashlib.sha256(b"atmt-download:" + settings.app_password.encode("utf-8")).digest()
         else:
             key = secrets.token_bytes(32)
-        base = os.environ.get("ATMT_PUBLIC_URL", "") or f"http://{host}:{port}"
+        base = settings.public_url or f"http://{settings.host}:{settings.port}"
         return cls(key, base_url=base)
 
     def _mac(self, payload: str) -> str:

@@ -100,6 +100,7 @@ class GraphMailer:
                 except Exception as error:  # authority unreachable, bad document ...
                     raise GraphError(f"token authority: {type(error).__name__}") from error
         app = self._app
+        assert app is not None  # built above, under the lock
         try:
             result: dict[str, Any] = await asyncio.to_thread(
                 app.acquire_token_for_client, scopes=[GRAPH_SCOPE]

@@ -1,17 +1,27 @@
-"""Outgoing rate limits for proactive messages (Teams: ~7/s per conversation, 50/s per tenant).
+"""Token buckets, one per key: the bot's only rate limiter.
 
-:class:`RateLimiter` is a token bucket per key (a conversation id, a tenant id):
-``await limiter.acquire(key)`` returns once a token is free, sleeping as long as
-needed. It is per process; with several bot processes each keeps its own budget, so
-set the rates to the limit divided by the number of processes. A 429 from Teams
-(the real limit) is still handled by the retry logic in :mod:`bot.delivery`.
+Two uses, one class:
+
+* **Incoming** (:class:`bot.auth.RequestGuard`): requests per minute per user on
+  ``/api/messages`` (``ATMT_USER_RATE_PER_MINUTE``, :meth:`RateLimiter.per_minute`);
+  :meth:`RateLimiter.take` answers at once, 0.0 or the seconds to wait, which become
+  a 429 with ``Retry-After``; :meth:`RateLimiter.first_refusal` logs a flood once.
+* **Outgoing** (:mod:`bot.delivery`): proactive messages per conversation and per
+  tenant (Teams: about 7/s per conversation, 50/s per tenant); ``await
+  limiter.acquire(key)`` returns once a token is free, sleeping as long as needed.
+  A 429 from Teams (the real limit) is still handled by the retry logic of the
+  notifier.
+
+A bucket holds at most ``burst`` tokens and refills at ``rate`` tokens per second.
+Buckets live in memory, per process: with several bot processes each keeps its own
+budget. Full (idle) buckets are dropped when there are more than ``max_keys``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 __all__ = ["RateLimiter"]
@@ -23,6 +33,7 @@ _MAX_WAITS = 10_000
 class _Bucket:
     tokens: float
     updated: float
+    refused: bool = False
 
 
 class RateLimiter:
@@ -41,16 +52,32 @@ class RateLimiter:
         self.rate = rate
         self.burst = max(1.0, burst if burst is not None else rate)
         self._clock = clock
-        self._buckets: dict[str, _Bucket] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._buckets: dict[Hashable, _Bucket] = {}
+        self._locks: dict[Hashable, asyncio.Lock] = {}
         self._max_keys = max_keys
 
-    def _bucket(self, key: str, now: float) -> _Bucket:
+    @classmethod
+    def per_minute(
+        cls,
+        rate_per_minute: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 10_000,
+    ) -> RateLimiter:
+        """``rate_per_minute`` requests per minute, a burst of the same size."""
+        if rate_per_minute <= 0:
+            raise ValueError("rate_per_minute must be positive")
+        return cls(rate_per_minute / 60.0, float(rate_per_minute), clock=clock, max_keys=max_keys)
+
+    def _refilled(self, key: Hashable) -> _Bucket:
+        now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
             if len(self._buckets) >= self._max_keys:
                 self._forget_full(now)
             bucket = self._buckets[key] = _Bucket(self.burst, now)
+        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
+        bucket.updated = now
         return bucket
 
     def _forget_full(self, now: float) -> None:
@@ -59,25 +86,33 @@ class RateLimiter:
                 del self._buckets[key]
                 self._locks.pop(key, None)
 
-    def wait_time(self, key: str) -> float:
-        """Seconds until a token is free for ``key`` (0 when one is free now)."""
-        now = self._clock()
-        bucket = self._bucket(key, now)
-        tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+    def take(self, key: Hashable) -> float:
+        """Take a token if one is free now: 0.0; else the seconds until one is."""
+        bucket = self._refilled(key)
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            bucket.refused = False
+            return 0.0
+        return (1.0 - bucket.tokens) / self.rate
 
-    def try_acquire(self, key: str) -> bool:
+    def try_acquire(self, key: Hashable) -> bool:
         """Take a token if one is free now."""
-        now = self._clock()
-        bucket = self._bucket(key, now)
-        bucket.tokens = min(self.burst, bucket.tokens + (now - bucket.updated) * self.rate)
-        bucket.updated = now
-        if bucket.tokens >= 1:
-            bucket.tokens -= 1
-            return True
-        return False
+        return self.take(key) == 0.0
 
-    async def acquire(self, key: str) -> None:
+    def wait_time(self, key: Hashable) -> float:
+        """Seconds until a token is free for ``key`` (0 when one is free now)."""
+        bucket = self._refilled(key)
+        return 0.0 if bucket.tokens >= 1.0 else (1.0 - bucket.tokens) / self.rate
+
+    def first_refusal(self, key: Hashable) -> bool:
+        """True once per run of refusals (log the start of a flood, not every request)."""
+        bucket = self._buckets.get(key)
+        if bucket is None or bucket.refused:
+            return False
+        bucket.refused = True
+        return True
+
+    async def acquire(self, key: Hashable) -> None:
         """Wait for a token of ``key`` and take it (callers of one key queue in order)."""
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:

@@ -1,4 +1,4 @@
-"""The lifecycle scheduler inside the bot process (issue 8).
+"""The lifecycle scheduler inside the bot process: reminders, expiry, escalation, reviews.
 
 Every ``interval`` seconds the task tries to take the database lease of the job
 ``lifecycle`` (:class:`storage.automation.JobLease`): only when the job is due and no
@@ -21,14 +21,14 @@ import os
 import socket
 import uuid
 from datetime import timedelta
-
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from typing import TYPE_CHECKING
 
 from access.automation import AutomationService, RunReport
 from access.ports import Clock
-from access.review import ReviewService
-from access.service import AccessService
-from storage.automation import JobLease, automation_unit_of_work_factory
+from storage.automation import JobLease
+
+if TYPE_CHECKING:
+    from bot.composition import Services
 
 __all__ = ["JOB", "Scheduler", "build_scheduler", "default_owner"]
 
@@ -113,20 +113,7 @@ class Scheduler:
                 await task
 
 
-def build_scheduler(
-    service: AccessService,
-    sessions: async_sessionmaker[AsyncSession],
-    *,
-    interval: float,
-    owner: str | None = None,
-) -> Scheduler:
-    """A scheduler on the service's directory, clock and ids (``create_app`` uses it)."""
-    uow_factory = automation_unit_of_work_factory(sessions)
-    reviews = ReviewService(
-        uow_factory, lambda: service.directory, service.clock, service.ids, service
-    )
-    automation = AutomationService(
-        uow_factory, lambda: service.directory, service.clock, service.ids, service, reviews
-    )
-    lease = JobLease(sessions, owner or default_owner())
-    return Scheduler(automation, lease, service.clock, interval=interval)
+def build_scheduler(services: Services, *, interval: float, owner: str | None = None) -> Scheduler:
+    """The scheduler of the process's automation service (``create_app`` uses it)."""
+    lease = JobLease(services.sessions, owner or default_owner())
+    return Scheduler(services.automation, lease, services.clock, interval=interval)

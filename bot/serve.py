@@ -95,8 +95,10 @@ def _worker_main(
     """One worker process: its own app, pool and event loop on the shared port."""
     import asyncio
 
+    from bot import patches
     from bot.logging_setup import configure_logging
 
+    patches.apply()  # a spawned interpreter: the parent's patches are not here
     settings = Settings(_env_file=None, **settings_values)  # type: ignore[call-arg]
     configure_logging(settings.log_level)
     factory = _load_factory(factory_path)

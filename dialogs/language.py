@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 PREFERENCES_LOCALE = "locale"
 
 
-class LanguageDialog(Dialog):
+class LanguageDialog(Dialog):  # type: ignore[misc]
     """Two-turn dialog: show the language card, then store the submitted choice."""
 
     ID = "language"

@@ -15,6 +15,7 @@ from typing import Any
 from botbuilder.core import ConversationState, TurnContext
 from botbuilder.dialogs import DialogSet
 
+from access.acknowledgements import Acknowledgements
 from access.errors import AccessError
 from access.service import AccessService
 from dialogs.cards.request_form import FORM_CARD, SUMMARY_CARD
@@ -49,8 +50,9 @@ class ManagerDialogs:
         dialogs: DialogSet,
         service: AccessService,
         conversation_state: ConversationState,
+        acknowledgements: Acknowledgements,
     ) -> None:
-        self.deps = FlowDeps(service, DoneCards(conversation_state))
+        self.deps = FlowDeps(service, DoneCards(conversation_state), acknowledgements)
         self.routes: dict[Command, str] = {
             Command.NEW: NewRequestDialog.ID,
             Command.CHANGE: ChangeRequestDialog.ID,

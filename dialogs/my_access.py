@@ -15,7 +15,6 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
 
-from access.acknowledgements import Acknowledgements
 from access.errors import AccessDenied, AccessError
 from access.model import LIVE_GRANT_STATES, OPEN_STATES, GrantState
 from dialogs.cards.grants import ACK_CARD, acknowledged_card, my_access_card
@@ -25,10 +24,6 @@ from dialogs.turn import messages_of
 from dialogs.violations import code_name
 
 __all__ = ["ACK_CARD", "MyAccessDialog", "acknowledge_from_card"]
-
-
-def _acks(deps: FlowDeps) -> Acknowledgements:
-    return Acknowledgements(deps.service.uow_factory, deps.service.clock)
 
 
 class MyAccessDialog(Dialog):  # type: ignore[misc]
@@ -50,7 +45,7 @@ class MyAccessDialog(Dialog):  # type: ignore[misc]
     async def _show(self, context: TurnContext, email: str) -> None:
         m = messages_of(context)
         data = await self.deps.service.my_data(email)
-        acks = _acks(self.deps)
+        acks = self.deps.acknowledgements
         directory = self.deps.directory
         grants: list[tuple[str, list[tuple[str, str]], str | None]] = []
         for grant in data.grants_about_me:
@@ -109,7 +104,7 @@ async def acknowledge_from_card(
     if person is None:
         return
     try:
-        when = await _acks(deps).acknowledge(person.email, grant_id)
+        when = await deps.acknowledgements.acknowledge(person.email, grant_id)
     except AccessDenied:
         await context.send_activity(m.t("manager.error.other_user"))
         return

@@ -37,6 +37,7 @@ from botbuilder.core import (
 from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
 from botbuilder.schema import Activity
 
+from access.acknowledgements import Acknowledgements
 from access.directory import Directory
 from access.errors import AccessDenied, AccessError, NotFound, PolicyViolations
 from access.model import AccessRequest, RequestDraft, RequestKind, RequestState
@@ -107,6 +108,7 @@ class FlowDeps:
 
     service: AccessService
     done: DoneCards
+    acknowledgements: Acknowledgements
 
     @property
     def directory(self) -> Directory:

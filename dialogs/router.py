@@ -21,7 +21,6 @@ from botbuilder.core import (
     TurnContext,
     UserState,
 )
-from botbuilder.core.bot_state import CachedBotState
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.dialogs import DialogSet
 from botbuilder.schema import (
@@ -31,7 +30,8 @@ from botbuilder.schema import (
 )
 from botbuilder.schema.teams import TeamInfo
 
-from access.directory import Directory
+from access.acknowledgements import Acknowledgements
+from access.directory import DirectorySource, current_directory
 from access.service import AccessService
 from dialogs.approvals import ApprovalHandler
 from dialogs.authority import HANDLED as AUTHORITY_COMMANDS
@@ -44,7 +44,15 @@ from dialogs.language import PREFERENCES_LOCALE, LanguageDialog
 from dialogs.manager import ManagerDialogs
 from dialogs.misuse import MisuseChat
 from dialogs.review import ReviewChat
-from dialogs.turn import Caller, CallerSource, caller_of, messages_of, set_caller, set_messages
+from dialogs.turn import (
+    Caller,
+    CallerSource,
+    StateLoader,
+    caller_of,
+    messages_of,
+    set_caller,
+    set_messages,
+)
 
 __all__ = ["AccessBot"]
 
@@ -63,14 +71,17 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         user_state: UserState,
         translator: Translator,
         identities: CallerSource,
-        directory: Directory | None = None,
+        directory: DirectorySource | None = None,
         service: AccessService | None = None,
+        acknowledgements: Acknowledgements | None = None,
         approvals: ApprovalHandler | None = None,
         authority: AuthorityChat | None = None,
         review: ReviewChat | None = None,
         misuse: MisuseChat | None = None,
+        state_loader: StateLoader | None = None,
     ) -> None:
         super().__init__()
+        self.state_loader = state_loader
         self.review = review
         self.misuse = misuse
         self.approvals = approvals
@@ -86,16 +97,19 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         self.dialogs = DialogSet(conversation_state.create_property("DialogState"))
         self.dialogs.add(LanguageDialog(self.preferences, translator))
         self.authority = authority
-        self.manager = (
-            ManagerDialogs(self.dialogs, service, conversation_state)
-            if service is not None
-            else None
-        )
+        self.manager: ManagerDialogs | None = None
+        if service is not None:
+            if acknowledgements is None:
+                raise ValueError("the manager dialogs need the acknowledgements service")
+            self.manager = ManagerDialogs(
+                self.dialogs, service, conversation_state, acknowledgements
+            )
 
     # ------------------------------------------------------------------ turn
 
     async def on_turn(self, turn_context: TurnContext) -> None:
-        await self._load_states(turn_context)
+        if self.state_loader is not None:  # else botbuilder loads each state on first use
+            await self.state_loader.load(turn_context, (self.conversation_state, self.user_state))
         chosen = await self._chosen_locale(turn_context)
         # Remember first: the host's e-mail cache needs the row.
         await self.identities.remember(
@@ -120,28 +134,6 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         preferences = await self.preferences.get(turn_context)
         chosen = preferences.get(PREFERENCES_LOCALE) if isinstance(preferences, dict) else None
         return normalize_locale(chosen) if isinstance(chosen, str) else None
-
-    async def _load_states(self, turn_context: TurnContext) -> None:
-        """Read ConversationState and UserState in one storage call (one query).
-
-        botbuilder's ``BotState.load`` reads each scope on its own; a state already
-        cached in ``turn_state`` is not read again, so this only saves a round trip
-        Empty states are left to botbuilder's own loading.
-        """
-        states = (self.conversation_state, self.user_state)
-        storage = self.conversation_state._storage
-        if storage is not self.user_state._storage:
-            return
-        try:
-            keys = [state.get_storage_key(turn_context) for state in states]
-        except Exception:  # an activity without the ids a key needs: botbuilder decides
-            return
-        items = await storage.read(keys)
-        for state, key in zip(states, keys, strict=True):
-            if state.get_cached_state(turn_context) is None:
-                turn_context.turn_state[state._context_service_key] = CachedBotState(
-                    items.get(key)
-                )
 
     async def _caller(self, turn_context: TurnContext) -> Caller | None:
         """The caller of this turn, asked of the host once and kept in the turn."""
@@ -169,17 +161,18 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
     async def _area_default(self, turn_context: TurnContext) -> str | None:
         if self.directory is None:
             return None
+        directory = current_directory(self.directory)  # the one in force, imports included
         identity = await self._caller(turn_context)
         if identity is None or identity.email is None:
             return None
-        roles = self.directory.roles_of(identity.email)
+        roles = directory.roles_of(identity.email)
         area_codes = set(roles.approver_in | roles.deputy_in | roles.admin_in)
         for municipality_code in roles.requester_for:
-            area = self.directory.area_of(municipality_code)
+            area = directory.area_of(municipality_code)
             if area is not None:
                 area_codes.add(area.code)
         for code in sorted(area_codes):
-            area = self.directory.area(code)
+            area = directory.area(code)
             if area is not None:
                 return area.default_locale
         return None

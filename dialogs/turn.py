@@ -6,16 +6,20 @@ Before any dialog runs, the router puts two things into ``turn_context.turn_stat
   activity and the Bot Connector (see ``bot.identity``);
 * the caller's texts (:class:`dialogs.i18n.Messages`) in the caller's language.
 
+It first loads the turn's bot states, through the host's :class:`StateLoader` when it
+has one (several states in one storage read).
+
 Conversations read them with :func:`caller_of` and :func:`messages_of`; they never ask
 the host how it found them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from botbuilder.core import TurnContext
+from botbuilder.core import BotState, TurnContext
 
 from dialogs.i18n import Messages
 
@@ -24,6 +28,7 @@ __all__ = [
     "MESSAGES_KEY",
     "Caller",
     "CallerSource",
+    "StateLoader",
     "caller_email",
     "caller_of",
     "messages_of",
@@ -61,6 +66,16 @@ class CallerSource(Protocol):
         ...
 
     async def resolve(self, turn_context: TurnContext) -> Caller | None: ...
+
+
+class StateLoader(Protocol):
+    """The host's way of reading a turn's states at once (``bot.patches.OneReadStateLoader``).
+
+    Puts each state into the turn as ``BotState.load`` would; a state it leaves out is
+    loaded by botbuilder when first used.
+    """
+
+    async def load(self, turn_context: TurnContext, states: Sequence[BotState]) -> None: ...
 
 
 def messages_of(turn_context: TurnContext) -> Messages:

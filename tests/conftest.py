@@ -63,6 +63,13 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
         return pool.submit(asyncio.run, coro).result()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The framework patches, as every entry point of the bot applies them."""
+    from bot import patches
+
+    patches.apply()
+
+
 # --------------------------------------------------------------------------- SQLite
 
 

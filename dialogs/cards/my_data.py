@@ -51,7 +51,7 @@ def my_data_card(m: Messages, directory: Directory, data: MyData, json_url: str)
             )
         )
     body.append(text(m.t("my_data.json_hint"), subtle=True))
-    actions = [
+    actions: list[dict[str, Any]] = [
         {"type": "Action.OpenUrl", "title": m.t("my_data.download"), "url": json_url},
         {
             "type": "Action.Submit",

@@ -27,13 +27,13 @@ from fakes.teams import TENANT_ID, message
 
 from bot.auth import (
     OpenIdMetadata,
-    RateLimiter,
     RequestGuard,
     create_authentication,
     forget_openid_metadata,
 )
 from bot.config import BOT_FRAMEWORK_OPENID_METADATA_URL, Settings
 from bot.logging_setup import JsonFormatter
+from bot.ratelimit import RateLimiter
 
 APP_ID = "00000000-0000-0000-0000-0000000000b1"
 OTHER_APP_ID = "00000000-0000-0000-0000-0000000000b2"
@@ -418,7 +418,7 @@ async def test_a_user_over_the_rate_gets_429_with_retry_after(
 
 def test_token_bucket_refills_continuously() -> None:
     clock = _Clock()
-    limiter = RateLimiter(60, clock=clock)
+    limiter = RateLimiter.per_minute(60, clock=clock)
     key = (TENANT_ID, "29:user-1")
     assert all(limiter.take(key) == 0.0 for _ in range(60))
     assert limiter.take(key) == pytest.approx(1.0)
@@ -433,12 +433,32 @@ def test_token_bucket_refills_continuously() -> None:
 
 def test_idle_buckets_are_dropped_when_there_are_too_many() -> None:
     clock = _Clock()
-    limiter = RateLimiter(60, clock=clock, max_keys=3)
+    limiter = RateLimiter.per_minute(60, clock=clock, max_keys=3)
     for n in range(3):
         limiter.take(("t", str(n)))
     clock.now += 60
     limiter.take(("t", "new"))
     assert list(limiter._buckets) == [("t", "new")]
+
+
+def test_refusals_are_reported_once_per_run() -> None:
+    clock = _Clock()
+    limiter = RateLimiter.per_minute(1, clock=clock)
+    key = (TENANT_ID, "29:user-1")
+    assert limiter.take(key) == 0.0
+    assert limiter.take(key) == pytest.approx(60.0)
+    assert limiter.first_refusal(key) and not limiter.first_refusal(key)
+    clock.now += 60
+    assert limiter.take(key) == 0.0  # the run is over
+    assert limiter.take(key) > 0.0 and limiter.first_refusal(key)
+
+
+def test_the_request_guard_uses_the_delivery_rate_limiter() -> None:
+    from bot import delivery
+
+    guard = RequestGuard(rate_per_minute=30)
+    assert type(guard.limiter) is RateLimiter is delivery.RateLimiter
+    assert guard.limiter.rate == 0.5 and guard.limiter.burst == 30
 
 
 def test_rate_zero_turns_the_limit_off() -> None:
