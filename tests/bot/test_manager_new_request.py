@@ -324,7 +324,7 @@ async def test_a_card_from_another_user_changes_nothing(
     chat, m = await _start(db_url, start_bot, connector, http)
     form = only_card(await chat.say("uusi"))
     intruder = chat.as_user("29:intruder", "00000000-0000-0000-0000-0000000000ff")
-    connector.add_member("29:intruder", email="manager@viitasaari.example.fi")
+    connector.add_member("29:intruder", userPrincipalName="manager@viitasaari.example.fi")
     answer = await intruder.press(form, m.t("manager.action.continue"), GOOD, chat.card_id)
     assert only_text(answer) == m.t("manager.error.other_user")
     # the owner's dialog is untouched
