@@ -30,6 +30,7 @@ from dialogs.authority import AuthorityChat
 from dialogs.i18n import Translator
 from storage.authority import authority_unit_of_work_factory
 from storage.conversation_refs import ConversationRefRepository
+from storage.download_links import SqlUsedLinks
 
 __all__ = [
     "DirectoryRefresher",
@@ -107,8 +108,7 @@ def build_authority_chat(
     return AuthorityChat(
         authority,
         translator,
-        signer
-        or DownloadSigner.from_environment(settings.app_password, settings.host, settings.port),
+        signer or DownloadSigner.from_settings(settings, SqlUsedLinks(sessions)),  # used once
         refs=ConversationRefRepository(sessions),
     )
 
