@@ -26,6 +26,7 @@ from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 
 from access.directory import Directory
 from access.model import KehaRow, RequestKind
+from access.text import safe_cell  # the one cell-escaping rule of every file written
 
 ACTIONS = {RequestKind.GRANT: "open", RequestKind.CHANGE: "change", RequestKind.REVOKE: "close"}
 HELSINKI = ZoneInfo("Europe/Helsinki")
@@ -123,14 +124,9 @@ def handoff_rows(
 
 
 # ------------------------------------------------------------------------ file writers
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def safe_cell(value: str) -> str:
-    """A text cell that a spreadsheet never runs as a formula (CSV/formula injection):
-    a value starting with ``= + - @`` gets a leading apostrophe."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+#
+# Every cell of every file the bot writes (these two writers serve KEHA, the reports and
+# the audit export) goes through :func:`access.text.safe_cell`.
 
 
 def table_csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> bytes:

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TypeAlias
 
+from access.text import strip_invisible
+
 JsonScalar: TypeAlias = str | int | bool | None
 JsonValue: TypeAlias = JsonScalar | list["JsonValue"] | dict[str, "JsonValue"]
 ParamValue: TypeAlias = str | int | bool | None
@@ -172,6 +174,10 @@ class RequestDraft:
     confirmations: frozenset[str] = frozenset()
     grant_id: str | None = None
 
+    def __post_init__(self) -> None:
+        fields = ("worker_name", "worker_email", "worker_job_title", "justification")
+        _strip_invisible_fields(self, fields)
+
 
 @dataclass(frozen=True)
 class RequestChanges:
@@ -185,6 +191,18 @@ class RequestChanges:
     end: date | None = None
     justification: str | None = None
     confirmations: frozenset[str] | None = None
+
+    def __post_init__(self) -> None:
+        _strip_invisible_fields(self, ("worker_name", "worker_job_title", "justification"))
+
+
+def _strip_invisible_fields(draft: object, names: tuple[str, ...]) -> None:
+    """Names, e-mails, job titles and texts lose bidirectional controls and zero-width
+    characters however a draft is made (chat, command line, tests): access.text."""
+    for name in names:
+        value = getattr(draft, name)
+        if isinstance(value, str):
+            object.__setattr__(draft, name, strip_invisible(value))
 
 
 @dataclass(frozen=True)

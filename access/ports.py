@@ -337,6 +337,15 @@ class ConversationRefs(Protocol):
     async def get_by_email(self, email: str) -> StoredConversationRef | None: ...
 
 
+class UsedLinks(Protocol):
+    """Download links already redeemed, so that each works once, in every process.
+
+    ``use`` records the link id and answers whether this was its first use; entries
+    are kept until the link expires (``expires_at``), and expired ones are removed."""
+
+    async def use(self, link_id: str, expires_at: datetime, now: datetime) -> bool: ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """Timezone-aware current time."""

@@ -194,6 +194,7 @@ class BenchConnector:
 
     async def _member(self, request: web.Request) -> web.Response:
         member_id = request.match_info["mid"]
+        email = self.member_email(member_id)  # the bot reads the UPN, as Teams sends both
         return web.json_response(
-            {"id": member_id, "name": "Testi Käyttäjä", "email": self.member_email(member_id)}
+            {"id": member_id, "name": "Testi Käyttäjä", "email": email, "userPrincipalName": email}
         )

@@ -19,6 +19,11 @@ with a JSON ``{"error": ...}`` body, never a 500:
   (:func:`bot.auth.create_authentication`)
 * tenant not on ``ATMT_ALLOWED_TENANTS`` -> 403; a user over
   ``ATMT_USER_RATE_PER_MINUTE`` -> 429 with ``Retry-After`` (:class:`bot.auth.RequestGuard`)
+* who may speak at all (:mod:`bot.trust`): an ``adaptiveCard/action`` whose
+  ``value.action`` is not an object -> 400; refused tokens counted per source address
+  (429 beyond ``ATMT_BAD_TOKEN_RATE_PER_MINUTE``); a channel not on
+  ``ATMT_ALLOWED_CHANNELS``, a non-loopback ``serviceUrl`` in anonymous mode, or an
+  invoke without tenant and Entra object id -> 403; all before any state is touched
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from bot.hardening import TooDeep, clean_json, id_problem, tidy_locale
 from bot.identity import user_key_of
 from bot.notifier import Notifier
 from bot.scheduler import Scheduler, build_scheduler
+from bot.trust import TRUST, TrustGate, identified_only, invoke_problem, strip_invisible_texts
 from dialogs.authority import AuthorityChat
 from dialogs.i18n import Translator
 from dialogs.router import AccessBot
@@ -141,6 +147,7 @@ def create_app(
     )
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_error_middleware])
     app[RUNTIME] = runtime
+    app[TRUST] = TrustGate.from_settings(settings)
     app.cleanup_ctx.append(_lifecycle(runtime, engine=engine, storage=storage, auth=auth))
     app.router.add_post("/api/messages", _messages)
     app.router.add_get("/healthz", _healthz)
@@ -314,7 +321,7 @@ def _activity_problem(body: Any) -> str | None:
     sender = body.get("from")
     if not isinstance(sender, dict) or not isinstance(sender.get("id"), str) or not sender["id"]:
         return "the activity has no from.id"  # botbuilder's UserState needs it
-    return id_problem(body)  # ids and tenant ids that fit the storage
+    return id_problem(body) or invoke_problem(body)  # ids that fit the storage; invokes
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:
@@ -338,10 +345,11 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     if problem is not None:
         return _problem(400, problem)
     try:
-        activity = Activity().deserialize(body)
+        activity = Activity().deserialize(strip_invisible_texts(body))
     except Exception:
         return _problem(400, "the body is not a valid activity")
 
+    trust = request.app[TRUST]
     auth_header = request.headers.get("Authorization", "")
     try:
         authenticated = await auth.authenticate_request(activity, auth_header)
@@ -349,17 +357,16 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         raise
     except Exception as error:
         # PermissionError, jwt errors, KeyError on odd claims, metadata unreachable ...
-        log.warning(
-            "unauthorized request",
-            extra=_ids(activity) | {"event": "unauthorized", "error_type": type(error).__name__},
-        )
-        return _problem(401, "unauthorized")
-    refusal = runtime.guard.check(activity)
+        return trust.token_refused(request.remote, error)
+    refusal = trust.check(activity)
+    if refusal is None:
+        refusal = runtime.guard.check(activity)
     if refusal is not None:
         return refusal
 
+    on_turn = identified_only(bot.on_turn, runtime.translator)
     async with runtime.turns:  # admission: see Settings.max_concurrent_turns
-        invoke_response = await adapter.process_activity(authenticated, activity, bot.on_turn)
+        invoke_response = await adapter.process_activity(authenticated, activity, on_turn)
     if invoke_response is None:
         return web.Response(status=200)
     return web.json_response(
@@ -426,15 +433,9 @@ async def _readyz(request: web.Request) -> web.Response:
         return web.json_response(
             {"status": "unavailable", "reason": "database unreachable"}, status=503
         )
-    head = head_revision()
-    if current != head:
+    if current != head_revision():
+        # Revisions are not shown: they tell a caller which release runs.
         return web.json_response(
-            {
-                "status": "unavailable",
-                "reason": "database not migrated to head",
-                "current": current,
-                "head": head,
-            },
-            status=503,
+            {"status": "unavailable", "reason": "database not migrated"}, status=503
         )
-    return web.json_response({"status": "ok", "revision": current})
+    return web.json_response({"status": "ok"})

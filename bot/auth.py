@@ -418,7 +418,7 @@ class RequestGuard:
     @classmethod
     def from_settings(cls, settings: Settings) -> RequestGuard:
         return cls(
-            allowed_tenants=settings.allowed_tenants,
+            allowed_tenants=settings.accepted_tenants,  # "*" and the single-tenant default
             rate_per_minute=settings.user_rate_per_minute,
         )
 

@@ -50,6 +50,17 @@ def _settings_or_exit(err: TextIO) -> Settings | int:
         return EXIT_CONFIG
 
 
+def _listen_problems_or_exit(settings: Settings, err: TextIO) -> int | None:
+    """EXIT_CONFIG (and one line per problem) when the bot must not listen like this:
+    anonymous on a non-loopback address, download links without https."""
+    problems = settings.listen_problems()
+    if not problems:
+        return None
+    for line in ConfigError(problems).lines():
+        print(line, file=err)
+    return EXIT_CONFIG
+
+
 def _print_directory_problems(error: DirectoryError, source: str, err: TextIO) -> None:
     for problem in error.problems:
         print(f"{source}: {problem.path}: {problem.message}", file=err)
@@ -136,6 +147,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     if overrides:
         settings = settings.model_copy(update=overrides)
+    refused = _listen_problems_or_exit(settings, sys.stderr)
+    if refused is not None:
+        return refused
 
     from bot.logging_setup import configure_logging
 
@@ -206,7 +220,8 @@ def _banner(settings: Settings, directory: Directory, revision: str, host: str, 
     if settings.anonymous:
         lines += [
             "  mode       local anonymous: no MicrosoftAppId, so tokens are neither checked",
-            "             nor sent. Replies go to the activity's serviceUrl.",
+            "             nor sent. Only loopback serviceUrls (a local Playground) are",
+            "             answered.",
             "",
             "Talk to it without Teams: `make run` also starts Microsoft 365 Agents",
             f"Playground ({PLAYGROUND_PACKAGE}) for each example user when Node.js is",

@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
-import io
 import json
 import sys
 import uuid
@@ -36,6 +34,7 @@ import yaml
 from access.authority import AuthorityService
 from access.directory import DirectoryError, load_directory_file
 from access.errors import AccessDenied, AccessError
+from access.keha import table_csv
 from access.model import SYSTEM_ACTOR
 from access.reports import month_end
 from bot.config import ConfigError, Settings, load_settings
@@ -217,22 +216,18 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
                 json.dumps(r.as_json(), ensure_ascii=False, sort_keys=True) + "\n" for r in records
             ).encode("utf-8")
         else:
-            buffer = io.StringIO(newline="")
-            writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
             columns = ["seq", "at", "actor", "actor_email", "action", "request_id", "area",
                        "details", "prev_hash", "hash"]  # fmt: skip
-            writer.writerow(columns)
-            for record in records:
-                row = record.as_json()
-                writer.writerow(
-                    [
-                        json.dumps(row[c], ensure_ascii=False, sort_keys=True)
-                        if c == "details"
-                        else ("" if row[c] is None else str(row[c]))
-                        for c in columns
-                    ]
-                )
-            data = ("\ufeff" + buffer.getvalue()).encode("utf-8")
+            rows = [
+                [
+                    json.dumps(row[c], ensure_ascii=False, sort_keys=True)
+                    if c == "details"
+                    else ("" if row[c] is None else str(row[c]))
+                    for c in columns
+                ]
+                for row in (record.as_json() for record in records)
+            ]
+            data = table_csv(columns, rows)  # the KEHA file's format and cell escaping
         _write(args.out, data)
         print(f"{len(records)} audit rows", file=sys.stderr)
         return EXIT_OK

@@ -53,6 +53,7 @@ from storage.authority import authority_unit_of_work_factory
 from storage.automation import automation_unit_of_work_factory
 from storage.audit_keys import bind_audit_key
 from storage.conversation_refs import ConversationRefRepository
+from storage.download_links import SqlUsedLinks
 from storage.outbox_queue import OutboxQueue
 from storage.repositories import unit_of_work_factory
 
@@ -247,7 +248,7 @@ def build_chats(
     authority = AuthorityChat(
         services.authority,
         translator,
-        signer or DownloadSigner.from_settings(services.settings),
+        signer or DownloadSigner.from_settings(services.settings, SqlUsedLinks(services.sessions)),
         refs=services.refs,
     )
     review = ReviewChat(services.reviews)

@@ -17,8 +17,26 @@ LOG_LEVEL                  INFO                        DEBUG | INFO | WARNING | 
 ATMT_MAX_BODY_BYTES        262144 (256 KiB)            largest accepted request body
 ATMT_DEFAULT_LOCALE        fi                          language when neither the user, Teams
                                                        nor the area gives one (fi | sv | en)
-ATMT_ALLOWED_TENANTS       "" (every tenant)           comma-separated Entra tenant ids whose
-                                                       activities are accepted; others -> 403
+ATMT_ALLOWED_TENANTS       see meaning                 comma-separated Entra tenant ids whose
+                                                       activities are accepted; others -> 403;
+                                                       ``*`` = every tenant. Unset: the app's
+                                                       MicrosoftAppTenantId for SingleTenant
+                                                       and UserAssignedMSI, else every tenant
+ATMT_ALLOWED_CHANNELS      msteams                     comma-separated Bot Framework channel
+                                                       ids accepted; others -> 403 (Web Chat,
+                                                       Direct Line let the sender choose
+                                                       ``from.id``); anonymous mode also takes
+                                                       the Agents Playground's (msteams)
+ATMT_ALLOW_ANONYMOUS       false                       let anonymous mode (no MicrosoftAppId)
+                                                       listen on a non-loopback HOST
+ATMT_BAD_TOKEN_RATE_PER_   30                          refused tokens per minute per source
+MINUTE                                                 address; beyond it refusals are 429 +
+                                                       Retry-After instead of 401; 0 = off
+ATMT_PUBLIC_URL            http://HOST:PORT            base URL of download links: https://
+                                                       (http only to a loopback host); needed
+                                                       when HOST is not a loopback address
+ATMT_DOWNLOAD_KEY          from MicrosoftAppPassword   key that signs download links (the same
+                                                       on every process)
 ATMT_USER_RATE_PER_MINUTE  60                          requests per minute per user: a token
                                                        bucket per (tenant, ``from.id``), burst
                                                        of the same size, in memory per process;
@@ -71,6 +89,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -83,7 +102,15 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from access.audit import DEVELOPMENT_KEY, AuditKey, AuditKeyError
 from storage.db import POOL_CAPACITY
 
-__all__ = ["ConfigError", "Settings", "env_name", "load_settings", "settings_table"]
+__all__ = [
+    "ConfigError",
+    "Settings",
+    "env_name",
+    "is_loopback_host",
+    "is_loopback_url",
+    "load_settings",
+    "settings_table",
+]
 
 AppType = Literal["SingleTenant", "MultiTenant", "UserAssignedMSI"]
 _APP_TYPES: dict[str, AppType] = {
@@ -98,6 +125,34 @@ BOT_FRAMEWORK_OPENID_METADATA_URL = (
     "https://login.botframework.com/v1/.well-known/openidconfiguration"
 )
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
+EVERY_TENANT = "*"
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1, ::ffff:127.x.y.z)."""
+    if not host:
+        return False
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def is_loopback_url(url: str | None) -> bool:
+    """An ``http(s)://`` URL whose host is a loopback host."""
+    if not isinstance(url, str):
+        return False
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and is_loopback_host(host)
 
 
 class Settings(BaseSettings):
@@ -221,7 +276,10 @@ class Settings(BaseSettings):
     public_url: str = Field(
         default="",
         validation_alias=AliasChoices("ATMT_PUBLIC_URL", "public_url"),
-        description="public base URL of the short-lived signed download links; empty = `http://HOST:PORT`",
+        description=(
+            "public base URL of the short-lived signed download links (bearer links): https, "
+            "http only to a loopback host; empty = `http://HOST:PORT`"
+        ),
     )
     download_key: str = Field(
         default="",
@@ -229,6 +287,41 @@ class Settings(BaseSettings):
         description=(
             "key that signs the download links, the same on every process; empty = derived "
             "from `MicrosoftAppPassword`, or random per process without one"
+        ),
+    )
+
+    # Trust: who may speak, from where.
+    allowed_channels: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("msteams",),
+        validation_alias=AliasChoices("ATMT_ALLOWED_CHANNELS", "allowed_channels"),
+        description=(
+            "Bot Framework channel ids whose activities are accepted (others: 403 before "
+            "any state is touched). Only Teams vouches for who the sender is; on Web Chat "
+            "or Direct Line the sender chooses from.id. Anonymous mode also accepts the "
+            "Agents Playground's channel (bot.trust.PLAYGROUND_CHANNEL)."
+        ),
+    )
+    allow_anonymous: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("ATMT_ALLOW_ANONYMOUS", "allow_anonymous"),
+        description=(
+            "Let anonymous mode (no MicrosoftAppId: no tokens checked) listen on a "
+            "non-loopback HOST. Without it `atmt-bot run` refuses (exit 2). Anonymous "
+            "mode accepts loopback serviceUrls only either way."
+        ),
+    )
+    bad_token_rate_per_minute: int = Field(
+        default=30,
+        ge=0,
+        le=100_000,
+        validation_alias=AliasChoices(
+            "ATMT_BAD_TOKEN_RATE_PER_MINUTE", "bad_token_rate_per_minute"
+        ),
+        description=(
+            "Requests refused for a bad token per minute per source address (token "
+            "bucket, burst of the same size, per process); beyond it the refusal is 429 "
+            "with Retry-After and is not logged again. A valid token is never refused by "
+            "it (a proxy's address is shared). 0 = off."
         ),
     )
 
@@ -404,6 +497,30 @@ class Settings(BaseSettings):
             return tuple(sorted({str(item).strip().lower() for item in items} - {""}))
         return value
 
+    @field_validator("allowed_channels", mode="before")
+    @classmethod
+    def _channels(cls, value: Any) -> Any:
+        items = value.split(",") if isinstance(value, str) else value
+        if isinstance(items, list | tuple | set | frozenset):
+            channels = tuple(sorted({str(item).strip().lower() for item in items} - {""}))
+            if not channels:
+                raise ValueError("must name at least one channel (msteams)")
+            return channels
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        url = value.strip().rstrip("/")
+        if not url:
+            return ""
+        parts = urlsplit(url)
+        if not parts.hostname or not (
+            parts.scheme == "https" or (parts.scheme == "http" and is_loopback_host(parts.hostname))
+        ):
+            raise ValueError("must be an https:// URL (http:// only to a loopback host)")
+        return url
+
     @field_validator("openid_metadata_url")
     @classmethod
     def _openid_metadata_url(cls, value: str) -> str:
@@ -442,15 +559,6 @@ class Settings(BaseSettings):
                 raise ValueError(str(error)) from None
         return SecretStr(text)
 
-    @field_validator("public_url")
-    @classmethod
-    def _public_url(cls, value: str) -> str:
-        url = value.strip().rstrip("/")
-        parts = urlsplit(url)
-        if url and (not parts.hostname or parts.scheme not in ("https", "http")):
-            raise ValueError("must be an https:// (or http://) URL")
-        return url
-
     @field_validator("graph_ca_bundle", mode="before")
     @classmethod
     def _ca_bundle(cls, value: Any) -> Any:
@@ -487,6 +595,58 @@ class Settings(BaseSettings):
     def anonymous(self) -> bool:
         """Local anonymous mode: no app id, so no tokens are checked or sent."""
         return not self.app_id
+
+    @property
+    def accepted_tenants(self) -> tuple[str, ...]:
+        """The tenants whose activities are accepted; ``()`` = every tenant.
+
+        ``ATMT_ALLOWED_TENANTS`` when set (``*`` = every tenant); unset, a single-tenant
+        bot (SingleTenant, UserAssignedMSI) accepts its own MicrosoftAppTenantId only.
+        """
+        if EVERY_TENANT in self.allowed_tenants:
+            return ()
+        if self.allowed_tenants:
+            return self.allowed_tenants
+        if (
+            not self.anonymous
+            and self.app_type in ("SingleTenant", "UserAssignedMSI")
+            and self.app_tenant_id
+        ):
+            return (self.app_tenant_id.lower(),)
+        return ()
+
+    @property
+    def download_base_url(self) -> str:
+        """Base of download links: ``ATMT_PUBLIC_URL``, else ``http://HOST:PORT``."""
+        if self.public_url:
+            return self.public_url
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def listen_problems(self) -> list[tuple[str, str]]:
+        """Why the bot must not start listening with these settings, as (key, message).
+
+        Checked by ``atmt-bot run`` / ``serve`` after ``--host`` / ``--port``."""
+        problems: list[tuple[str, str]] = []
+        loopback = is_loopback_host(self.host)
+        if self.anonymous and not loopback and not self.allow_anonymous:
+            problems.append(
+                (
+                    "HOST",
+                    f"{self.host} is not a loopback address and MicrosoftAppId is empty "
+                    "(anonymous mode checks no tokens): set MicrosoftAppId, listen on "
+                    "127.0.0.1, or set ATMT_ALLOW_ANONYMOUS=true",
+                )
+            )
+        elif not self.public_url and not loopback:
+            problems.append(
+                (
+                    "ATMT_PUBLIC_URL",
+                    "required when HOST is not a loopback address: download links are "
+                    "served over https only",
+                )
+            )
+        return problems
 
     def cross_field_problems(self) -> list[tuple[str, str]]:
         """Problems that involve several keys, as (key, message)."""

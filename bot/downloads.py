@@ -1,21 +1,29 @@
-"""Short-lived signed download links served by the bot (``GET /downloads/{token}``).
+"""Short-lived, single-use signed download links served by the bot (``GET /downloads/{token}``).
 
 Teams bots cannot attach arbitrary files to a message; the chat therefore shows an
 ``Action.OpenUrl`` button with a link that
 
-* is signed (HMAC-SHA256) over what it serves, the requesting user's id and an expiry
-  (``LINK_SECONDS``, ten minutes), so it cannot be edited or reused later;
+* is signed (HMAC-SHA256) over what it serves, the requesting user's id, a random link
+  id and an expiry (at most ``LINK_SECONDS``, ten minutes), so it cannot be edited;
+* works **once**: the first request claims the link id in the database
+  (:class:`access.ports.UsedLinks`, ``storage.download_links``), so every later
+  request, in any bot process, gets 410;
+* is a **bearer link** until then: whoever holds it (a forwarded message, a proxy
+  log) gets the file, which is why it is short-lived, single-use and served over
+  ``https`` only (the base URL must be https, or http to a loopback host: the
+  constructor refuses anything else, and ``atmt-bot run`` refuses to start without
+  ``ATMT_PUBLIC_URL`` when it listens on a non-loopback address);
 * names the user by their Teams user key (never an e-mail in a URL); the route looks
   the e-mail up and asks the service again whether that user may see the object, so a
   link of an admin who lost the role stops working at once;
 * is answered with ``Cache-Control: no-store`` and a download file name.
 
-A bad, expired or foreign link gets 403/410 with a short JSON body, never a 500.
+A bad, expired, used or foreign link gets 403/410 with a short JSON body, never a 500.
 
-The signing key comes from ``ATMT_DOWNLOAD_KEY`` (several bot processes must share
-it), else it is derived from ``MicrosoftAppPassword``, else (local anonymous mode) it
-is random per process. ``ATMT_PUBLIC_URL`` is the bot's public base URL for links
-(default ``http://HOST:PORT``). Both are settings (:class:`bot.config.Settings`).
+The signing key is ``ATMT_DOWNLOAD_KEY`` (several bot processes must share it), else
+it is derived from ``MicrosoftAppPassword``, else (local anonymous mode) it is random
+per process. ``ATMT_PUBLIC_URL`` is the bot's public base URL for links (default
+``http://HOST:PORT``). Both are settings (:class:`bot.config.Settings`).
 """
 
 from __future__ import annotations
@@ -28,17 +36,25 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from access.errors import AccessDenied, AccessError, NotFound
+from access.ports import UsedLinks
+from bot.config import Settings, is_loopback_host
 from dialogs.downloads import Claim, Served
 
-if TYPE_CHECKING:
-    from bot.config import Settings
-
-__all__ = ["LINK_SECONDS", "Claim", "DownloadSigner", "Served", "download_route"]
+__all__ = [
+    "LINK_SECONDS",
+    "Claim",
+    "DownloadSigner",
+    "MemoryUsedLinks",
+    "Served",
+    "download_route",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +69,38 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _key(configured: str, app_password: str) -> bytes:
+    if configured:
+        return hashlib.sha256(configured.encode("utf-8")).digest()
+    if app_password:
+        return hashlib.sha256(b"atmt-download:" + app_password.encode("utf-8")).digest()
+    return secrets.token_bytes(32)
+
+
+class MemoryUsedLinks:
+    """:class:`access.ports.UsedLinks` in this process only (tests, a signer made
+    without the database); the app uses ``storage.download_links.SqlUsedLinks``."""
+
+    def __init__(self) -> None:
+        self._used: dict[str, datetime] = {}
+
+    async def use(self, link_id: str, expires_at: datetime, now: datetime) -> bool:
+        for stale in [k for k, until in self._used.items() if until < now]:
+            del self._used[stale]
+        if link_id in self._used:
+            return False
+        self._used[link_id] = expires_at
+        return True
+
+
+def is_allowed_base_url(url: str) -> bool:
+    """``https://``, or ``http://`` to a loopback host."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return True
+    return parts.scheme == "http" and is_loopback_host(parts.hostname)
+
+
 class DownloadSigner:
     def __init__(
         self,
@@ -61,30 +109,37 @@ class DownloadSigner:
         base_url: str,
         clock: Callable[[], float] = time.time,
         ttl: int = LINK_SECONDS,
+        used: UsedLinks | None = None,
     ) -> None:
         if len(key) < 16:
             raise ValueError("the download key must have at least 16 bytes")
+        if not is_allowed_base_url(base_url):
+            raise ValueError(
+                "download links need an https:// base URL (http:// only to a loopback "
+                "host): set ATMT_PUBLIC_URL"
+            )
+        if not 0 < ttl <= LINK_SECONDS:
+            raise ValueError(f"a download link lives at most {LINK_SECONDS} seconds")
         self._key = key
         self.base_url = base_url.rstrip("/")
         self._clock = clock
         self.ttl = ttl
+        self.used: UsedLinks = used if used is not None else MemoryUsedLinks()
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> DownloadSigner:
-        if settings.download_key:
-            key = hashlib.sha256(settings.download_key.encode("utf-8")).digest()
-        elif settings.app_password:
-            key = hashlib.sha256(b"atmt-download:" + settings.app_password.encode("utf-8")).digest()
-        else:
-            key = secrets.token_bytes(32)
-        base = settings.public_url or f"http://{settings.host}:{settings.port}"
-        return cls(key, base_url=base)
+    def from_settings(cls, settings: Settings, used: UsedLinks | None = None) -> DownloadSigner:
+        return cls(
+            _key(settings.download_key, settings.app_password),
+            base_url=settings.download_base_url,
+            used=used,
+        )
 
     def _mac(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
 
     def token(self, kind: str, ident: str, fmt: str, user_key: str, locale: str) -> str:
         document = {
+            "n": secrets.token_urlsafe(12),  # the link's id: each link works once
             "k": kind,
             "i": ident,
             "f": fmt,
@@ -100,6 +155,25 @@ class DownloadSigner:
 
     def verify(self, token: str) -> Claim | str | None:
         """The claim; ``None`` for a bad signature or shape; ``"expired"``."""
+        found = self._decode(token)
+        return found[0] if isinstance(found, tuple) else found
+
+    async def redeem(self, token: str) -> Claim | str | None:
+        """Like :meth:`verify`, and uses the link up: ``"used"`` after its first use."""
+        found = self._decode(token)
+        if not isinstance(found, tuple):
+            return found
+        claim, link_id = found
+        now = self._clock()
+        if not await self.used.use(
+            link_id,
+            datetime.fromtimestamp(claim.expires, UTC),
+            datetime.fromtimestamp(now, UTC),
+        ):
+            return "used"
+        return claim
+
+    def _decode(self, token: str) -> tuple[Claim, str] | str | None:
         payload, _, mac = token.partition(".")
         if not payload or not mac or len(token) > 4096:
             return None
@@ -107,6 +181,7 @@ class DownloadSigner:
             return None
         try:
             document = json.loads(_unb64(payload))
+            link_id = str(document["n"])
             claim = Claim(
                 kind=str(document["k"]),
                 ident=str(document["i"]),
@@ -117,9 +192,12 @@ class DownloadSigner:
             )
         except (ValueError, KeyError, TypeError):
             return None
-        if claim.expires < self._clock():
+        now = self._clock()
+        if not link_id or len(link_id) > 64 or claim.expires > now + LINK_SECONDS + 60:
+            return None  # not one of ours: no id, or longer-lived than any link we make
+        if claim.expires < now:
             return "expired"
-        return claim
+        return claim, link_id
 
 
 Producer = Callable[[Claim, str], Awaitable[Served]]
@@ -139,9 +217,11 @@ def download_route(
         current, lookup, produce = signer(), email_of(), producer()
         if current is None or lookup is None or produce is None:
             return web.json_response({"error": "starting"}, status=503)
-        claim = current.verify(request.match_info.get("token", ""))
+        claim = await current.redeem(request.match_info.get("token", ""))
         if claim == "expired":
             return web.json_response({"error": "the link has expired"}, status=410)
+        if claim == "used":
+            return web.json_response({"error": "the link has already been used"}, status=410)
         if not isinstance(claim, Claim):
             return web.json_response({"error": "invalid link"}, status=403)
         email = await lookup(claim.user_key)

@@ -9,7 +9,9 @@ event loop; msal caches the token until shortly before it expires.
 The authority and the Graph base URL come from the settings, so tests point them at
 a local fake (``tests/fakes/graph.py``); ``ATMT_GRAPH_CA_BUNDLE`` lets that fake use a
 test certificate. Messages are plain text (``contentType: Text``): nothing a user
-typed can turn into HTML. Each message carries the notification's idempotency key as
+typed can turn into HTML, and since mail clients turn URLs and host names in plain
+text into links, the body goes through :func:`access.text.defang_links` (none of our
+own texts has a link). Each message carries the notification's idempotency key as
 the internet header ``x-atmt-notification`` so a duplicate can be recognised.
 """
 
@@ -26,6 +28,7 @@ import aiohttp
 import msal
 import requests
 
+from access.text import defang_links
 from bot.config import Settings
 
 __all__ = ["GRAPH_SCOPE", "GraphError", "GraphMailer", "MailMessage"]
@@ -133,7 +136,7 @@ class GraphMailer:
         payload = {
             "message": {
                 "subject": message.subject,
-                "body": {"contentType": "Text", "content": message.body},
+                "body": {"contentType": "Text", "content": defang_links(message.body)},
                 "toRecipients": [{"emailAddress": {"address": message.to}}],
                 "internetMessageHeaders": [
                     {"name": "x-atmt-notification", "value": message.idempotency_key[:900]}

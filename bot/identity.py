@@ -4,15 +4,22 @@ Teams activities carry ``from.id`` (a channel-specific id) and ``from.aadObjectI
 (the Entra object id) but no e-mail. The directory (``Directory.roles_of``) is keyed
 by e-mail, so the e-mail is resolved once and cached:
 
-1. ``user_key`` = ``from.aadObjectId`` when present, else ``from.id``.
+1. ``user_key`` = ``"<tenant id>:<aadObjectId>"`` (lower case; :func:`user_key_of`).
+   An activity without both names nobody: there is no fallback to ``from.id``, which
+   a sender on another channel chooses itself (``bot.trust`` refuses such senders).
+   The tenant is part of the key, so a user of another tenant whose object id
+   collides (or is made to) never reads or overwrites this tenant's row
+   (docs/decisions.md, "Trust").
 2. Every turn saves the conversation reference under that key
    (:meth:`IdentityResolver.remember`; the stored e-mail is kept).
 3. :meth:`IdentityResolver.resolve` returns the cached e-mail from
    ``conversation_refs``; on a miss it asks the Bot Connector
    (``TeamsInfo.get_member`` -> ``GET {serviceUrl}/v3/conversations/{id}/members/{from.id}``),
-   takes ``email`` or else ``userPrincipalName``, lower-cases it and caches it.
-   A failed lookup (connector error, another channel) gives ``email=None`` and is
-   retried on a later turn; it never fails the turn.
+   takes the ``userPrincipalName`` (its domain is a verified domain of the tenant),
+   lower-cases it and caches it. The free-form ``email`` (Entra's ``mail``) is never
+   used: a tenant admin can set it to anyone's address. A failed lookup (connector
+   error, another channel) gives ``email=None`` and is retried on a later turn; it
+   never fails the turn.
 4. Within one turn the result is memoized in ``turn_state``.
 
 For performance, the reference and the e-mail are also remembered in the
@@ -44,6 +51,7 @@ from dialogs.turn import CALLER_KEY, Caller
 
 __all__ = [
     "CACHE_SIZE",
+    "MAX_USER_KEY_CHARS",
     "REFRESH_SECONDS",
     "IdentityResolver",
     "tenant_of",
@@ -58,16 +66,30 @@ CACHE_SIZE = 10_000
 MemberLookup = Callable[[TurnContext, str], Awaitable[Any]]
 
 
+#: The longest user key the storage takes (``conversation_refs.user_key``).
+MAX_USER_KEY_CHARS = 255
+
+
 def user_key_of(activity: Activity) -> str | None:
+    """``"<tenant>:<aadObjectId>"`` in lower case; None without both (or too long)."""
     sender = activity.from_property
-    if sender is None:
+    aad = sender.aad_object_id if sender is not None else None
+    tenant = tenant_of(activity)
+    if not isinstance(aad, str) or not aad.strip() or not tenant or not tenant.strip():
         return None
-    return sender.aad_object_id or sender.id or None
+    key = f"{tenant.strip().lower()}:{aad.strip().lower()}"
+    return key if len(key) <= MAX_USER_KEY_CHARS else None
 
 
 def tenant_of(activity: Activity) -> str | None:
-    if activity.conversation is not None and activity.conversation.tenant_id:
-        return str(activity.conversation.tenant_id)
+    conversation = activity.conversation
+    if conversation is not None:
+        # botbuilder maps ``tenant_id`` to "tenantID"; Teams sends "tenantId", which
+        # lands in ``additional_properties``.
+        extra = getattr(conversation, "additional_properties", None) or {}
+        for value in (conversation.tenant_id, extra.get("tenantId")):
+            if isinstance(value, str) and value.strip():
+                return value
     data = activity.channel_data
     if isinstance(data, dict):
         tenant = data.get("tenant")
@@ -77,10 +99,10 @@ def tenant_of(activity: Activity) -> str | None:
 
 
 def _email_of(member: Any) -> str | None:
-    for attribute in ("email", "user_principal_name"):
-        value = getattr(member, attribute, None)
-        if isinstance(value, str) and "@" in value:
-            return normalize_email(value)
+    """The member's ``userPrincipalName`` (never the settable ``email``)."""
+    value = getattr(member, "user_principal_name", None)
+    if isinstance(value, str) and "@" in value:
+        return normalize_email(value)
     return None
 
 

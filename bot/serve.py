@@ -222,6 +222,9 @@ def cmd_serve(args: Any) -> int:
         overrides["port"] = args.port
     if overrides:
         settings = settings.model_copy(update=overrides)
+    refused = cli._listen_problems_or_exit(settings, sys.stderr)
+    if refused is not None:
+        return refused
     if args.workers < 1:
         print("--workers must be at least 1", file=sys.stderr)
         return cli.EXIT_CONFIG

@@ -3,8 +3,8 @@
 The bot saves the reference of every turn here (for proactive messages later) and
 caches the user's work e-mail once resolved from Teams (``TeamsInfo.get_member``).
 
-* ``user_key`` is the Entra object id (``from.aadObjectId``) when Teams sends one,
-  else the channel account id (``from.id``).
+* ``user_key`` is ``"<tenant id>:<Entra object id>"`` (``bot.identity.user_key_of``;
+  migration ``0005``); people without both have no row.
 * ``save`` is an upsert; an ``email`` of ``None`` keeps the e-mail already stored,
   so a turn never forgets a resolved address (likewise tenant, locale, chosen locale).
 * ``locale`` is the Teams client's locale of the last turn, ``chosen_locale`` the

@@ -52,7 +52,7 @@ class ConversationRef(Base):
     __tablename__ = "conversation_refs"
     __table_args__ = (Index("ix_conversation_refs_email", "email"),)
 
-    # Entra (AAD) object id when known, else the channel account id (from.id).
+    # "<tenant id>:<Entra object id>" (bot.identity.user_key_of; migration 0005).
     user_key: Mapped[str] = mapped_column(String(255), primary_key=True)
     email: Mapped[str | None] = mapped_column(String(320), nullable=True)
     tenant_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

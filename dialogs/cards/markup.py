@@ -12,11 +12,19 @@ title of an ``Input.Toggle`` or an action, input labels, values, placeholders an
 messages. A backslash escape would be shown there literally
 (``ville\\.virtanen@laukaa\\.example\\.fi``), so those get :func:`literal`: the same
 cleaning and shortening, without the escapes.
+
+Teams also turns bare URLs and host names in a TextBlock into links, so
+:func:`access.text.defang_links` shows them unclickable (``https[:]//evil[.]example``),
+and bidirectional controls and zero-width characters are removed
+(:func:`access.text.strip_invisible`): what one person typed never becomes a link or
+reversed text in another person's card.
 """
 
 from __future__ import annotations
 
 import re
+
+from access.text import defang_links, strip_invisible
 
 __all__ = ["DISPLAY_MAX", "literal", "plain"]
 
@@ -27,9 +35,10 @@ _LINE_BREAKS = re.compile(r"\s*[\r\n]+\s*")
 
 
 def _clean(value: str, limit: int) -> str:
-    text = _CONTROL.sub("", value)
+    text = strip_invisible(_CONTROL.sub("", value))
     if len(text) > limit:
         text = text[:limit] + "…"
+    text = defang_links(text)
     return text.replace("<", "‹").replace(">", "›")
 
 

@@ -25,6 +25,7 @@ from fakes.manager_chat import (
     only_text,
     service_of,
 )
+from fakes.teams import TENANT_ID
 from openpyxl import load_workbook
 
 from access.keha import KEHA_COLUMNS
@@ -158,18 +159,18 @@ async def test_download_links_are_signed_short_lived_and_personal(
     document = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
     await manager.say("apua")  # the manager's conversation reference (user key -> e-mail)
     signer = _chat_of(server).signer
-    other = signer.url("keha", document["i"], "csv", manager.aad, "fi")
+    other = signer.url("keha", document["i"], "csv", f"{TENANT_ID}:{manager.aad}", "fi")
     assert (await _get(http, server, other))[0] == 403
     assert (await _get(http, server, "/downloads/nonsense"))[0] == 403
     # Expired: 410.
-    old = DownloadSigner(b"k" * 32, base_url="http://x", clock=lambda: 0.0)
-    expired = DownloadSigner(b"k" * 32, base_url="http://x", clock=lambda: 10_000.0)
-    token = old.token("keha", document["i"], "csv", admin.aad, "fi")
+    old = DownloadSigner(b"k" * 32, base_url="https://x", clock=lambda: 0.0)
+    expired = DownloadSigner(b"k" * 32, base_url="https://x", clock=lambda: 10_000.0)
+    token = old.token("keha", document["i"], "csv", f"{TENANT_ID}:{admin.aad}", "fi")
     assert expired.verify(token) == "expired"
     _chat_of(server).signer = expired
     assert (await _get(http, server, f"/downloads/{token}"))[0] == 410
-    foreign = DownloadSigner(b"z" * 32, base_url="http://x", clock=lambda: 10_000.0)
-    token = foreign.token("keha", document["i"], "csv", admin.aad, "fi")
+    foreign = DownloadSigner(b"z" * 32, base_url="https://x", clock=lambda: 10_000.0)
+    token = foreign.token("keha", document["i"], "csv", f"{TENANT_ID}:{admin.aad}", "fi")
     assert (await _get(http, server, f"/downloads/{token}"))[0] == 403  # another key
 
 

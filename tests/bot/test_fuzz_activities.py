@@ -284,8 +284,8 @@ class Harness:
 
     async def _start(self) -> None:
         await self.connector.start()
-        self.connector.add_member(STRANGER_ID, email=STRANGER)
-        self.connector.add_member(MANAGER_ID, email=MANAGER)
+        self.connector.add_member(STRANGER_ID, userPrincipalName=STRANGER)
+        self.connector.add_member(MANAGER_ID, userPrincipalName=MANAGER)
         settings = make_settings(self.db_url, user_rate_per_minute=0)
         self.server = TestServer(create_app(settings), host="127.0.0.1")
         await self.server.start_server()

@@ -7,11 +7,15 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity
 from fakes.connector import FakeConnector, Fault
-from fakes.teams import message
+from fakes.teams import TENANT_ID, message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.identity import IdentityResolver, tenant_of, user_key_of
 from storage.conversation_refs import ConversationRefRepository
+
+AAD = "00000000-0000-0000-0000-000000000001"
+AAD2 = "00000000-0000-0000-0000-000000000002"
+KEY = f"{TENANT_ID}:{AAD}"  # people are keyed by tenant and Entra object id
 
 
 class _Lookup:
@@ -59,7 +63,7 @@ async def test_email_is_looked_up_once_then_cached(
         identity = await resolver.resolve(first)
         assert identity is not None
         assert identity.email == "manager@laukaa.example.fi"
-        assert identity.user_key == "00000000-0000-0000-0000-000000000001"
+        assert identity.user_key == KEY
         assert await resolver.resolve(first) is identity  # memoized in the turn
 
         second = _context(message(connector.service_url, "apua"))
@@ -68,7 +72,7 @@ async def test_email_is_looked_up_once_then_cached(
         assert again is not None and again.email == "manager@laukaa.example.fi"
         assert lookup.calls == 1
 
-        stored = await refs.get("00000000-0000-0000-0000-000000000001")
+        stored = await refs.get(KEY)
         assert stored is not None
         assert stored.reference["conversation"]["id"] == "a:conversation-1"
         assert stored.reference["serviceUrl"] == connector.service_url
@@ -92,7 +96,7 @@ async def test_failed_lookup_is_not_fatal_and_retried_later(
         identity = await resolver.resolve(context)
         assert identity is not None and identity.email is None
 
-        connector.add_member("29:user-1", email="deputy@pks-area.example.fi")
+        connector.add_member("29:user-1", userPrincipalName="deputy@pks-area.example.fi")
         later = _context(message(connector.service_url, "apua"))
         identity = await resolver.resolve(later)
         assert identity is not None and identity.email == "deputy@pks-area.example.fi"
@@ -125,7 +129,46 @@ async def test_a_changed_chosen_language_is_written_at_once(
 
 def test_user_key_and_tenant() -> None:
     with_aad = Activity().deserialize(message("http://127.0.0.1:1/", "x"))
-    assert user_key_of(with_aad) == "00000000-0000-0000-0000-000000000001"
+    assert user_key_of(with_aad) == KEY
     assert tenant_of(with_aad) == "00000000-0000-0000-0000-0000000000aa"
+    # No object id or no tenant: nobody (never from.id, which another channel's sender
+    # chooses itself).
     without = Activity().deserialize(message("http://127.0.0.1:1/", "x", aad_object_id=None))
-    assert user_key_of(without) == "29:user-1"
+    assert user_key_of(without) is None
+    body = message("http://127.0.0.1:1/", "x")
+    del body["channelData"], body["conversation"]["tenantId"]
+    assert user_key_of(Activity().deserialize(body)) is None
+    # Keys are lower case; the tenant of conversation.tenantId counts like channelData's.
+    body = message("http://127.0.0.1:1/", "x", aad_object_id=AAD.upper())
+    del body["channelData"]
+    body["conversation"]["tenantId"] = TENANT_ID.upper()
+    assert user_key_of(Activity().deserialize(body)) == KEY
+    # Another tenant, the same object id: another person.
+    other = message("http://127.0.0.1:1/", "x")
+    other["channelData"]["tenant"]["id"] = other["conversation"]["tenantId"] = "t-2"
+    assert user_key_of(Activity().deserialize(other)) == f"t-2:{AAD}"
+
+
+async def test_the_email_is_the_user_principal_name_never_the_settable_email(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """A tenant admin can set the ``mail`` attribute (Teams' ``email``) to anything, for
+    example the approver's address; the UPN's domain is verified by the tenant."""
+    async with FakeConnector() as connector:
+        connector.add_member(
+            "29:user-1",
+            email="contact@pks-area.example.fi",  # the approver's address
+            userPrincipalName="Mallory@Evil.example",
+        )
+        resolver = IdentityResolver(ConversationRefRepository(session_factory), _Lookup(connector))
+        context = _context(message(connector.service_url, "apua"))
+        await resolver.remember(context)
+        identity = await resolver.resolve(context)
+        assert identity is not None and identity.email == "mallory@evil.example"
+
+        connector.add_member("29:user-2", email="contact@pks-area.example.fi")  # no UPN
+        second = _context(
+            message(connector.service_url, "apua", user_id="29:user-2", aad_object_id=AAD2)
+        )
+        identity = await resolver.resolve(second)
+        assert identity is not None and identity.email is None

@@ -120,14 +120,16 @@ async def test_a_full_flow_logs_no_names_e_mails_texts_or_secrets(
 
         async def say(who: str, text: str | None, **extra: Any) -> tuple[int, bytes]:
             user_id, email, name, locale = PEOPLE[who]
-            connector.add_member(user_id, email=email, name=name, givenName=name.split()[0])
+            connector.add_member(
+                user_id, userPrincipalName=email, name=name, givenName=name.split()[0]
+            )
             activity = message(
                 connector.service_url,
                 text,
                 locale=locale,
                 conversation_id=f"a:log-{who}",
                 user_id=user_id,
-                aad_object_id=None,
+                aad_object_id=f"00000000-0000-0000-0000-{list(PEOPLE).index(who):012d}",
             )
             activity["from"]["name"] = name
             activity.update(extra)

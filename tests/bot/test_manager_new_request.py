@@ -219,7 +219,8 @@ async def test_markup_in_a_name_is_escaped_in_the_summary(
     summary = card_of(update.body)
     values = [f["value"] for f in summary["body"][2]["facts"]]
     assert "Anna\\-Liisa \\(Liisa\\)\\. Virtanen\\!" in values
-    assert "‹b›tärkeä‹/b› \\[linkki\\]\\(https://evil\\.example\\)" in values
+    # the URL is not a link either (access.text.defang_links)
+    assert "‹b›tärkeä‹/b› \\[linkki\\]\\(https\\[:\\]//evil\\[\\.\\]example\\)" in values
 
 
 async def test_summary_edit_goes_back_to_the_form_with_the_values(
@@ -324,7 +325,7 @@ async def test_a_card_from_another_user_changes_nothing(
     chat, m = await _start(db_url, start_bot, connector, http)
     form = only_card(await chat.say("uusi"))
     intruder = chat.as_user("29:intruder", "00000000-0000-0000-0000-0000000000ff")
-    connector.add_member("29:intruder", email="manager@viitasaari.example.fi")
+    connector.add_member("29:intruder", userPrincipalName="manager@viitasaari.example.fi")
     answer = await intruder.press(form, m.t("manager.action.continue"), GOOD, chat.card_id)
     assert only_text(answer) == m.t("manager.error.other_user")
     # the owner's dialog is untouched

@@ -26,6 +26,7 @@ from fakes.notify_support import (
     introduce,
     wait_until,
 )
+from fakes.teams import TENANT_ID
 from sqlalchemy import update
 
 from bot.app import RUNTIME
@@ -60,10 +61,10 @@ async def test_mail_when_there_is_no_chat_or_teams_keeps_failing(
             await introduce(http, server, connector, person)
         # B's chat is unreachable (the service URL is gone): Teams fails every time.
         refs = ConversationRefRepository(create_session_factory(runtime.engine))
-        stored = await refs.get(APPROVER_B.aad)
+        stored = await refs.get(f"{TENANT_ID}:{APPROVER_B.aad}")
         assert stored is not None
         await refs.save(
-            user_key=APPROVER_B.aad,
+            user_key=stored.user_key,
             reference=stored.reference | {"serviceUrl": "http://127.0.0.1:9/"},
         )
         request = await runtime.service.submit(

@@ -3,7 +3,9 @@
 Run it on 127.0.0.1 and put its :attr:`FakeConnector.service_url` into the activities
 you POST to the bot; everything the bot sends comes here and is recorded.
 
-    async with FakeConnector(members={"29:user-1": {"email": "manager@laukaa.example.fi"}}) as fc:
+    async with FakeConnector(
+        members={"29:user-1": {"userPrincipalName": "manager@laukaa.example.fi"}}
+    ) as fc:
         ... POST an activity with serviceUrl=fc.service_url to the bot ...
         [sent] = await fc.wait_for_activities(1)
         assert sent.body["attachments"][0]["content"]["type"] == "AdaptiveCard"
@@ -15,7 +17,9 @@ Routes (Bot Connector REST API v3):
 * ``POST /v3/conversations/{cid}/activities/{aid}`` (reply; ``reply_to_id`` = aid)
 * ``PUT /v3/conversations/{cid}/activities/{aid}`` (update), ``DELETE`` (delete)
 * ``GET /v3/conversations/{cid}/members/{mid}`` -> the member from :attr:`members`
-  (looked up by ``mid``; ``id`` filled in), else 404 ``MemberNotFoundInConversation``
+  (looked up by ``mid``; ``id`` filled in), else 404 ``MemberNotFoundInConversation``.
+  The bot takes the e-mail from ``userPrincipalName`` (Teams also sends ``email``,
+  which the bot ignores).
 * ``GET /v3/conversations/{cid}/members`` -> every member
 
 Faults on a schedule: :meth:`FakeConnector.fail_next` queues :class:`Fault` s for a
@@ -74,6 +78,7 @@ class Recorded:
 @dataclass
 class FakeConnector:
     members: dict[str, dict[str, Any]] = field(default_factory=dict)
+    host: str = "127.0.0.1"  # another address: a "connector" that is not on loopback
     requests: list[Recorded] = field(default_factory=list)
     _faults: dict[str, deque[Fault]] = field(default_factory=lambda: defaultdict(deque))
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -92,7 +97,7 @@ class FakeConnector:
         app.router.add_get("/v3/conversations/{cid}/members/{mid}", self._member)
         app.router.add_get("/v3/conversations/{cid}/members", self._member_list)
         self._changed = asyncio.Condition()
-        self._server = TestServer(app, host="127.0.0.1")
+        self._server = TestServer(app, host=self.host)
         await self._server.start_server()
         return self.service_url
 

@@ -125,7 +125,7 @@ class Chat:
         self.aad = f"00000000-0000-0000-0000-{n:012d}"
         self.conversation_id = conversation_id or f"a:manager-chat-{n}"
         if email is not None:
-            connector.add_member(self.user_id, email=email)
+            connector.add_member(self.user_id, email=email, userPrincipalName=email)
         self.messages = 0  # texts the user typed
         self.clicks = 0  # card buttons the user pressed
         self.card_id: str | None = None  # the last card the bot sent

@@ -80,7 +80,9 @@ async def introduce(
     http: aiohttp.ClientSession, server: TestServer, connector: FakeConnector, person: Person
 ) -> None:
     """The person writes to the bot first (stores the conversation reference + e-mail)."""
-    connector.add_member(person.user_id, email=person.email, name=person.name)
+    connector.add_member(
+        person.user_id, email=person.email, userPrincipalName=person.email, name=person.name
+    )
     status, _ = await post_activity(
         http,
         server,

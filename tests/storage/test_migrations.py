@@ -74,14 +74,14 @@ def test_normalize_url() -> None:
         assert normalize_url(already) == already
 
 
-async def test_0005_copies_languages_chosen_in_user_state_to_the_references(
+async def test_0006_copies_languages_chosen_in_user_state_to_the_references(
     engine: AsyncEngine,
 ) -> None:
     def downgrade(conn: Connection) -> None:
-        command.downgrade(alembic_config(conn), "0004")
+        command.downgrade(alembic_config(conn), "0005")
 
     def upgrade(conn: Connection) -> None:
-        command.upgrade(alembic_config(conn), "head")
+        command.upgrade(alembic_config(conn), "0006")
 
     def reference(user_id: str) -> str:
         return json.dumps({"channelId": "msteams", "user": {"id": user_id}})
