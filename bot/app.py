@@ -245,7 +245,7 @@ def build_review_and_misuse_chats(
     """The access review and misuse-report chats on the service's directory, clock, ids."""
     uow_factory = automation_unit_of_work_factory(sessions)
     reviews = ReviewService(
-        uow_factory, lambda: service.directory, service.clock, service.ids, service
+        uow_factory, lambda: service.directory, service.clock, service.ids, service.requests
     )
     reports = MisuseReports(uow_factory, lambda: service.directory, service.clock, service.ids)
     return ReviewChat(reviews), MisuseChat(reports, service)

@@ -123,10 +123,10 @@ def build_scheduler(
     """A scheduler on the service's directory, clock and ids (``create_app`` uses it)."""
     uow_factory = automation_unit_of_work_factory(sessions)
     reviews = ReviewService(
-        uow_factory, lambda: service.directory, service.clock, service.ids, service
+        uow_factory, lambda: service.directory, service.clock, service.ids, service.requests
     )
     automation = AutomationService(
-        uow_factory, lambda: service.directory, service.clock, service.ids, service, reviews
+        uow_factory, lambda: service.directory, service.clock, service.ids, service.jobs, reviews
     )
     lease = JobLease(sessions, owner or default_owner())
     return Scheduler(automation, lease, service.clock, interval=interval)

@@ -28,7 +28,7 @@ __all__ = ["ACK_CARD", "MyAccessDialog", "acknowledge_from_card"]
 
 
 def _acks(deps: FlowDeps) -> Acknowledgements:
-    return Acknowledgements(deps.service.uow_factory, deps.service.clock)
+    return deps.service.acknowledgements
 
 
 class MyAccessDialog(Dialog):  # type: ignore[misc]
@@ -49,7 +49,7 @@ class MyAccessDialog(Dialog):  # type: ignore[misc]
 
     async def _show(self, context: TurnContext, email: str) -> None:
         m = messages_of(context)
-        data = await self.deps.service.my_data(email)
+        data = await self.deps.service.queries.my_data(email)
         acks = _acks(self.deps)
         directory = self.deps.directory
         grants: list[tuple[str, list[tuple[str, str]], str | None]] = []

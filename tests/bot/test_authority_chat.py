@@ -91,7 +91,7 @@ async def test_admin_hands_off_in_chat_with_signed_downloads(
     server = await start_bot(make_settings(db_url), clock=FixedClock())
     service = service_of(server)
     grant = await make_active_grant(service, name="Aino <b>Esimerkki</b>")
-    await service.revoke_by_municipality(
+    await service.requests.revoke_by_municipality(
         LAUKAA, grant.id, RevokeReason.EMPLOYMENT_ENDED, idempotency_key="rv-1"
     )
     m = T.get(locale)
@@ -141,7 +141,7 @@ async def test_download_links_are_signed_short_lived_and_personal(
     server = await start_bot(make_settings(db_url), clock=FixedClock())
     service = service_of(server)
     grant = await make_active_grant(service)
-    await service.revoke_by_municipality(
+    await service.requests.revoke_by_municipality(
         LAUKAA, grant.id, RevokeReason.EMPLOYMENT_ENDED, idempotency_key="rv-1"
     )
     admin = Chat(http, server, connector, email=ADMIN)

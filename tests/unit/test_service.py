@@ -36,6 +36,7 @@ from access.errors import (
     IdempotencyKeyReused,
     IllegalTransition,
     NotFound,
+    NothingToQueue,
     PolicyViolations,
     StaleRequest,
 )
@@ -51,7 +52,7 @@ from access.model import (
     RequestState,
     RevokeReason,
 )
-from access.service import AccessService, NothingToQueue
+from access.service import AccessService
 
 PKS = "pohjoinen-keski-suomi"
 
@@ -78,15 +79,17 @@ class World:
         return [e.action for e in self.db.state.audit]
 
     async def submit(self, actor: str = MANAGER, **changes: Any) -> AccessRequest:
-        return await self.service.submit(actor, valid_draft(**changes), idempotency_key=self.key())
+        return await self.service.requests.submit(
+            actor, valid_draft(**changes), idempotency_key=self.key()
+        )
 
     async def active_grant(self, **changes: Any) -> str:
         request = await self.submit(**changes)
-        await self.service.approve(APPROVER, request.id, idempotency_key=self.key())
-        batch = await self.service.queue_for_keha(ADMIN, PKS, idempotency_key=self.key())
-        await self.service.mark_sent(ADMIN, batch.id, idempotency_key=self.key())
+        await self.service.requests.approve(APPROVER, request.id, idempotency_key=self.key())
+        batch = await self.service.handoff.queue_for_keha(ADMIN, PKS, idempotency_key=self.key())
+        await self.service.handoff.mark_sent(ADMIN, batch.id, idempotency_key=self.key())
         row = next(r for r in batch.rows if r.request_id == request.id)
-        done = await self.service.confirm_row(ADMIN, row.id, idempotency_key=self.key())
+        done = await self.service.handoff.confirm_row(ADMIN, row.id, idempotency_key=self.key())
         assert done.grant_id is not None
         return done.grant_id
 
@@ -115,17 +118,17 @@ async def test_grant_lifecycle_with_audit_and_notifications(w: World) -> None:
         ("request.submitted", "approver", DEPUTY),
     }
 
-    approved = await w.service.approve(APPROVER, request.id, idempotency_key=w.key())
+    approved = await w.service.requests.approve(APPROVER, request.id, idempotency_key=w.key())
     assert approved.state is RequestState.APPROVED and approved.version == 2
-    batch = await w.service.queue_for_keha(ADMIN, PKS, idempotency_key=w.key())
+    batch = await w.service.handoff.queue_for_keha(ADMIN, PKS, idempotency_key=w.key())
     [row] = batch.rows
     assert row.state is KehaRowState.QUEUED and row.approved_by == APPROVER
-    sent = await w.service.mark_sent(ADMIN, batch.id, idempotency_key=w.key())
+    sent = await w.service.handoff.mark_sent(ADMIN, batch.id, idempotency_key=w.key())
     assert sent.sent_by == ADMIN and sent.rows[0].state is KehaRowState.SENT
-    done = await w.service.confirm_row(ADMIN, row.id, idempotency_key=w.key())
+    done = await w.service.handoff.confirm_row(ADMIN, row.id, idempotency_key=w.key())
     assert done.state is RequestState.DONE and done.version == 5
 
-    view = await w.service.get_request(WORKER, request.id)
+    view = await w.service.queries.get_request(WORKER, request.id)
     assert view.grant is not None and view.grant.state is GrantState.ACTIVE
     assert view.grant.end == request.end and view.grant.requested_by == MANAGER
     assert [e.event for e in view.grant.history] == [GrantEventKind.OPENED]
@@ -156,13 +159,15 @@ async def test_grant_lifecycle_with_audit_and_notifications(w: World) -> None:
         ("grant.opened", "requester", MANAGER),
         ("grant.opened", "worker", WORKER),
     }
-    result = await w.service.verify_audit(ADMIN)
+    result = await w.service.queries.verify_audit(ADMIN)
     assert result.ok and result.checked == 5
 
 
 async def test_notification_parameters_are_plain_values(w: World) -> None:
     request = await w.submit()
-    await w.service.reject(APPROVER, request.id, "Tehtävä ei edellytä", idempotency_key=w.key())
+    await w.service.requests.reject(
+        APPROVER, request.id, "Tehtävä ei edellytä", idempotency_key=w.key()
+    )
     rejected = [n for n in w.db.state.outbox if n.template == "request.rejected"]
     [n] = rejected
     assert n.catalog_key == "request.rejected.requester"
@@ -178,7 +183,7 @@ async def test_notification_parameters_are_plain_values(w: World) -> None:
 async def test_change_request_changes_the_grant(w: World) -> None:
     grant_id = await w.active_grant()
     new_end = TODAY + timedelta(days=300)
-    change = await w.service.submit(
+    change = await w.service.requests.submit(
         MANAGER2,
         RequestDraft(
             kind=RequestKind.CHANGE,
@@ -194,10 +199,10 @@ async def test_change_request_changes_the_grant(w: World) -> None:
     )
     assert change.worker.email == WORKER and change.grant_id == grant_id
     assert ("request.submitted", "worker", WORKER) in w.outbox(change.id)
-    await w.service.approve(DEPUTY, change.id, idempotency_key=w.key())
-    batch = await w.service.queue_for_keha(ADMIN, PKS, idempotency_key=w.key())
-    await w.service.mark_sent(ADMIN, batch.id, idempotency_key=w.key())
-    await w.service.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=w.key())
+    await w.service.requests.approve(DEPUTY, change.id, idempotency_key=w.key())
+    batch = await w.service.handoff.queue_for_keha(ADMIN, PKS, idempotency_key=w.key())
+    await w.service.handoff.mark_sent(ADMIN, batch.id, idempotency_key=w.key())
+    await w.service.handoff.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=w.key())
     grant = w.db.state.grants[grant_id]
     assert grant.state is GrantState.ACTIVE
     assert grant.service_areas == ("youth", "integration") and grant.level == "record"
@@ -208,7 +213,7 @@ async def test_change_request_changes_the_grant(w: World) -> None:
 
 async def test_revoke_by_municipality_needs_no_approval_and_is_urgent(w: World) -> None:
     grant_id = await w.active_grant()
-    revoke = await w.service.revoke_by_municipality(
+    revoke = await w.service.requests.revoke_by_municipality(
         MANAGER,
         grant_id,
         RevokeReason.EMPLOYMENT_ENDED,
@@ -227,15 +232,15 @@ async def test_revoke_by_municipality_needs_no_approval_and_is_urgent(w: World) 
     }
     assert w.audit_actions()[-1] == "revoke.requested"
     with pytest.raises(PolicyViolations) as again:
-        await w.service.revoke_by_municipality(
+        await w.service.requests.revoke_by_municipality(
             MANAGER, grant_id, RevokeReason.OTHER, idempotency_key=w.key()
         )
     assert [v.code for v in again.value.violations] == ["grant.not_active"]
 
-    batch = await w.service.queue_for_keha(ADMIN, PKS, idempotency_key=w.key())
+    batch = await w.service.handoff.queue_for_keha(ADMIN, PKS, idempotency_key=w.key())
     assert batch.rows[0].urgent and batch.rows[0].approved_by is None
-    await w.service.mark_sent(ADMIN, batch.id, idempotency_key=w.key())
-    await w.service.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=w.key())
+    await w.service.handoff.mark_sent(ADMIN, batch.id, idempotency_key=w.key())
+    await w.service.handoff.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=w.key())
     assert w.db.state.grants[grant_id].state is GrantState.REMOVED
     assert ("grant.removed", "worker", WORKER) in w.outbox(revoke.id)
     # The worker may get a new grant now.
@@ -244,7 +249,7 @@ async def test_revoke_by_municipality_needs_no_approval_and_is_urgent(w: World) 
 
 async def test_misuse_revoke_by_approver_supersedes_an_open_change(w: World) -> None:
     grant_id = await w.active_grant()
-    change = await w.service.submit(
+    change = await w.service.requests.submit(
         MANAGER,
         RequestDraft(
             kind=RequestKind.CHANGE,
@@ -259,9 +264,9 @@ async def test_misuse_revoke_by_approver_supersedes_an_open_change(w: World) -> 
         idempotency_key=w.key(),
     )
     with pytest.raises(PolicyViolations) as missing_note:
-        await w.service.revoke_for_misuse(APPROVER, grant_id, " ", idempotency_key=w.key())
+        await w.service.requests.revoke_for_misuse(APPROVER, grant_id, " ", idempotency_key=w.key())
     assert [v.code for v in missing_note.value.violations] == ["text.required"]
-    revoke = await w.service.revoke_for_misuse(
+    revoke = await w.service.requests.revoke_for_misuse(
         APPROVER, grant_id, "Epäasiallinen käyttö", idempotency_key=w.key()
     )
     assert revoke.revoke_reason is RevokeReason.MISUSE and revoke.urgent
@@ -275,7 +280,7 @@ async def test_misuse_revoke_by_approver_supersedes_an_open_change(w: World) -> 
         ("revoke.misuse", "worker", WORKER),
         ("revoke.misuse", "admin", ADMIN),
     }
-    view = await w.service.get_request(APPROVER, revoke.id)
+    view = await w.service.queries.get_request(APPROVER, revoke.id)
     assert view.last_decision is not None
     assert view.last_decision.outcome is DecisionOutcome.APPROVED
     assert view.last_decision.text == "Epäasiallinen käyttö"
@@ -302,11 +307,11 @@ async def test_requesters_act_only_for_their_municipalities(w: World) -> None:
     request = await w.submit()
     await _denied(
         w,
-        w.service.cancel(KINNULA_MANAGER, request.id, idempotency_key=w.key()),
+        w.service.requests.cancel(KINNULA_MANAGER, request.id, idempotency_key=w.key()),
         "not_requester_for_municipality",
     )
     # A colleague in the same municipality may cancel.
-    cancelled = await w.service.cancel(MANAGER2, request.id, idempotency_key=w.key())
+    cancelled = await w.service.requests.cancel(MANAGER2, request.id, idempotency_key=w.key())
     assert cancelled.state is RequestState.CANCELLED
 
 
@@ -314,71 +319,75 @@ async def test_approvers_act_only_in_their_area_and_never_on_their_own_request()
     w = world(example_directory(deputies=[DEPUTY, MANAGER2]))
     request = await w.submit(MANAGER2)
     await _denied(
-        w, w.service.approve(MANAGER2, request.id, idempotency_key=w.key()), "own_request"
+        w, w.service.requests.approve(MANAGER2, request.id, idempotency_key=w.key()), "own_request"
     )
     await _denied(
         w,
-        w.service.approve(KUOPIO_APPROVER, request.id, idempotency_key=w.key()),
+        w.service.requests.approve(KUOPIO_APPROVER, request.id, idempotency_key=w.key()),
         "not_approver_in_area",
     )
     await _denied(
         w,
-        w.service.reject(MANAGER, request.id, "no", idempotency_key=w.key()),
+        w.service.requests.reject(MANAGER, request.id, "no", idempotency_key=w.key()),
         "not_approver_in_area",
     )
     for_deputy = await w.submit(worker_email=DEPUTY)
     await _denied(
-        w, w.service.approve(DEPUTY, for_deputy.id, idempotency_key=w.key()), "own_access"
+        w, w.service.requests.approve(DEPUTY, for_deputy.id, idempotency_key=w.key()), "own_access"
     )
-    assert (await w.service.approve(APPROVER, for_deputy.id, idempotency_key=w.key())).state is (
-        RequestState.APPROVED
-    )
+    assert (
+        await w.service.requests.approve(APPROVER, for_deputy.id, idempotency_key=w.key())
+    ).state is (RequestState.APPROVED)
 
 
 async def test_admins_act_only_in_their_area(w: World) -> None:
     request = await w.submit()
-    await w.service.approve(APPROVER, request.id, idempotency_key=w.key())
+    await w.service.requests.approve(APPROVER, request.id, idempotency_key=w.key())
     await _denied(
         w,
-        w.service.queue_for_keha(KUOPIO_ADMIN, PKS, idempotency_key=w.key()),
+        w.service.handoff.queue_for_keha(KUOPIO_ADMIN, PKS, idempotency_key=w.key()),
         "not_admin_in_area",
     )
     await _denied(
-        w, w.service.queue_for_keha(APPROVER, PKS, idempotency_key=w.key()), "not_admin_in_area"
-    )
-    batch = await w.service.queue_for_keha(ADMIN, PKS, idempotency_key=w.key())
-    await _denied(
         w,
-        w.service.mark_sent(KUOPIO_ADMIN, batch.id, idempotency_key=w.key()),
+        w.service.handoff.queue_for_keha(APPROVER, PKS, idempotency_key=w.key()),
         "not_admin_in_area",
     )
-    await w.service.mark_sent(ADMIN, batch.id, idempotency_key=w.key())
+    batch = await w.service.handoff.queue_for_keha(ADMIN, PKS, idempotency_key=w.key())
     await _denied(
         w,
-        w.service.confirm_row(MANAGER, batch.rows[0].id, idempotency_key=w.key()),
+        w.service.handoff.mark_sent(KUOPIO_ADMIN, batch.id, idempotency_key=w.key()),
         "not_admin_in_area",
     )
-    await _denied(w, w.service.list_keha_rows(KUOPIO_ADMIN, PKS), "not_admin_in_area")
+    await w.service.handoff.mark_sent(ADMIN, batch.id, idempotency_key=w.key())
+    await _denied(
+        w,
+        w.service.handoff.confirm_row(MANAGER, batch.rows[0].id, idempotency_key=w.key()),
+        "not_admin_in_area",
+    )
+    await _denied(w, w.service.queries.list_keha_rows(KUOPIO_ADMIN, PKS), "not_admin_in_area")
 
 
 async def test_workers_see_only_their_own_data(w: World) -> None:
     request = await w.submit()
     other = await w.submit(worker_email="eero.esimerkki@laukaa.example.fi", worker_name="Eero")
-    assert (await w.service.get_request(WORKER, request.id)).request.id == request.id
-    await _denied(w, w.service.get_request(WORKER, other.id), "not_visible")
-    await _denied(w, w.service.get_request(STRANGER, request.id), "not_visible")
-    await _denied(w, w.service.my_data(WORKER, "eero.esimerkki@laukaa.example.fi"), "not_own_data")
-    mine = await w.service.my_data(WORKER.upper())
+    assert (await w.service.queries.get_request(WORKER, request.id)).request.id == request.id
+    await _denied(w, w.service.queries.get_request(WORKER, other.id), "not_visible")
+    await _denied(w, w.service.queries.get_request(STRANGER, request.id), "not_visible")
+    await _denied(
+        w, w.service.queries.my_data(WORKER, "eero.esimerkki@laukaa.example.fi"), "not_own_data"
+    )
+    mine = await w.service.queries.my_data(WORKER.upper())
     assert [r.id for r in mine.requests_about_me] == [request.id]
     assert {n.template for n in mine.notifications_to_me} == {"request.submitted"}
     assert mine.requests_made_by_me == ()
-    manager = await w.service.my_data(MANAGER)
+    manager = await w.service.queries.my_data(MANAGER)
     assert {r.id for r in manager.requests_made_by_me} == {request.id, other.id}
 
 
 async def test_lists_follow_the_roles(w: World) -> None:
     laukaa = await w.submit()
-    kuopio = await w.service.submit(
+    kuopio = await w.service.requests.submit(
         "manager@kuopio.example.fi",
         valid_draft(
             municipality="kuopio",
@@ -390,7 +399,7 @@ async def test_lists_follow_the_roles(w: World) -> None:
     )
 
     async def ids(actor: str) -> set[str]:
-        return {r.id for r in await w.service.list_requests_for(actor)}
+        return {r.id for r in await w.service.queries.list_requests_for(actor)}
 
     assert await ids(MANAGER2) == {laukaa.id}
     assert await ids(APPROVER) == {laukaa.id}
@@ -398,42 +407,42 @@ async def test_lists_follow_the_roles(w: World) -> None:
     assert await ids(KUOPIO_ADMIN) == {kuopio.id}
     assert await ids(WORKER) == {laukaa.id}
     assert await ids(STRANGER) == set()
-    assert await w.service.list_requests_for(APPROVER, states=[RequestState.APPROVED]) == []
+    assert await w.service.queries.list_requests_for(APPROVER, states=[RequestState.APPROVED]) == []
 
 
 async def test_same_idempotency_key_returns_the_first_result(w: World) -> None:
-    first = await w.service.submit(MANAGER, valid_draft(), idempotency_key="card-1")
-    again = await w.service.submit(MANAGER, valid_draft(), idempotency_key="card-1")
+    first = await w.service.requests.submit(MANAGER, valid_draft(), idempotency_key="card-1")
+    again = await w.service.requests.submit(MANAGER, valid_draft(), idempotency_key="card-1")
     assert again == first
     assert len(w.db.state.requests) == 1 and len(w.db.state.audit) == 1
-    approved = await w.service.approve(APPROVER, first.id, idempotency_key="click-1")
-    twice = await w.service.approve(APPROVER, first.id, idempotency_key="click-1")
+    approved = await w.service.requests.approve(APPROVER, first.id, idempotency_key="click-1")
+    twice = await w.service.requests.approve(APPROVER, first.id, idempotency_key="click-1")
     assert twice == approved
     assert w.audit_actions() == ["request.submitted", "request.approved"]
     with pytest.raises(IdempotencyKeyReused):
-        await w.service.cancel(MANAGER, first.id, idempotency_key="card-1")
+        await w.service.requests.cancel(MANAGER, first.id, idempotency_key="card-1")
     with pytest.raises(ValueError):
-        await w.service.cancel(MANAGER, first.id, idempotency_key="")
+        await w.service.requests.cancel(MANAGER, first.id, idempotency_key="")
 
 
 async def test_the_second_decision_learns_who_decided(w: World) -> None:
     request = await w.submit()
-    await w.service.approve(APPROVER, request.id, idempotency_key=w.key())
+    await w.service.requests.approve(APPROVER, request.id, idempotency_key=w.key())
     with pytest.raises(AlreadyDecided) as late:
-        await w.service.reject(DEPUTY, request.id, "ei", idempotency_key=w.key())
+        await w.service.requests.reject(DEPUTY, request.id, "ei", idempotency_key=w.key())
     assert late.value.decided_by == APPROVER
     assert late.value.outcome is DecisionOutcome.APPROVED
     assert late.value.decided_at == w.clock.now()
     with pytest.raises(AlreadyDecided):
-        await w.service.cancel(MANAGER, request.id, idempotency_key=w.key())
+        await w.service.requests.cancel(MANAGER, request.id, idempotency_key=w.key())
 
 
 async def test_concurrent_decisions_have_one_winner(w: World) -> None:
     request = await w.submit()
     calls = [
-        w.service.approve(APPROVER, request.id, idempotency_key=f"a{i}")
+        w.service.requests.approve(APPROVER, request.id, idempotency_key=f"a{i}")
         if i % 2 == 0
-        else w.service.reject(DEPUTY, request.id, "ei", idempotency_key=f"r{i}")
+        else w.service.requests.reject(DEPUTY, request.id, "ei", idempotency_key=f"r{i}")
         for i in range(10)
     ]
     results = await asyncio.gather(*calls, return_exceptions=True)
@@ -446,16 +455,18 @@ async def test_concurrent_decisions_have_one_winner(w: World) -> None:
 
 async def test_a_stale_card_cannot_decide(w: World) -> None:
     request = await w.submit()
-    await w.service.return_with_question(
+    await w.service.requests.return_with_question(
         APPROVER, request.id, "Mikä on tehtävänimike?", idempotency_key=w.key()
     )
-    resubmitted = await w.service.resubmit(
+    resubmitted = await w.service.requests.resubmit(
         MANAGER, request.id, RequestChanges(worker_job_title="Ohjaaja"), idempotency_key=w.key()
     )
     assert resubmitted.version == 3 and resubmitted.question is None
     with pytest.raises(StaleRequest):
-        await w.service.approve(APPROVER, request.id, idempotency_key=w.key(), expected_version=1)
-    approved = await w.service.approve(
+        await w.service.requests.approve(
+            APPROVER, request.id, idempotency_key=w.key(), expected_version=1
+        )
+    approved = await w.service.requests.approve(
         APPROVER, request.id, idempotency_key=w.key(), expected_version=3
     )
     assert approved.worker.job_title == "Ohjaaja"
@@ -464,19 +475,21 @@ async def test_a_stale_card_cannot_decide(w: World) -> None:
 async def test_return_and_resubmit(w: World) -> None:
     request = await w.submit()
     with pytest.raises(IllegalTransition):
-        await w.service.resubmit(MANAGER, request.id, RequestChanges(), idempotency_key=w.key())
-    returned = await w.service.return_with_question(
+        await w.service.requests.resubmit(
+            MANAGER, request.id, RequestChanges(), idempotency_key=w.key()
+        )
+    returned = await w.service.requests.return_with_question(
         DEPUTY, request.id, "Tarvitaanko kirjausoikeus?", idempotency_key=w.key()
     )
     assert returned.state is RequestState.RETURNED
     assert returned.question == "Tarvitaanko kirjausoikeus?"
     assert w.outbox(request.id) >= {("request.returned", "requester", MANAGER)}
     with pytest.raises(PolicyViolations) as bad:
-        await w.service.resubmit(
+        await w.service.requests.resubmit(
             MANAGER, request.id, RequestChanges(service_areas=()), idempotency_key=w.key()
         )
     assert [v.code for v in bad.value.violations] == ["service_area.missing"]
-    again = await w.service.resubmit(
+    again = await w.service.requests.resubmit(
         MANAGER, request.id, RequestChanges(level="record"), idempotency_key=w.key()
     )
     assert again.state is RequestState.PENDING and again.level == "record"
@@ -487,38 +500,40 @@ async def test_return_and_resubmit(w: World) -> None:
 async def test_reason_and_question_are_required(w: World) -> None:
     request = await w.submit()
     with pytest.raises(PolicyViolations) as no_reason:
-        await w.service.reject(APPROVER, request.id, "  ", idempotency_key=w.key())
+        await w.service.requests.reject(APPROVER, request.id, "  ", idempotency_key=w.key())
     assert [(v.code, v.field) for v in no_reason.value.violations] == [("text.required", "reason")]
     with pytest.raises(PolicyViolations):
-        await w.service.return_with_question(APPROVER, request.id, "", idempotency_key=w.key())
+        await w.service.requests.return_with_question(
+            APPROVER, request.id, "", idempotency_key=w.key()
+        )
     assert w.audit_actions() == ["request.submitted"]
 
 
 async def test_illegal_transitions_are_typed_errors(w: World) -> None:
     request = await w.submit()
-    await w.service.cancel(MANAGER, request.id, idempotency_key=w.key())
+    await w.service.requests.cancel(MANAGER, request.id, idempotency_key=w.key())
     with pytest.raises(IllegalTransition) as cancelled:
-        await w.service.cancel(MANAGER, request.id, idempotency_key=w.key())
+        await w.service.requests.cancel(MANAGER, request.id, idempotency_key=w.key())
     assert not isinstance(cancelled.value, AlreadyDecided)
     assert cancelled.value.state == "cancelled"
     with pytest.raises(IllegalTransition):
-        await w.service.approve(APPROVER, request.id, idempotency_key=w.key())
+        await w.service.requests.approve(APPROVER, request.id, idempotency_key=w.key())
     with pytest.raises(NothingToQueue):
-        await w.service.queue_for_keha(ADMIN, PKS, idempotency_key=w.key())
+        await w.service.handoff.queue_for_keha(ADMIN, PKS, idempotency_key=w.key())
     with pytest.raises(NotFound):
-        await w.service.approve(APPROVER, "nope", idempotency_key=w.key())
+        await w.service.requests.approve(APPROVER, "nope", idempotency_key=w.key())
 
     second = await w.submit()
-    await w.service.approve(APPROVER, second.id, idempotency_key=w.key())
-    batch = await w.service.queue_for_keha(ADMIN, PKS, idempotency_key=w.key())
+    await w.service.requests.approve(APPROVER, second.id, idempotency_key=w.key())
+    batch = await w.service.handoff.queue_for_keha(ADMIN, PKS, idempotency_key=w.key())
     with pytest.raises(IllegalTransition):
-        await w.service.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=w.key())
-    await w.service.mark_sent(ADMIN, batch.id, idempotency_key=w.key())
+        await w.service.handoff.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=w.key())
+    await w.service.handoff.mark_sent(ADMIN, batch.id, idempotency_key=w.key())
     with pytest.raises(IllegalTransition):
-        await w.service.mark_sent(ADMIN, batch.id, idempotency_key=w.key())
-    await w.service.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=w.key())
+        await w.service.handoff.mark_sent(ADMIN, batch.id, idempotency_key=w.key())
+    await w.service.handoff.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=w.key())
     with pytest.raises(IllegalTransition):
-        await w.service.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=w.key())
+        await w.service.handoff.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=w.key())
 
 
 async def test_rules_are_enforced_on_submit(w: World) -> None:
@@ -537,24 +552,26 @@ async def test_rules_are_enforced_on_submit(w: World) -> None:
 async def test_requests_without_decision_expire(w: World) -> None:
     old = await w.submit()
     returned = await w.submit(worker_email="eero.esimerkki@laukaa.example.fi")
-    await w.service.return_with_question(APPROVER, returned.id, "?", idempotency_key=w.key())
+    await w.service.requests.return_with_question(
+        APPROVER, returned.id, "?", idempotency_key=w.key()
+    )
     w.clock.advance(days=10)
     fresh = await w.submit(worker_email="liisa.kokeilu@laukaa.example.fi", start=w.clock.today())
     w.clock.advance(days=5)
-    expired = await w.service.expire(idempotency_key="expire-1")
+    expired = await w.service.jobs.expire(idempotency_key="expire-1")
     assert {r.id for r in expired} == {old.id, returned.id}
     assert all(r.state is RequestState.EXPIRED for r in expired)
     assert w.db.state.requests[fresh.id].state is RequestState.PENDING
     assert ("request.expired", "requester", MANAGER) in w.outbox(old.id)
-    assert await w.service.expire(idempotency_key="expire-1") == expired
-    assert await w.service.expire(idempotency_key="expire-2") == []
+    assert await w.service.jobs.expire(idempotency_key="expire-1") == expired
+    assert await w.service.jobs.expire(idempotency_key="expire-2") == []
 
 
 async def test_grants_end_when_their_end_date_passes(w: World) -> None:
     grant_id = await w.active_grant(end=TODAY + timedelta(days=20))
-    assert await w.service.end_due_grants(idempotency_key="sweep-1") == []
+    assert await w.service.jobs.end_due_grants(idempotency_key="sweep-1") == []
     w.clock.advance(days=21)
-    [revoke] = await w.service.end_due_grants(idempotency_key="sweep-2")
+    [revoke] = await w.service.jobs.end_due_grants(idempotency_key="sweep-2")
     assert revoke.revoke_reason is RevokeReason.GRANT_ENDED and revoke.created_by == "system"
     assert revoke.requester == MANAGER
     assert w.db.state.grants[grant_id].state is GrantState.REVOKING
@@ -563,7 +580,7 @@ async def test_grants_end_when_their_end_date_passes(w: World) -> None:
         ("revoke.due", "worker", WORKER),
         ("revoke.due", "admin", ADMIN),
     }
-    assert await w.service.end_due_grants(idempotency_key="sweep-3") == []
+    assert await w.service.jobs.end_due_grants(idempotency_key="sweep-3") == []
 
 
 async def test_grants_end_with_the_agreement() -> None:
@@ -579,15 +596,15 @@ async def test_grants_end_with_the_agreement() -> None:
         "worker_email": "tuomas.testi@siilinjarvi.example.fi",
         "end": TODAY + timedelta(days=100),
     }
-    request = await w.service.submit(
+    request = await w.service.requests.submit(
         requester, valid_draft(**kuopio_draft), idempotency_key=w.key()
     )
-    await w.service.approve(KUOPIO_APPROVER, request.id, idempotency_key=w.key())
-    batch = await w.service.queue_for_keha(KUOPIO_ADMIN, "kuopio", idempotency_key=w.key())
-    await w.service.mark_sent(KUOPIO_ADMIN, batch.id, idempotency_key=w.key())
-    await w.service.confirm_row(KUOPIO_ADMIN, batch.rows[0].id, idempotency_key=w.key())
+    await w.service.requests.approve(KUOPIO_APPROVER, request.id, idempotency_key=w.key())
+    batch = await w.service.handoff.queue_for_keha(KUOPIO_ADMIN, "kuopio", idempotency_key=w.key())
+    await w.service.handoff.mark_sent(KUOPIO_ADMIN, batch.id, idempotency_key=w.key())
+    await w.service.handoff.confirm_row(KUOPIO_ADMIN, batch.rows[0].id, idempotency_key=w.key())
     w.clock.advance(days=120)  # past 2026-06-30
-    [revoke] = await w.service.end_due_grants(idempotency_key="sweep")
+    [revoke] = await w.service.jobs.end_due_grants(idempotency_key="sweep")
     assert revoke.revoke_reason is RevokeReason.AGREEMENT_ENDED
 
 
