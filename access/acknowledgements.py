@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from access import authz
+from access.addresses import normalize_email
 from access.errors import NotFound
 from access.model import LIVE_GRANT_STATES, AuditDraft, Grant
-from access.policy import normalize_email
 from access.ports import UnitOfWork
 from access.runner import CommandRunner, deny
 

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from access.addresses import normalize_email
 from access.model import AuditDraft, AuditEntry, JsonValue
 
 GENESIS_HASH = "0" * 64
@@ -41,7 +42,7 @@ def is_email(value: object) -> bool:
 def _walk_emails(value: JsonValue, found: set[str]) -> None:
     if isinstance(value, str):
         if is_email(value):
-            found.add(value.strip().lower())
+            found.add(normalize_email(value))
     elif isinstance(value, list):
         for item in value:
             _walk_emails(item, found)
@@ -61,7 +62,7 @@ def emails_in(draft: AuditDraft) -> set[str]:
 
 def _swap(value: JsonValue, refs: Mapping[str, str]) -> JsonValue:
     if isinstance(value, str):
-        return refs.get(value.strip().lower(), value) if is_email(value) else value
+        return refs.get(normalize_email(value), value) if is_email(value) else value
     if isinstance(value, list):
         return [_swap(item, refs) for item in value]
     if isinstance(value, dict):

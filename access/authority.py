@@ -20,6 +20,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from access import authz
+from access.addresses import normalize_email
 from access.audit import PERSON_PREFIX, VerifyResult, verify_chain
 from access.directory import Directory, parse_directory
 from access.errors import NotFound, PolicyViolations
@@ -36,7 +37,7 @@ from access.model import (
     KehaRowState,
     RequestState,
 )
-from access.policy import Violation, normalize_email
+from access.policy import Violation
 from access.ports import GrantQuery, KehaRowQuery, RequestQuery, UnitOfWork
 from access.reports import Report, build_report
 from access.retention import RetentionResult, cutoff, plan

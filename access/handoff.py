@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from access import authz
+from access.addresses import normalize_email
 from access.errors import (
     ConcurrentModification,
     IllegalTransition,
@@ -29,7 +30,7 @@ from access.model import (
     RequestKind,
     RequestState,
 )
-from access.policy import DECISION_TEXT_MAX, Violation, normalize_email
+from access.policy import DECISION_TEXT_MAX, Violation
 from access.ports import RequestQuery, UnitOfWork
 from access.runner import CommandRunner, Transaction, deny, load_request, ref, ref_ids
 

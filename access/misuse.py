@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from access import authz
+from access.addresses import normalize_email
 from access.directory import Directory, DirectorySource
 from access.errors import NotFound, PolicyViolations
 from access.model import LIVE_GRANT_STATES, AuditDraft, IdempotencyRecord
-from access.policy import check_text, normalize_email
+from access.policy import check_text
 from access.ports import Clock, IdSource, UnitOfWork
 from access.runner import CommandRunner, Transaction, deny, ref, ref_ids
 

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from access import authz
+from access.addresses import normalize_email
 from access.audit import VerifyResult, verify_chain
 from access.directory import Roles
 from access.errors import NotFound
@@ -20,7 +21,6 @@ from access.model import (
     Notification,
     RequestState,
 )
-from access.policy import normalize_email
 from access.ports import GrantQuery, KehaRowQuery, RequestQuery, UnitOfWork
 from access.runner import CommandRunner, deny
 

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any, TypeVar
 
 from access import authz
+from access.addresses import normalize_email
 from access.errors import PolicyViolations, StaleRequest
 from access.model import (
     AWAITING_DECISION,
@@ -39,7 +40,6 @@ from access.policy import (
     check_request,
     check_revoke,
     check_still_grantable,
-    normalize_email,
 )
 from access.ports import GrantQuery, RequestQuery, UnitOfWork
 from access.runner import CommandRunner, Transaction, deny, load_request, ref

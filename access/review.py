@@ -25,6 +25,7 @@ from datetime import date, datetime, timedelta
 from typing import Protocol
 
 from access import authz
+from access.addresses import normalize_email
 from access.automation import AutomationUnitOfWork, local_date, months_before
 from access.directory import Area, Directory, DirectorySource, Municipality
 from access.errors import NotFound
@@ -37,7 +38,6 @@ from access.model import (
     RevokeReason,
 )
 from access.notifications import MunicipalityNotice
-from access.policy import normalize_email
 from access.ports import Clock, GrantQuery, IdSource
 from access.runner import CommandRunner
 

@@ -67,6 +67,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from access.locales import LOCALES
 from storage.db import POOL_CAPACITY
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
@@ -78,7 +79,6 @@ _APP_TYPES: dict[str, AppType] = {
     "userassignedmsi": "UserAssignedMSI",
 }
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_LOCALES = ("fi", "sv", "en")
 # botframework.connector.auth.AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
 BOT_FRAMEWORK_OPENID_METADATA_URL = (
     "https://login.botframework.com/v1/.well-known/openidconfiguration"
@@ -271,8 +271,8 @@ class Settings(BaseSettings):
     def _locale(cls, value: Any) -> Any:
         if isinstance(value, str):
             locale = value.strip().lower()
-            if locale not in _LOCALES:
-                raise ValueError(f"must be one of {', '.join(_LOCALES)}")
+            if locale not in LOCALES:
+                raise ValueError(f"must be one of {', '.join(LOCALES)}")
             return locale
         return value
 

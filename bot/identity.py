@@ -38,9 +38,9 @@ from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity
 
+from access.addresses import normalize_email
 from access.ports import ConversationRefs
 from dialogs.turn import CALLER_KEY, Caller
-from storage.conversation_refs import normalize_email
 
 __all__ = [
     "CACHE_SIZE",

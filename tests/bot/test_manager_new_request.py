@@ -151,7 +151,7 @@ async def test_every_problem_is_shown_at_its_field_and_values_are_kept(
     assert update.method == "PUT" and update.activity_id == form_id
     again = card_of(update.body)
     assert texts(again)[0] == m.t("manager.form.title.new")  # the same card again
-    assert _errors_under(again, "worker_name") == [m.t("manager.error.name_characters")]
+    assert _errors_under(again, "worker_name") == [m.t("violation.text.forbidden_characters")]
     assert _errors_under(again, "worker_email") == [m.t("violation.worker.email_invalid")]
     assert _errors_under(again, "worker_job_title") == [
         m.t(

@@ -634,6 +634,15 @@ async def test_rules_are_enforced_on_submit(w: World) -> None:
     assert len((await w.written())["idempotency"]) == 1
 
 
+async def test_names_with_markup_are_refused_whatever_the_channel(w: World) -> None:
+    with pytest.raises(PolicyViolations) as markup:
+        await w.submit(worker_name="**Pomo** [klikkaa](https://evil.example)")
+    assert [(v.code, v.field) for v in markup.value.violations] == [
+        ("text.forbidden_characters", "worker_name")
+    ]
+    assert await w.audit_actions() == []
+
+
 async def test_requests_without_decision_expire(w: World) -> None:
     old = await w.submit()
     returned = await w.submit(worker_email="eero.esimerkki@laukaa.example.fi")
