@@ -462,9 +462,6 @@ class AuthorityService:
 
     # --------------------------------------------------------------- reports
 
-    def may_report(self, actor: str, area: str) -> bool:
-        return authz.may_report(self.access.roles_of(normalize_email(actor)), area) is None
-
     def report_areas(self, actor: str) -> list[str]:
         roles = self.access.roles_of(normalize_email(actor))
         return sorted(roles.admin_in | roles.decides_in)
