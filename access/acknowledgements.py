@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from access.errors import AccessDenied, NotFound
+from access import authz
+from access.addresses import normalize_email
+from access.errors import NotFound
 from access.model import LIVE_GRANT_STATES, AuditDraft, Grant
-from access.policy import normalize_email
-from access.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from access.ports import UnitOfWork
+from access.runner import CommandRunner, deny
 
 __all__ = ["ACTION", "Acknowledgements"]
 
@@ -35,50 +37,35 @@ async def _first(uow: UnitOfWork, grant: Grant) -> datetime | None:
 
 
 class Acknowledgements:
-    def __init__(self, uow_factory: UnitOfWorkFactory, clock: Clock) -> None:
-        self._uow_factory = uow_factory
-        self._clock = clock
+    def __init__(self, runner: CommandRunner[UnitOfWork]) -> None:
+        self.runner = runner
 
     async def acknowledged_at(self, grant: Grant) -> datetime | None:
         """When the grant's worker acknowledged the terms, or None."""
-        async with self._uow_factory() as uow:
+        async with self.runner.uow_factory() as uow:
             return await _first(uow, grant)
 
     async def acknowledge(self, actor: str, grant_id: str) -> datetime:
         """Record the worker's acknowledgement; the time of the first one."""
         actor = normalize_email(actor)
-        async with self._uow_factory() as uow:
+        async with self.runner.audited(), self.runner.uow_factory() as uow:
             grant = await uow.grants.get(grant_id)
             if grant is None or grant.state not in LIVE_GRANT_STATES:
                 raise NotFound("grant", grant_id)
-            if grant.worker.email != actor:
-                denial = AccessDenied(actor, "acknowledge", "not_own_data", target=grant.id)
-            else:
-                await uow.lock(f"grant:{grant.id}")
-                first = await _first(uow, grant)
-                if first is not None:
-                    return first
-                now = self._clock.now()
-                await uow.audit.append(
-                    AuditDraft(
-                        at=now,
-                        actor=actor,
-                        action=ACTION,
-                        request_id=grant.origin_request_id,
-                        details={"grant_id": grant.id},
-                    )
-                )
-                await uow.commit()
-                return now
-        async with self._uow_factory() as uow:
+            deny(authz.may_acknowledge(actor, grant), actor, "acknowledge", target=grant.id)
+            await uow.lock(f"grant:{grant.id}")
+            first = await _first(uow, grant)
+            if first is not None:
+                return first
+            now = self.runner.clock.now()
             await uow.audit.append(
                 AuditDraft(
-                    at=self._clock.now(),
+                    at=now,
                     actor=actor,
-                    action="access.denied",
-                    request_id=None,
-                    details={"command": "acknowledge", "reason": denial.reason, "target": grant.id},
+                    action=ACTION,
+                    request_id=grant.origin_request_id,
+                    details={"grant_id": grant.id},
                 )
             )
             await uow.commit()
-        raise denial
+            return now

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
+from access.addresses import normalize_email
 from access.model import SYSTEM_ACTOR, AuditDraft, AuditEntry, JsonValue
 
 GENESIS_HASH = "0" * 64
@@ -66,7 +67,7 @@ def is_email(value: object) -> bool:
 def _walk_emails(value: JsonValue, found: set[str]) -> None:
     if isinstance(value, str):
         if is_email(value):
-            found.add(value.strip().lower())
+            found.add(normalize_email(value))
     elif isinstance(value, list):
         for item in value:
             _walk_emails(item, found)
@@ -86,7 +87,7 @@ def emails_in(draft: AuditDraft) -> set[str]:
 
 def _swap(value: JsonValue, refs: Mapping[str, str]) -> JsonValue:
     if isinstance(value, str):
-        return refs.get(value.strip().lower(), value) if is_email(value) else value
+        return refs.get(normalize_email(value), value) if is_email(value) else value
     if isinstance(value, list):
         return [_swap(item, refs) for item in value]
     if isinstance(value, dict):

@@ -3,10 +3,11 @@ and the self-access export (GDPR art. 15).
 
 :class:`AuthorityService` sits beside :class:`access.service.AccessService` and uses the
 same unit of work, extended (:class:`AuthorityUnitOfWork`) by the imported directory
-versions and the retention writer that only this service needs. Lifecycle commands
-(batch, sent, confirm) go through ``AccessService``, so their rules, audit rows and
-notifications stay in one place; this service adds the queries and files around them
-and authorises every one of them: an authority admin acts only in their own area.
+versions and the retention writer that only this service needs, on a command runner
+of its own (same clock, ids and directory). Lifecycle commands (batch, sent, confirm)
+go through ``AccessService.handoff``, so their rules, audit rows and notifications stay
+in one place; this service adds the queries and files around them and authorises
+every one of them (:mod:`access.authz`): an authority admin acts only in their own area.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from access import authz
+from access.addresses import normalize_email
 from access.audit import (
     PERSON_PREFIX,
     BoundPeople,
@@ -30,7 +32,7 @@ from access.audit import (
 )
 from access.checkpoints import issue_checkpoint, log_checkpoint
 from access.directory import Directory, parse_directory
-from access.errors import AccessDenied, NotFound, PolicyViolations
+from access.errors import NotFound, PolicyViolations
 from access.keha import handoff_csv, handoff_xlsx, local_time
 from access.model import (
     SYSTEM_ACTOR,
@@ -44,10 +46,11 @@ from access.model import (
     KehaRowState,
     RequestState,
 )
-from access.policy import Violation, normalize_email
+from access.policy import Violation
 from access.ports import GrantQuery, KehaRowQuery, RequestQuery, UnitOfWork
 from access.reports import Report, build_report
 from access.retention import RetentionResult, cutoff, plan
+from access.runner import CommandRunner
 from access.service import AccessService
 
 __all__ = [
@@ -341,35 +344,19 @@ class AuthorityService:
         self.access = access
         self._uow_factory = uow_factory
         self.provider = provider
+        self.runner: CommandRunner[AuthorityUnitOfWork] = CommandRunner(
+            uow_factory, access.runner.directory_source, access.clock, access.ids
+        )
 
     @property
     def directory(self) -> Directory:
         return self.access.directory
 
-    async def _denied(self, actor: str, command: str, reason: str, target: str | None) -> None:
-        """Audit a denial (own transaction) and raise it."""
-        denial = AccessDenied(actor, command, reason, target=target)
-        details: dict[str, JsonValue] = {"command": command, "reason": reason}
-        if target is not None:
-            details["target"] = target
-        async with self._uow_factory() as uow:
-            await uow.audit.append(
-                AuditDraft(
-                    at=self.access.clock.now(),
-                    actor=actor,
-                    action="access.denied",
-                    request_id=None,
-                    details=details,
-                )
-            )
-            await uow.commit()
-        raise denial
-
     async def _admin(self, actor: str, area: str, command: str) -> str:
         actor = normalize_email(actor)
-        reason = authz.may_administer(self.access.roles_of(actor), area)
-        if reason is not None:
-            await self._denied(actor, command, reason, area)
+        await self.runner.authorize(
+            authz.may_administer(self.access.roles_of(actor), area), actor, command, target=area
+        )
         return actor
 
     # ------------------------------------------------------------------ KEHA
@@ -394,7 +381,7 @@ class AuthorityService:
         idempotency_key: str,
         request_ids: Sequence[str] | None = None,
     ) -> KehaBatch:
-        return await self.access.queue_for_keha(
+        return await self.access.handoff.queue_for_keha(
             actor, area, idempotency_key=idempotency_key, request_ids=request_ids
         )
 
@@ -425,8 +412,12 @@ class AuthorityService:
         async with self._uow_factory() as uow:
             batch = await uow.keha.get_batch(batch_id)
         if batch is None:
-            if not self.access.roles_of(actor).admin_in:
-                await self._denied(actor, "view_keha_batch", "not_admin_in_area", batch_id)
+            await self.runner.authorize(
+                authz.may_administer_anywhere(self.access.roles_of(actor)),
+                actor,
+                "view_keha_batch",
+                target=batch_id,
+            )
             raise NotFound("batch", batch_id)
         await self._admin(actor, batch.area, "view_keha_batch")
         return batch
@@ -444,12 +435,12 @@ class AuthorityService:
         raise ValueError(f"unknown format {fmt!r}")
 
     async def mark_sent(self, actor: str, batch_id: str, *, idempotency_key: str) -> KehaBatch:
-        return await self.access.mark_sent(actor, batch_id, idempotency_key=idempotency_key)
+        return await self.access.handoff.mark_sent(actor, batch_id, idempotency_key=idempotency_key)
 
     async def confirm_row(
         self, actor: str, row_id: str, *, idempotency_key: str, note: str = ""
     ) -> AccessRequest:
-        return await self.access.confirm_row(
+        return await self.access.handoff.confirm_row(
             actor, row_id, idempotency_key=idempotency_key, note=note
         )
 
@@ -463,7 +454,7 @@ class AuthorityService:
         for row in batch.rows:
             if row.state is KehaRowState.SENT or row.state is KehaRowState.CONFIRMED:
                 done.append(
-                    await self.access.confirm_row(
+                    await self.access.handoff.confirm_row(
                         actor, row.id, idempotency_key=f"{idempotency_key}:{row.id}", note=note
                     )
                     if row.state is KehaRowState.SENT
@@ -480,10 +471,6 @@ class AuthorityService:
 
     # --------------------------------------------------------------- reports
 
-    def may_report(self, actor: str, area: str) -> bool:
-        roles = self.access.roles_of(normalize_email(actor))
-        return area in roles.admin_in or area in roles.decides_in
-
     def report_areas(self, actor: str) -> list[str]:
         roles = self.access.roles_of(normalize_email(actor))
         return sorted(roles.admin_in | roles.decides_in)
@@ -491,8 +478,11 @@ class AuthorityService:
     async def report(self, actor: str | None, area: str, first: date, last: date) -> Report:
         """Aggregates of the area for the months ``first``..``last``; for its admins
         and approvers (``actor`` None: the operator's command line)."""
-        if actor is not None and not self.may_report(actor, area):
-            await self._denied(normalize_email(actor), "report", "not_admin_in_area", area)
+        if actor is not None:
+            actor = normalize_email(actor)
+            await self.runner.authorize(
+                authz.may_report(self.access.roles_of(actor), area), actor, "report", target=area
+            )
         if last < first:
             raise PolicyViolations(
                 [Violation("dates.end_before_start", "end", {"start": first.isoformat()})]
@@ -607,7 +597,7 @@ class AuthorityService:
         if not changes and self.provider is not None and self.provider.version is not None:
             return None, changes
         actor = actor if actor == SYSTEM_ACTOR else normalize_email(actor)
-        now = self.access.clock.now()
+        now = self.runner.clock.now()
         async with self._uow_factory() as uow:
             await uow.lock("directory")
             latest = await uow.directories.latest()
@@ -663,7 +653,7 @@ class AuthorityService:
     async def run_retention(self) -> RetentionResult:
         """Pseudonymise what is older than the directory's retention period; one
         transaction, one audit row (counts only)."""
-        now = self.access.clock.now()
+        now = self.runner.clock.now()
         before = cutoff(now, self.directory.retention_years)
         async with self._uow_factory() as uow:
             await uow.lock("retention")
@@ -706,7 +696,7 @@ class AuthorityService:
         """Everything held about the actor (GDPR art. 15) as JSON data. A person reads
         it: times are Helsinki local time to the minute (``"2026-03-02 11:00"``)."""
         actor = normalize_email(actor)
-        data = await self.access.my_data(actor)
+        data = await self.access.queries.my_data(actor)
         async with self._uow_factory() as uow:
             ref = await uow.people.ref_of(actor)
             audit = [e for e in await uow.audit.entries() if ref is not None and e.actor == ref]

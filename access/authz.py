@@ -1,18 +1,26 @@
 """Who may do what, as pure functions of the directory's roles.
 
 Each function returns ``None`` when allowed, else the denial reason code that the
-service puts into :class:`access.errors.AccessDenied` and the audit row.
+service puts into :class:`access.errors.AccessDenied` and the audit row
+(:func:`access.runner.deny`). Every such check of the domain is here.
 """
 
 from __future__ import annotations
 
 from access.directory import Roles
-from access.model import AccessRequest
+from access.model import AccessRequest, Grant
+
+# ------------------------------------------------------------------- requests, grants
 
 
 def may_request(roles: Roles, municipality: str) -> str | None:
     """A requester acts only for their own municipalities."""
     return None if municipality in roles.requester_for else "not_requester_for_municipality"
+
+
+def may_request_anywhere(roles: Roles) -> str | None:
+    """A requester of some municipality (the subject is unknown, e.g. no such grant)."""
+    return None if roles.requester_for else "not_requester_for_municipality"
 
 
 def may_decide(roles: Roles, actor: str, request: AccessRequest) -> str | None:
@@ -27,6 +35,11 @@ def may_decide(roles: Roles, actor: str, request: AccessRequest) -> str | None:
     return None
 
 
+def may_decide_anywhere(roles: Roles) -> str | None:
+    """An approver or deputy of some area (the subject is unknown, e.g. no such grant)."""
+    return None if roles.decides_in else "not_approver_in_area"
+
+
 def may_revoke_for_misuse(roles: Roles, actor: str, area: str, worker_email: str) -> str | None:
     if area not in roles.decides_in:
         return "not_approver_in_area"
@@ -35,9 +48,19 @@ def may_revoke_for_misuse(roles: Roles, actor: str, area: str, worker_email: str
     return None
 
 
-def may_administer(roles: Roles, area: str) -> str | None:
-    """An authority admin acts only in their own area."""
-    return None if area in roles.admin_in else "not_admin_in_area"
+def may_report_misuse(roles: Roles, actor: str, grant: Grant) -> str | None:
+    """A requester of the grant's municipality or an approver (deputy) of its area, not
+    about their own access."""
+    if grant.municipality not in roles.requester_for and grant.area not in roles.decides_in:
+        return "not_visible"
+    if actor == grant.worker.email:
+        return "own_access"
+    return None
+
+
+def may_acknowledge(actor: str, grant: Grant) -> str | None:
+    """Only the worker acknowledges the data-protection terms of their grant."""
+    return None if actor == grant.worker.email else "not_own_data"
 
 
 def may_view(roles: Roles, actor: str, request: AccessRequest) -> str | None:
@@ -50,3 +73,44 @@ def may_view(roles: Roles, actor: str, request: AccessRequest) -> str | None:
     if actor in (request.worker.email, request.requester, request.created_by):
         return None
     return "not_visible"
+
+
+def may_see_data_of(actor: str, subject: str) -> str | None:
+    """Everyone sees what is held about themselves (GDPR art. 15), nobody else's."""
+    return None if subject == actor else "not_own_data"
+
+
+# ------------------------------------------------------------------ authority admins
+
+
+def may_administer(roles: Roles, area: str) -> str | None:
+    """An authority admin acts only in their own area."""
+    return None if area in roles.admin_in else "not_admin_in_area"
+
+
+def may_administer_anywhere(roles: Roles) -> str | None:
+    """An authority admin of some area (the whole audit chain; an unknown batch)."""
+    return None if roles.admin_in else "not_admin_in_area"
+
+
+def may_queue(request: AccessRequest, area: str) -> str | None:
+    """A KEHA batch of an area takes only that area's requests."""
+    return None if request.area == area else "not_admin_in_area"
+
+
+def may_report(roles: Roles, area: str) -> str | None:
+    """The area's aggregate reports: its authority admins and approvers (deputies)."""
+    return None if area in roles.admin_in or area in roles.decides_in else "not_admin_in_area"
+
+
+# ------------------------------------------------------------------------- reviews
+
+
+def may_answer_review(roles: Roles, municipality: str) -> str | None:
+    """A review is answered by the requesters of its municipality."""
+    return None if municipality in roles.requester_for else "not_visible"
+
+
+def may_follow_reviews(roles: Roles, area: str) -> str | None:
+    """The progress of an area's reviews: its authority admins and approvers (deputies)."""
+    return None if area in roles.admin_in or area in roles.decides_in else "not_visible"

@@ -1,4 +1,4 @@
-"""Lifecycle automation (issue 8): reminders, escalation, expiry, agreement end.
+"""Lifecycle automation: reminders, escalation, expiry, agreement end.
 
 Two layers:
 
@@ -8,20 +8,19 @@ Two layers:
   with three days left gets the 7-day reminder, not the 30-day one as well), and
   nothing once the subject has moved on (the grant ended, the request was decided).
 * :class:`AutomationService` -- the scheduled use cases on the same unit-of-work
-  ports as :class:`access.service.AccessService`. Every reminder has a unique key
-  (``ReminderLog.claim``); it is claimed in the transaction that writes its outbox
-  rows, so two processes (or a rerun) create it exactly once.
+  ports and command runner as :class:`access.service.AccessService`. Every reminder
+  has a unique key (``ReminderLog.claim``); it is claimed in the transaction that
+  writes its outbox rows, so two processes (or a rerun) create it exactly once.
 
 Notifications go through the outbox like every other message: one row per recipient,
-``template.audience`` names the catalog text (:data:`AUTOMATION_TEMPLATES`). The
-parameters are those the notifier renders (``access.notifications.base_params``
-names), so no new placeholder is needed.
+from the template registry (:data:`access.notifications.TEMPLATES`), whose parameter
+names the notifier renders.
 """
 
 from __future__ import annotations
 
 import calendar as _monthcal
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol
@@ -29,26 +28,22 @@ from typing import Protocol
 from access.audit import Checkpoint, KeyedAuditLog
 from access.calendar import add_working_days
 from access.checkpoints import issue_checkpoint, log_checkpoint
-from access.directory import Area, Directory, Municipality, current_directory
+from access.directory import Directory, DirectorySource
 from access.errors import ConcurrentModification, IllegalTransition
 from access.model import (
     SYSTEM_ACTOR,
     AccessRequest,
-    Audience,
-    Grant,
     GrantState,
     KehaRow,
     KehaRowState,
-    Notification,
-    ParamValue,
     RequestState,
 )
-from access.notifications import base_params
+from access.notifications import BatchNotice, MunicipalityNotice
 from access.ports import HELSINKI, Clock, GrantQuery, IdSource, KehaRowQuery, RequestQuery
 from access.ports import UnitOfWork as _UnitOfWork
+from access.runner import CommandRunner
 
 __all__ = [
-    "AUTOMATION_TEMPLATES",
     "AgreementStage",
     "AutomationService",
     "AutomationUnitOfWork",
@@ -63,18 +58,6 @@ __all__ = [
 ]
 
 _ATTEMPTS = 5
-
-R, W, AP, AD = Audience.REQUESTER, Audience.WORKER, Audience.APPROVER, Audience.ADMIN
-
-AUTOMATION_TEMPLATES: Mapping[str, tuple[Audience, ...]] = {
-    "grant.expiring": (R, W),  # a grant ends soon (30 and 7 days before, per area)
-    "request.reminder": (AP,),  # pending one working day: the approvers
-    "request.escalated": (AP,),  # pending three working days: deputies and approvers
-    "keha.unconfirmed": (AD,),  # a batch sent to KEHA is not confirmed after N days
-    "agreement.notice": (R, AP),  # the municipality's notice period began
-    "agreement.ending": (R, AP),  # a month before the agreement ends
-}
-"""Templates of the scheduler; catalog keys are ``template.audience`` (automation.po)."""
 
 
 # ------------------------------------------------------------------------------- rules
@@ -229,32 +212,30 @@ class _Expirer(Protocol):
     async def end_due_grants(self, *, idempotency_key: str) -> list[AccessRequest]: ...
 
 
-def _unique(people: Sequence[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(p for p in people if p and "@" in p))
-
-
 class AutomationService:
     """The scheduled use cases. Holds no state; safe to run in several processes."""
 
     def __init__(
         self,
         uow_factory: AutomationUnitOfWorkFactory,
-        directory: Directory | Callable[[], Directory],
+        directory: DirectorySource,
         clock: Clock,
         ids: IdSource,
         access: _Expirer,
         reviews: _Reviews | None = None,
     ) -> None:
+        self.runner: CommandRunner[AutomationUnitOfWork] = CommandRunner(
+            uow_factory, directory, clock, ids
+        )
         self._uow_factory = uow_factory
         self.reviews = reviews
-        self._directory = directory
         self.clock = clock
         self.ids = ids
         self.access = access
 
     @property
     def directory(self) -> Directory:
-        return current_directory(self._directory)
+        return self.runner.directory
 
     # ------------------------------------------------------------------ run
 
@@ -305,54 +286,24 @@ class AutomationService:
         kind: str,
         subject: str,
         template: str,
-        people: Mapping[Audience, Sequence[str]],
-        params: Mapping[str, ParamValue],
+        about: object,
         request_id: str | None,
     ) -> bool:
-        """Claim reminder ``key`` and write one outbox row per recipient (False: the
-        reminder was created before, nothing is written)."""
+        """Claim reminder ``key`` and write the notification ``template`` about ``about``
+        (False: the reminder was created before, nothing is written)."""
         now = self.clock.now()
         if not await uow.reminders.claim(key, kind, subject, now):
             return False
-        for audience in AUTOMATION_TEMPLATES[template]:
-            for recipient in _unique(people.get(audience, ())):
-                await uow.outbox.add(
-                    Notification(
-                        id=self.ids.new_id(),
-                        request_id=request_id,
-                        template=template,
-                        audience=audience,
-                        recipient=recipient,
-                        params=dict(params),
-                        idempotency_key=f"reminder:{key}:{audience.value}:{recipient}",
-                        created_at=now,
-                    )
-                )
+        await self.runner.emit(
+            uow,
+            template,
+            about,
+            key=f"reminder:{key}",
+            actor=SYSTEM_ACTOR,
+            at=now,
+            request_id=request_id,
+        )
         return True
-
-    def _grant_params(self, grant: Grant) -> dict[str, ParamValue]:
-        municipality = self.directory.municipality(grant.municipality)
-        return {
-            "request_id": grant.origin_request_id,
-            "number": "",
-            "kind": "grant",
-            "state": grant.state.value,
-            "worker_name": grant.worker.name,
-            "worker_email": grant.worker.email,
-            "worker_job_title": grant.worker.job_title,
-            "municipality": grant.municipality,
-            "municipality_name": municipality.name if municipality else grant.municipality,
-            "area": grant.area,
-            "service_areas": ",".join(grant.service_areas),
-            "level": grant.level,
-            "start": grant.start.isoformat(),
-            "end": grant.end.isoformat(),
-            "urgent": False,
-            "requester": grant.requested_by,
-            "actor": SYSTEM_ACTOR,
-            "grant_id": grant.id,
-            "revoke_reason": "",
-        }
 
     # ----------------------------------------------------------------- jobs
 
@@ -408,8 +359,7 @@ class AutomationService:
                         kind="expiry",
                         subject=grant.id,
                         template="grant.expiring",
-                        people={R: (grant.requested_by,), W: (grant.worker.email,)},
-                        params=self._grant_params(grant),
+                        about=grant,
                         request_id=grant.origin_request_id,
                     )
             await uow.commit()
@@ -436,20 +386,18 @@ class AutomationService:
                     )
                     if stage is None:
                         continue
-                    if stage == PendingStage.ESCALATION:
-                        people = area.deputies + area.approvers
-                        template = "request.escalated"
-                    else:
-                        people = area.approvers
-                        template = "request.reminder"
+                    template = (
+                        "request.escalated"
+                        if stage == PendingStage.ESCALATION
+                        else "request.reminder"
+                    )
                     created = await self._emit(
                         uow,
                         key=f"pending:{request.id}:{request.version}:{stage}",
                         kind=stage,
                         subject=request.id,
                         template=template,
-                        people={AP: people},
-                        params=base_params(request, self.directory, SYSTEM_ACTOR),
+                        about=request,
                         request_id=request.id,
                     )
                     if created and stage == PendingStage.ESCALATION:
@@ -484,8 +432,7 @@ class AutomationService:
                         kind="keha",
                         subject=batch_id,
                         template="keha.unconfirmed",
-                        people={AD: area.authority_admins},
-                        params=_area_params(area, batch_id=batch_id, start=local_date(sent)),
+                        about=BatchNotice(area, batch_id, local_date(sent)),
                         request_id=None,
                     )
             await uow.commit()
@@ -518,34 +465,8 @@ class AutomationService:
                     template="agreement.notice"
                     if stage == AgreementStage.NOTICE
                     else "agreement.ending",
-                    people={
-                        R: municipality.requesters,
-                        AP: self.directory.approvers_of(area.code),
-                    },
-                    params=_municipality_params(area, municipality),
+                    about=MunicipalityNotice(area, municipality, end=municipality.agreement_ends),
                     request_id=None,
                 )
             await uow.commit()
         return count
-
-
-def _area_params(area: Area, *, batch_id: str, start: date) -> dict[str, ParamValue]:
-    return {
-        "area": area.code,
-        "batch_id": batch_id,
-        "start": start.isoformat(),
-        "actor": SYSTEM_ACTOR,
-        "urgent": False,
-    }
-
-
-def _municipality_params(area: Area, municipality: Municipality) -> dict[str, ParamValue]:
-    ends = municipality.agreement_ends
-    return {
-        "area": area.code,
-        "municipality": municipality.code,
-        "municipality_name": municipality.name,
-        "end": ends.isoformat() if ends else "",
-        "actor": SYSTEM_ACTOR,
-        "urgent": False,
-    }

@@ -17,7 +17,9 @@ from typing import Any
 
 import yaml
 
-LOCALES: tuple[str, ...] = ("fi", "sv", "en")
+from access.addresses import normalize_email
+from access.locales import LOCALES
+
 KNOWN_REQUIREMENTS: frozenset[str] = frozenset(
     {"customer_consent_form", "worker_agreement", "valid_customer_relationship"}
 )
@@ -156,7 +158,7 @@ class Directory:
         return tuple(self._municipalities.values())
 
     def roles_of(self, email: str) -> Roles:
-        who = email.strip().lower()
+        who = normalize_email(email)
         requester_for = frozenset(
             m.code for m in self._municipalities.values() if who in m.requesters
         )
@@ -251,7 +253,7 @@ class _Reader:
         out: list[str] = []
         for i, value in enumerate(self.items(data.get(key), f"{path}.{key}", required=False)):
             if isinstance(value, str) and _EMAIL.match(value.strip()):
-                out.append(value.strip().lower())
+                out.append(normalize_email(value))
             else:
                 self.fail(f"{path}.{key}[{i}]", f"'{value}' is not an e-mail address")
         return tuple(out)

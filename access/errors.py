@@ -134,3 +134,13 @@ class IdempotencyKeyReused(AccessError):
     def __init__(self, key: str) -> None:
         self.key = key
         super().__init__(f"idempotency key {key!r} was used for another command")
+
+
+class NothingToQueue(AccessError):
+    """There is no approved request to hand to KEHA in this area."""
+
+    code = "keha.nothing_to_queue"
+
+    def __init__(self, area: str) -> None:
+        self.area = area
+        super().__init__(f"no approved requests to queue in {area}")

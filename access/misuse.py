@@ -1,4 +1,4 @@
-"""Reports of suspected misuse of a grant (issue 8; seed 002 §7).
+"""Reports of suspected misuse of a grant (seed 002 §7).
 
 A requester of the grant's municipality or an approver (or deputy) of its area
 reports suspected misuse with a note. The report is an audit row
@@ -6,7 +6,7 @@ reports suspected misuse with a note. The report is an audit row
 the hash-chained audit log, only in the notification) and a notification
 ``misuse.reported`` to both contacts: the municipality's requesters and the area's
 approvers and deputies. An approver can then revoke the grant at once with
-``AccessService.revoke_for_misuse`` (002 §10), which the chat offers on the same card.
+``RequestService.revoke_for_misuse`` (002 §10), which the chat offers on the same card.
 """
 
 from __future__ import annotations
@@ -15,36 +15,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from access.directory import Directory, current_directory
-from access.errors import AccessDenied, IdempotencyKeyReused, NotFound, PolicyViolations
-from access.model import (
-    LIVE_GRANT_STATES,
-    Audience,
-    AuditDraft,
-    Grant,
-    IdempotencyRecord,
-    Notification,
-    ParamValue,
-)
-from access.policy import check_text, normalize_email
+from access import authz
+from access.addresses import normalize_email
+from access.directory import Directory, DirectorySource
+from access.errors import NotFound, PolicyViolations
+from access.model import LIVE_GRANT_STATES, AuditDraft, IdempotencyRecord
+from access.policy import check_text
 from access.ports import Clock, IdSource, UnitOfWork
+from access.runner import CommandRunner, Transaction, deny, ref, ref_ids
 
-__all__ = ["MISUSE_TEMPLATES", "NOTE_MAX", "MisuseReports", "may_report_misuse"]
+__all__ = ["NOTE_MAX", "MisuseReport", "MisuseReports"]
 
 NOTE_MAX = 2000
-MISUSE_TEMPLATES: dict[str, tuple[Audience, ...]] = {
-    "misuse.reported": (Audience.REQUESTER, Audience.APPROVER),
-}
-
-
-def may_report_misuse(directory: Directory, actor: str, grant: Grant) -> str | None:
-    """None if ``actor`` may report misuse of ``grant``, else the denial reason."""
-    roles = directory.roles_of(actor)
-    if grant.municipality not in roles.requester_for and grant.area not in roles.decides_in:
-        return "not_visible"
-    if actor == grant.worker.email:
-        return "own_access"
-    return None
 
 
 @dataclass(frozen=True)
@@ -59,18 +41,15 @@ class MisuseReports:
     def __init__(
         self,
         uow_factory: Callable[[], UnitOfWork],
-        directory: Directory | Callable[[], Directory],
+        directory: DirectorySource,
         clock: Clock,
         ids: IdSource,
     ) -> None:
-        self._uow_factory = uow_factory
-        self._directory = directory
-        self.clock = clock
-        self.ids = ids
+        self.runner: CommandRunner[UnitOfWork] = CommandRunner(uow_factory, directory, clock, ids)
 
     @property
     def directory(self) -> Directory:
-        return current_directory(self._directory)
+        return self.runner.directory
 
     async def report(
         self, actor: str, grant_id: str, note: str, *, idempotency_key: str
@@ -80,90 +59,36 @@ class MisuseReports:
         violations = check_text("note", note, max_length=NOTE_MAX, required=True)
         if violations:
             raise PolicyViolations(violations)
-        directory = self.directory
-        async with self._uow_factory() as uow:
-            grant = await uow.grants.get(grant_id)
+
+        async def work(tx: Transaction[UnitOfWork]) -> tuple[MisuseReport, str]:
+            grant = await tx.uow.grants.get(grant_id)
             if grant is None or grant.state not in LIVE_GRANT_STATES:
                 raise NotFound("grant", grant_id)
-            reason = may_report_misuse(directory, actor, grant)
-            if reason is None:
-                now = self.clock.now()
-                prior = await uow.idempotency.claim(
-                    IdempotencyRecord(idempotency_key, actor, "report_misuse", now)
-                )
-                if prior is not None:
-                    if prior.actor != actor or prior.command != "report_misuse":
-                        raise IdempotencyKeyReused(idempotency_key)
-                    return MisuseReport(grant.id, actor, prior.created_at, first=False)
-                await uow.audit.append(
-                    AuditDraft(
-                        at=now,
-                        actor=actor,
-                        action="grant.misuse_reported",
-                        request_id=grant.origin_request_id,
-                        details={"grant_id": grant.id},
-                    )
-                )
-                await self._notify(uow, grant, actor, note, idempotency_key, now)
-                await uow.idempotency.complete(idempotency_key, f"grant:{grant.id}")
-                await uow.commit()
-                return MisuseReport(grant.id, actor, now, first=True)
-        async with self._uow_factory() as uow:
-            await uow.audit.append(
+            deny(
+                authz.may_report_misuse(tx.directory.roles_of(actor), actor, grant),
+                actor,
+                "report_misuse",
+                target=grant.id,
+            )
+            await tx.uow.audit.append(
                 AuditDraft(
-                    at=self.clock.now(),
+                    at=tx.now,
                     actor=actor,
-                    action="access.denied",
-                    request_id=None,
-                    details={"command": "report_misuse", "reason": reason, "target": grant.id},
+                    action="grant.misuse_reported",
+                    request_id=grant.origin_request_id,
+                    details={"grant_id": grant.id},
                 )
             )
-            await uow.commit()
-        raise AccessDenied(actor, "report_misuse", reason, target=grant.id)
+            await tx.emit(
+                "misuse.reported",
+                grant,
+                key=f"misuse:{idempotency_key}",
+                request_id=grant.origin_request_id,
+                params={"note": note},
+            )
+            return MisuseReport(grant.id, actor, tx.now, first=True), ref("grant", grant.id)
 
-    async def _notify(
-        self,
-        uow: UnitOfWork,
-        grant: Grant,
-        actor: str,
-        note: str,
-        key: str,
-        now: datetime,
-    ) -> None:
-        directory = self.directory
-        municipality = directory.municipality(grant.municipality)
-        params: dict[str, ParamValue] = {
-            "request_id": grant.origin_request_id,
-            "worker_name": grant.worker.name,
-            "worker_email": grant.worker.email,
-            "worker_job_title": grant.worker.job_title,
-            "municipality": grant.municipality,
-            "municipality_name": municipality.name if municipality else grant.municipality,
-            "area": grant.area,
-            "service_areas": ",".join(grant.service_areas),
-            "level": grant.level,
-            "start": grant.start.isoformat(),
-            "end": grant.end.isoformat(),
-            "urgent": True,
-            "actor": actor,
-            "grant_id": grant.id,
-            "note": note,
-        }
-        people = {
-            Audience.REQUESTER: municipality.requesters if municipality else (),
-            Audience.APPROVER: directory.approvers_of(grant.area),
-        }
-        for audience in MISUSE_TEMPLATES["misuse.reported"]:
-            for recipient in dict.fromkeys(people[audience]):
-                await uow.outbox.add(
-                    Notification(
-                        id=self.ids.new_id(),
-                        request_id=grant.origin_request_id,
-                        template="misuse.reported",
-                        audience=audience,
-                        recipient=recipient,
-                        params=dict(params),
-                        idempotency_key=f"misuse:{key}:{audience.value}:{recipient}",
-                        created_at=now,
-                    )
-                )
+        async def again(uow: UnitOfWork, prior: IdempotencyRecord) -> MisuseReport:
+            return MisuseReport(ref_ids(prior.result)[0], actor, prior.created_at, first=False)
+
+        return await self.runner.run(actor, "report_misuse", idempotency_key, work, again)

@@ -1,44 +1,197 @@
-"""Which notifications each transition implies, and their parameters.
+"""Every notification the domain writes: one registry of templates.
 
 A notification is an outbox row for one recipient: ``template`` names the event,
 ``audience`` the recipient's role, and the bot's catalogs hold one text per
 ``template.audience`` (``Notification.catalog_key``). Parameters are plain values
 (codes, e-mails, ISO dates), so every text can be localised and re-rendered.
-The full list is in ``docs/domain-rules.md``.
+
+:data:`TEMPLATES` is the one table: for each template its audiences, who they are for
+the subject the notification is about (a request, a grant, a municipality, a KEHA
+batch) and the builder of its parameters. :meth:`access.runner.CommandRunner.emit`
+writes the rows from it. Adding a notification means a row here and its texts in the
+catalogs (``tests/unit/test_notification_templates.py`` lists them all). The request
+lifecycle's templates are described in ``docs/domain-rules.md``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Generic, TypeVar
 
-from access.directory import Directory
-from access.model import AccessRequest, Audience, ParamValue
+from access.directory import Area, Directory, Municipality
+from access.model import AccessRequest, Audience, Grant, ParamValue, Worker
+
+__all__ = [
+    "TEMPLATES",
+    "BatchNotice",
+    "MunicipalityNotice",
+    "Template",
+    "grant_params",
+    "request_params",
+    "request_people",
+]
 
 R, W, AP, AD = Audience.REQUESTER, Audience.WORKER, Audience.APPROVER, Audience.ADMIN
 
-TEMPLATES: Mapping[str, tuple[Audience, ...]] = {
-    # grant/change request made (pending): the requester's receipt, the worker is told
-    # a request was made for them, the approvers get the request to decide.
-    "request.submitted": (R, W, AP),
-    "request.resubmitted": (R, AP),  # returned -> pending, after edits
-    "request.cancelled": (R, AP),  # by the requester, or superseded by a revoke
-    "request.returned": (R,),  # a question to the requester
-    "request.approved": (R, W, AD),  # admins: work waiting for the KEHA hand-off
-    "request.rejected": (R,),
-    "request.expired": (R,),  # no decision within the area's pending limit
-    "request.queued": (R,),  # in a KEHA batch
-    "request.sent_to_keha": (R,),
-    "grant.opened": (R, W),  # KEHA confirmed: the account is open
-    "grant.changed": (R, W),  # KEHA confirmed a change
-    "grant.removed": (R, W),  # KEHA confirmed the account closed
-    "revoke.requested": (R, W, AP, AD),  # by the municipality: no approval, urgent
-    "revoke.misuse": (R, W, AD),  # by an approver (002 §4, §10), urgent
-    "revoke.due": (R, W, AD),  # by the system: grant end date or agreement end
-}
+S = TypeVar("S")
 
 
-def recipients(audience: Audience, request: AccessRequest, directory: Directory) -> tuple[str, ...]:
-    """E-mails of ``audience`` for ``request``, in a stable order, without repeats."""
+# ----------------------------------------------------------------------------- subjects
+
+
+@dataclass(frozen=True)
+class MunicipalityNotice:
+    """A notification about a municipality (its access review, its ending agreement)."""
+
+    area: Area
+    municipality: Municipality
+    start: date | None = None
+    end: date | None = None
+
+
+@dataclass(frozen=True)
+class BatchNotice:
+    """A notification about a KEHA batch of an area (sent on ``start``)."""
+
+    area: Area
+    batch_id: str
+    start: date
+
+
+# --------------------------------------------------------------------------- parameters
+
+
+def _subject_params(
+    directory: Directory,
+    *,
+    worker: Worker,
+    municipality: str,
+    area: str,
+    service_areas: Sequence[str],
+    level: str,
+    start: date | None,
+    end: date | None,
+) -> dict[str, ParamValue]:
+    """The worker, where and what: the part of the parameters requests and grants share."""
+    found = directory.municipality(municipality)
+    return {
+        "worker_name": worker.name,
+        "worker_email": worker.email,
+        "worker_job_title": worker.job_title,
+        "municipality": municipality,
+        "municipality_name": found.name if found is not None else municipality,
+        "area": area,
+        "service_areas": ",".join(service_areas),
+        "level": level,
+        "start": start.isoformat() if start else "",
+        "end": end.isoformat() if end else "",
+    }
+
+
+def request_params(
+    request: AccessRequest, directory: Directory, actor: str
+) -> dict[str, ParamValue]:
+    """Parameters of every notification about a request."""
+    return {
+        "request_id": request.id,
+        "number": request.number,
+        "kind": request.kind.value,
+        "state": request.state.value,
+        **_subject_params(
+            directory,
+            worker=request.worker,
+            municipality=request.municipality,
+            area=request.area,
+            service_areas=request.service_areas,
+            level=request.level,
+            start=request.start,
+            end=request.end,
+        ),
+        "urgent": request.urgent,
+        "requester": request.requester,
+        "actor": actor,
+        "grant_id": request.grant_id or "",
+        "revoke_reason": request.revoke_reason.value if request.revoke_reason else "",
+    }
+
+
+def grant_params(
+    grant: Grant, directory: Directory, actor: str, *, urgent: bool = False
+) -> dict[str, ParamValue]:
+    """Parameters of a notification about a grant (the names of :func:`request_params`;
+    ``request_id`` is the grant's original request)."""
+    return {
+        "request_id": grant.origin_request_id,
+        "number": "",
+        "kind": "grant",
+        "state": grant.state.value,
+        **_subject_params(
+            directory,
+            worker=grant.worker,
+            municipality=grant.municipality,
+            area=grant.area,
+            service_areas=grant.service_areas,
+            level=grant.level,
+            start=grant.start,
+            end=grant.end,
+        ),
+        "urgent": urgent,
+        "requester": grant.requested_by,
+        "actor": actor,
+        "grant_id": grant.id,
+        "revoke_reason": "",
+    }
+
+
+def _urgent_grant_params(grant: Grant, directory: Directory, actor: str) -> dict[str, ParamValue]:
+    return grant_params(grant, directory, actor, urgent=True)
+
+
+def _municipality_params(
+    notice: MunicipalityNotice, directory: Directory, actor: str
+) -> dict[str, ParamValue]:
+    params: dict[str, ParamValue] = {
+        "area": notice.area.code,
+        "municipality": notice.municipality.code,
+        "municipality_name": notice.municipality.name,
+    }
+    if notice.start is not None:
+        params["start"] = notice.start.isoformat()
+    params.update(
+        {
+            "end": notice.end.isoformat() if notice.end else "",
+            "actor": actor,
+            "urgent": False,
+        }
+    )
+    return params
+
+
+def _batch_params(notice: BatchNotice, directory: Directory, actor: str) -> dict[str, ParamValue]:
+    return {
+        "area": notice.area.code,
+        "batch_id": notice.batch_id,
+        "start": notice.start.isoformat(),
+        "actor": actor,
+        "urgent": False,
+    }
+
+
+# --------------------------------------------------------------------------- recipients
+
+
+def _unique(people: Sequence[str]) -> tuple[str, ...]:
+    """E-mails in a stable order, without repeats or empty values."""
+    return tuple(dict.fromkeys(p for p in people if p and "@" in p))
+
+
+def request_people(
+    audience: Audience, request: AccessRequest, directory: Directory
+) -> tuple[str, ...]:
+    """The request's requester and worker, the area's approvers (and its deputies unless
+    ``notify_deputies: false``) and its authority admins."""
     if audience is Audience.REQUESTER:
         people: tuple[str, ...] = (request.requester,)
     elif audience is Audience.WORKER:
@@ -50,32 +203,117 @@ def recipients(audience: Audience, request: AccessRequest, directory: Directory)
     else:
         area = directory.area(request.area)
         people = area.authority_admins if area is not None else ()
-    return tuple(dict.fromkeys(p for p in people if p and "@" in p))
+    return _unique(people)
 
 
-def base_params(request: AccessRequest, directory: Directory, actor: str) -> dict[str, ParamValue]:
-    """Parameters every template gets."""
-    municipality = directory.municipality(request.municipality)
-    return {
-        "request_id": request.id,
-        "number": request.number,
-        "kind": request.kind.value,
-        "state": request.state.value,
-        "worker_name": request.worker.name,
-        "worker_email": request.worker.email,
-        "worker_job_title": request.worker.job_title,
-        "municipality": request.municipality,
-        "municipality_name": municipality.name
-        if municipality is not None
-        else request.municipality,
-        "area": request.area,
-        "service_areas": ",".join(request.service_areas),
-        "level": request.level,
-        "start": request.start.isoformat() if request.start else "",
-        "end": request.end.isoformat() if request.end else "",
-        "urgent": request.urgent,
-        "requester": request.requester,
-        "actor": actor,
-        "grant_id": request.grant_id or "",
-        "revoke_reason": request.revoke_reason.value if request.revoke_reason else "",
-    }
+def _pending_approvers(
+    audience: Audience, request: AccessRequest, directory: Directory
+) -> tuple[str, ...]:
+    """A reminder of a pending request: the area's approvers (not the deputies)."""
+    area = directory.area(request.area)
+    return _unique(area.approvers if area is not None else ())
+
+
+def _escalation_people(
+    audience: Audience, request: AccessRequest, directory: Directory
+) -> tuple[str, ...]:
+    """An escalated pending request: the area's deputies and approvers."""
+    area = directory.area(request.area)
+    return _unique(area.deputies + area.approvers if area is not None else ())
+
+
+def _grant_people(audience: Audience, grant: Grant, directory: Directory) -> tuple[str, ...]:
+    """Who asked for the grant, and its worker."""
+    if audience is Audience.REQUESTER:
+        return _unique((grant.requested_by,))
+    if audience is Audience.WORKER:
+        return _unique((grant.worker.email,))
+    return ()
+
+
+def _grant_contacts(audience: Audience, grant: Grant, directory: Directory) -> tuple[str, ...]:
+    """Both contacts of a grant: its municipality's requesters, its area's approvers and
+    deputies."""
+    if audience is Audience.REQUESTER:
+        municipality = directory.municipality(grant.municipality)
+        return _unique(municipality.requesters if municipality is not None else ())
+    if audience is Audience.APPROVER:
+        return _unique(directory.approvers_of(grant.area))
+    return ()
+
+
+def _municipality_contacts(
+    audience: Audience, notice: MunicipalityNotice, directory: Directory
+) -> tuple[str, ...]:
+    """The municipality's requesters, the area's approvers and deputies."""
+    if audience is Audience.REQUESTER:
+        return _unique(notice.municipality.requesters)
+    if audience is Audience.APPROVER:
+        return _unique(directory.approvers_of(notice.area.code))
+    return ()
+
+
+def _batch_admins(audience: Audience, notice: BatchNotice, directory: Directory) -> tuple[str, ...]:
+    return _unique(notice.area.authority_admins) if audience is Audience.ADMIN else ()
+
+
+# ----------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class Template(Generic[S]):
+    """One notification: its audiences, who each of them is for the subject, and the
+    parameters every recipient's row gets (the command may add its own)."""
+
+    audiences: tuple[Audience, ...]
+    people: Callable[[Audience, S, Directory], Sequence[str]]
+    params: Callable[[S, Directory, str], dict[str, ParamValue]]
+
+
+def _request(*audiences: Audience) -> Template[AccessRequest]:
+    return Template(audiences, request_people, request_params)
+
+
+TEMPLATES: Mapping[str, Template[Any]] = {
+    # ---- the request lifecycle (access.requests, access.handoff, access.jobs)
+    # grant/change request made (pending): the requester's receipt, the worker is told
+    # a request was made for them, the approvers get the request to decide.
+    "request.submitted": _request(R, W, AP),
+    "request.resubmitted": _request(R, AP),  # returned -> pending, after edits
+    "request.cancelled": _request(R, AP),  # by the requester, or superseded by a revoke
+    "request.returned": _request(R),  # a question to the requester
+    "request.approved": _request(R, W, AD),  # admins: work waiting for the KEHA hand-off
+    "request.rejected": _request(R),
+    "request.expired": _request(R),  # no decision within the area's pending limit
+    "request.queued": _request(R),  # in a KEHA batch
+    "request.sent_to_keha": _request(R),
+    "grant.opened": _request(R, W),  # KEHA confirmed: the account is open
+    "grant.changed": _request(R, W),  # KEHA confirmed a change
+    "grant.removed": _request(R, W),  # KEHA confirmed the account closed
+    "revoke.requested": _request(R, W, AP, AD),  # by the municipality: no approval, urgent
+    "revoke.misuse": _request(R, W, AD),  # by an approver (002 §4, §10), urgent
+    "revoke.due": _request(R, W, AD),  # by the system: grant end date or agreement end
+    # ---- the scheduler (access.automation)
+    # pending one working day: the approvers
+    "request.reminder": Template((AP,), _pending_approvers, request_params),
+    # pending three working days: deputies and approvers
+    "request.escalated": Template((AP,), _escalation_people, request_params),
+    # a grant ends soon (30 and 7 days before, per area)
+    "grant.expiring": Template((R, W), _grant_people, grant_params),
+    # a batch sent to KEHA is not confirmed after N days
+    "keha.unconfirmed": Template((AD,), _batch_admins, _batch_params),
+    # the municipality's notice period began
+    "agreement.notice": Template((R, AP), _municipality_contacts, _municipality_params),
+    # a month before the agreement ends
+    "agreement.ending": Template((R, AP), _municipality_contacts, _municipality_params),
+    # ---- the access review (access.review)
+    # a review started: answer Keep / Revoke per worker
+    "review.requested": Template((R,), _municipality_contacts, _municipality_params),
+    # unanswered after review_reminder_days
+    "review.reminder": Template((R,), _municipality_contacts, _municipality_params),
+    # unanswered after twice that: the approvers are told
+    "review.overdue": Template((R, AP), _municipality_contacts, _municipality_params),
+    # ---- misuse reports (access.misuse): both contacts, urgent
+    "misuse.reported": Template((R, AP), _grant_contacts, _urgent_grant_params),
+}
+"""Every notification template; catalog keys are ``template.audience``."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from datetime import date, timedelta
 
+from access.addresses import EMAIL_MAX, normalize_email
 from access.directory import Area, Directory
 from access.model import (
     LIVE_GRANT_STATES,
@@ -29,7 +30,6 @@ from access.model import (
 
 NAME_MAX = 200
 JOB_TITLE_MAX = 200
-EMAIL_MAX = 254
 JUSTIFICATION_MAX = 2000
 DECISION_TEXT_MAX = 2000
 
@@ -53,6 +53,7 @@ VIOLATION_CODES: frozenset[str] = frozenset(
         "worker.email_invalid",
         "text.required",
         "text.too_long",
+        "text.forbidden_characters",
         "grant.duplicate",
         "grant.not_found",
         "grant.not_active",
@@ -62,6 +63,13 @@ VIOLATION_CODES: frozenset[str] = frozenset(
     }
 )
 """Every code a :class:`Violation` can carry (documented in docs/domain-rules.md)."""
+
+NAME_FORBIDDEN: frozenset[str] = frozenset("<>[]{}*_#|`\\~")
+"""Characters a worker's name or job title may not contain: Markdown and HTML control
+characters, which would format (or break) every card and message that shows the name."""
+
+NAME_PATTERN = r"^[^<>\[\]{}*_#|`\\~]+$"
+"""The same rule as a regular expression, for form inputs that check it client side."""
 
 _EMAIL = re.compile(
     r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
@@ -102,10 +110,6 @@ def add_months(day: date, months: int) -> date:
     month = month_index % 12 + 1
     last = calendar.monthrange(year, month)[1]
     return date(year, month, min(day.day, last))
-
-
-def normalize_email(value: str) -> str:
-    return value.strip().lower()
 
 
 # ----------------------------------------------------------------------------- rules
@@ -221,6 +225,13 @@ def check_worker_email(email: str) -> list[Violation]:
         return [Violation("text.required", "worker_email", {})]
     if len(value) > EMAIL_MAX or not _EMAIL.match(value):
         return [Violation("worker.email_invalid", "worker_email", {})]
+    return []
+
+
+def check_name(field_name: str, value: str) -> list[Violation]:
+    """A name or job title has no Markdown or HTML control characters."""
+    if NAME_FORBIDDEN & set(value):
+        return [Violation("text.forbidden_characters", field_name, {})]
     return []
 
 
@@ -350,8 +361,10 @@ def check_request(draft: RequestDraft, directory: Directory, ctx: PolicyContext)
     else:
         municipality_code = draft.municipality
         out += check_text("worker_name", draft.worker_name, max_length=NAME_MAX)
+        out += check_name("worker_name", draft.worker_name)
         out += check_worker_email(draft.worker_email)
         out += check_text("worker_job_title", draft.worker_job_title, max_length=JOB_TITLE_MAX)
+        out += check_name("worker_job_title", draft.worker_job_title)
     out += check_text("justification", draft.justification, max_length=JUSTIFICATION_MAX)
     out += check_municipality(municipality_code, directory, ctx.today)
     municipality = directory.municipality(municipality_code)

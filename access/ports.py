@@ -1,7 +1,7 @@
 """What the service needs from the outside world, as Protocols.
 
-``storage/`` implements them on SQLAlchemy (``storage.repositories``); the unit tests
-implement them in memory. The service never commits by itself: it asks the unit of
+``storage/`` implements them on SQLAlchemy (``storage.repositories``); the domain's
+tests use that on SQLite. The service never commits by itself: it asks the unit of
 work to ``commit()`` once a command has written its state, audit row(s) and outbox
 rows, so all of it lands in one transaction or none of it does.
 """

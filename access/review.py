@@ -1,9 +1,9 @@
-"""The access review (issue 8; seed 001 §12 asks for a yearly review).
+"""The access review (seed 001 §12 asks for a yearly review).
 
 Every ``review_interval_months`` (area setting, 12 by default; 0: no reviews) each
 contracted municipality with active grants gets a review: the list of its active
 grants at that moment. The municipality's requesters answer Keep or Revoke per
-worker; a Revoke is the municipality's revoke (``AccessService.revoke_by_municipality``,
+worker; a Revoke is the municipality's revoke (``RequestService.revoke_by_municipality``,
 reason ``other``). Every answer is an audit row ``review.answered`` on the grant's
 original request. Unanswered after ``review_reminder_days`` the requesters get a
 reminder; after twice that the area's approvers are told as well. A review closes
@@ -22,27 +22,26 @@ import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import NoReturn, Protocol
+from typing import Protocol
 
+from access import authz
+from access.addresses import normalize_email
 from access.automation import AutomationUnitOfWork, local_date, months_before
-from access.directory import Area, Directory, Municipality, current_directory
-from access.errors import AccessDenied, NotFound
+from access.directory import Area, Directory, DirectorySource, Municipality
+from access.errors import NotFound
 from access.model import (
     SYSTEM_ACTOR,
     AccessRequest,
-    Audience,
     AuditDraft,
     Grant,
     GrantState,
-    Notification,
-    ParamValue,
     RevokeReason,
 )
-from access.policy import normalize_email
+from access.notifications import MunicipalityNotice
 from access.ports import Clock, GrantQuery, IdSource
+from access.runner import CommandRunner
 
 __all__ = [
-    "REVIEW_TEMPLATES",
     "Review",
     "ReviewAnswer",
     "ReviewItem",
@@ -51,14 +50,6 @@ __all__ = [
     "ReviewStore",
     "ReviewUnitOfWork",
 ]
-
-R, AP = Audience.REQUESTER, Audience.APPROVER
-
-REVIEW_TEMPLATES: dict[str, tuple[Audience, ...]] = {
-    "review.requested": (R,),  # a review started: answer Keep / Revoke per worker
-    "review.reminder": (R,),  # unanswered after review_reminder_days
-    "review.overdue": (R, AP),  # unanswered after twice that: the approvers are told
-}
 
 
 class ReviewAnswer(enum.StrEnum):
@@ -151,20 +142,22 @@ class ReviewService:
     def __init__(
         self,
         uow_factory: Callable[[], ReviewUnitOfWork],
-        directory: Directory | Callable[[], Directory],
+        directory: DirectorySource,
         clock: Clock,
         ids: IdSource,
         access: _Revoker,
     ) -> None:
+        self.runner: CommandRunner[ReviewUnitOfWork] = CommandRunner(
+            uow_factory, directory, clock, ids
+        )
         self._uow_factory = uow_factory
-        self._directory = directory
         self.clock = clock
         self.ids = ids
         self.access = access
 
     @property
     def directory(self) -> Directory:
-        return current_directory(self._directory)
+        return self.runner.directory
 
     # ------------------------------------------------------------ scheduled
 
@@ -197,24 +190,14 @@ class ReviewService:
                     continue
                 age = (today - review.started_on).days
                 days = area.automation.review_reminder_days
-                params = _params(area, municipality, review)
+                notice = _notice(area, municipality, review)
                 if age >= 2 * days:
                     overdue += await self._emit(
-                        uow,
-                        f"review-overdue:{review.id}",
-                        review,
-                        "review.overdue",
-                        {R: municipality.requesters, AP: self.directory.approvers_of(area.code)},
-                        params,
+                        uow, f"review-overdue:{review.id}", review, "review.overdue", notice
                     )
                 elif age >= days:
                     reminders += await self._emit(
-                        uow,
-                        f"review-reminder:{review.id}",
-                        review,
-                        "review.reminder",
-                        {R: municipality.requesters},
-                        params,
+                        uow, f"review-reminder:{review.id}", review, "review.reminder", notice
                     )
             await uow.commit()
         return ReviewCounts(started, reminders, overdue, closed)
@@ -266,14 +249,7 @@ class ReviewService:
                 },
             )
         )
-        await self._write(
-            uow,
-            key,
-            review,
-            "review.requested",
-            {R: municipality.requesters},
-            _params(area, municipality, review),
-        )
+        await self._write(uow, key, "review.requested", _notice(area, municipality, review))
         return 1
 
     async def _emit(
@@ -282,38 +258,25 @@ class ReviewService:
         key: str,
         review: Review,
         template: str,
-        people: dict[Audience, Sequence[str]],
-        params: dict[str, ParamValue],
+        notice: MunicipalityNotice,
     ) -> int:
         if not await uow.reminders.claim(key, "review", review.id, self.clock.now()):
             return 0
-        await self._write(uow, key, review, template, people, params)
+        await self._write(uow, key, template, notice)
         return 1
 
     async def _write(
-        self,
-        uow: ReviewUnitOfWork,
-        key: str,
-        review: Review,
-        template: str,
-        people: dict[Audience, Sequence[str]],
-        params: dict[str, ParamValue],
+        self, uow: ReviewUnitOfWork, key: str, template: str, notice: MunicipalityNotice
     ) -> None:
-        now = self.clock.now()
-        for audience in REVIEW_TEMPLATES[template]:
-            for recipient in dict.fromkeys(people.get(audience, ())):
-                await uow.outbox.add(
-                    Notification(
-                        id=self.ids.new_id(),
-                        request_id=None,
-                        template=template,
-                        audience=audience,
-                        recipient=recipient,
-                        params=dict(params),
-                        idempotency_key=f"{key}:{template}:{audience.value}:{recipient}",
-                        created_at=now,
-                    )
-                )
+        await self.runner.emit(
+            uow,
+            template,
+            notice,
+            key=f"{key}:{template}",
+            actor=SYSTEM_ACTOR,
+            at=self.clock.now(),
+            request_id=None,
+        )
 
     @staticmethod
     async def _unanswered(uow: ReviewUnitOfWork, review: Review) -> list[Grant]:
@@ -361,8 +324,12 @@ class ReviewService:
             if review is None:
                 raise NotFound("review", review_id)
             items = {i.grant_id: i for i in await uow.reviews.items(review_id)}
-        if review.municipality not in self.directory.roles_of(actor).requester_for:
-            await self._deny(actor, review_id)
+        await self.runner.authorize(
+            authz.may_answer_review(self.directory.roles_of(actor), review.municipality),
+            actor,
+            "review",
+            target=review_id,
+        )
         item = items.get(grant_id)
         if item is None:
             raise NotFound("review_item", grant_id)
@@ -400,9 +367,12 @@ class ReviewService:
     async def progress(self, actor: str, area: str) -> list[ReviewProgress]:
         """Counts of the area's reviews, newest first: for its admins and approvers."""
         actor = normalize_email(actor)
-        roles = self.directory.roles_of(actor)
-        if area not in roles.admin_in | roles.decides_in:
-            await self._deny(actor, area)
+        await self.runner.authorize(
+            authz.may_follow_reviews(self.directory.roles_of(actor), area),
+            actor,
+            "review",
+            target=area,
+        )
         out: list[ReviewProgress] = []
         async with self._uow_factory() as uow:
             for review in await uow.reviews.for_area(area):
@@ -429,29 +399,8 @@ class ReviewService:
                 )
         return out
 
-    async def _deny(self, actor: str, target: str) -> NoReturn:
-        async with self._uow_factory() as uow:
-            await uow.audit.append(
-                AuditDraft(
-                    at=self.clock.now(),
-                    actor=actor,
-                    action="access.denied",
-                    request_id=None,
-                    details={"command": "review", "reason": "not_visible", "target": target},
-                )
-            )
-            await uow.commit()
-        raise AccessDenied(actor, "review", "not_visible", target=target)
 
-
-def _params(area: Area, municipality: Municipality, review: Review) -> dict[str, ParamValue]:
+def _notice(area: Area, municipality: Municipality, review: Review) -> MunicipalityNotice:
+    """A review's notifications: when it started and by when to answer."""
     due = review.started_on + timedelta(days=area.automation.review_reminder_days)
-    return {
-        "area": area.code,
-        "municipality": municipality.code,
-        "municipality_name": municipality.name,
-        "start": review.started_on.isoformat(),
-        "end": due.isoformat(),
-        "actor": SYSTEM_ACTOR,
-        "urgent": False,
-    }
+    return MunicipalityNotice(area, municipality, start=review.started_on, end=due)

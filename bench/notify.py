@@ -4,7 +4,7 @@
    (one tenant) whose ``serviceUrl`` is a :class:`bench.connector.BenchConnector`
    with ``limits=True`` (7 sends/s per conversation, 50/s per tenant, ``429`` +
    ``Retry-After`` over them).
-2. One real ``AccessService.submit`` writes genuine outbox rows; the worker's row is
+2. One real ``AccessService.requests.submit`` writes genuine outbox rows; the worker's row is
    the model for ``notifications`` more ``request.submitted``/worker rows, spread
    round-robin over the users (plain text messages, as most notifications are).
 3. The bot's own dispatcher (:func:`bot.composition.build_delivery`, settings as in
@@ -82,7 +82,7 @@ async def measure_notifier(database_url: str, options: Any) -> dict[str, Any]:
         area = services.directory().area_of("kuopio")
         assert area is not None
         today = datetime.now(UTC).date()
-        request = await service.submit(
+        request = await service.requests.submit(
             "manager@kuopio.example.fi",
             RequestDraft(
                 kind=RequestKind.GRANT,

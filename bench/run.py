@@ -13,7 +13,7 @@ generator and the Bot Connector, :class:`bench.connector.BenchConnector`):
   (echo, request, echo, request ...) so machine noise hits both alike.
 * ``p99_vs_echo`` (and p50 in the table): turn latency percentiles of those runs on
   PostgreSQL ÷ the echo bot's.
-* ``submit_100k_vs_1k``: median latency of ``AccessService.submit`` on a PostgreSQL
+* ``submit_100k_vs_1k``: median latency of ``AccessService.requests.submit`` on a PostgreSQL
   database seeded with 100 000 grants and 1 000 000 audit rows ÷ on one with 1 000
   grants and 10 000 audit rows (batches alternate between the two).
 * ``notifier_vs_limit``, ``notifier_lost``, ``notifier_duplicates``: see
@@ -247,7 +247,7 @@ async def alternate(
 
 
 async def measure_submits(small_url: str, big_url: str, options: Options) -> dict[str, float]:
-    """Median ``AccessService.submit`` latency on the small and the big database."""
+    """Median ``AccessService.requests.submit`` latency on the small and the big database."""
     from access.directory import load_directory_file
     from access.model import RequestDraft, RequestKind
     from bench.server import bench_settings
@@ -287,7 +287,7 @@ async def measure_submits(small_url: str, big_url: str, options: Options) -> dic
             confirmations=frozenset(area.requires),
         )
         started = time.perf_counter()
-        await services[name].submit(
+        await services[name].requests.submit(
             "manager@kuopio.example.fi", draft, idempotency_key=f"bench-submit-{counter}"
         )
         timings[name].append(time.perf_counter() - started)

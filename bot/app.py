@@ -60,12 +60,12 @@ from bot.hardening import TooDeep, clean_json, id_problem, tidy_locale
 from bot.identity import user_key_of
 from bot.notifier import Notifier
 from bot.scheduler import Scheduler, build_scheduler
+from bot.state_storage import StateStorage
 from bot.trust import TRUST, TrustGate, identified_only, invoke_problem, strip_invisible_texts
 from dialogs.authority import AuthorityChat
 from dialogs.i18n import Translator
 from dialogs.router import AccessBot
 from dialogs.turn import MESSAGES_KEY
-from bot.state_storage import StateStorage
 from storage.bot_state import StateDocumentStore
 from storage.db import create_engine, create_session_factory
 from storage.migrations_runner import current_revision, head_revision

@@ -35,6 +35,7 @@ from access.authority import AuthorityService
 from access.directory import DirectoryError, load_directory_file
 from access.errors import AccessDenied, AccessError
 from access.keha import table_csv
+from access.locales import DEFAULT_LOCALE, LOCALES
 from access.model import SYSTEM_ACTOR
 from access.reports import month_end
 from bot.config import ConfigError, Settings, load_settings
@@ -341,7 +342,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _actor(p)
     p.add_argument("batch")
     p.add_argument("--format", choices=("xlsx", "csv"), default="xlsx")
-    p.add_argument("--lang", choices=("fi", "sv", "en"), default="fi")
+    p.add_argument("--lang", choices=LOCALES, default=DEFAULT_LOCALE)
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_keha_file)
     p = actions.add_parser("sent", help="mark the batch handed to KEHA")
@@ -360,7 +361,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report.add_argument("--from", dest="first", required=True, help="YYYY-MM")
     report.add_argument("--to", dest="last", required=True, help="YYYY-MM")
     report.add_argument("--format", choices=("csv", "xlsx"), default="csv")
-    report.add_argument("--lang", choices=("fi", "sv", "en"), default="fi")
+    report.add_argument("--lang", choices=LOCALES, default=DEFAULT_LOCALE)
     report.add_argument("--out", type=Path)
     report.set_defaults(func=cmd_report)
 

@@ -49,9 +49,9 @@ from dialogs.i18n import Translator
 from dialogs.misuse import MisuseChat
 from dialogs.review import ReviewChat
 from dialogs.router import AccessBot
+from storage.audit_keys import bind_audit_key
 from storage.authority import authority_unit_of_work_factory
 from storage.automation import automation_unit_of_work_factory
-from storage.audit_keys import bind_audit_key
 from storage.conversation_refs import ConversationRefRepository
 from storage.download_links import SqlUsedLinks
 from storage.outbox_queue import OutboxQueue
@@ -188,7 +188,7 @@ def build_services(
     uow_factory = unit_of_work_factory(sessions)
     automation_uow = automation_unit_of_work_factory(sessions)
     access = AccessService(uow_factory, directory, clock=clock, ids=ids)
-    reviews = ReviewService(automation_uow, directory, clock, ids, access)
+    reviews = ReviewService(automation_uow, directory, clock, ids, access.requests)
     return Services(
         settings=settings,
         sessions=sessions,
@@ -199,8 +199,8 @@ def build_services(
         authority=AuthorityService(access, authority_unit_of_work_factory(sessions), directory),
         reviews=reviews,
         misuse=MisuseReports(automation_uow, directory, clock, ids),
-        acknowledgements=Acknowledgements(uow_factory, clock),
-        automation=AutomationService(automation_uow, directory, clock, ids, access, reviews),
+        acknowledgements=access.acknowledgements,
+        automation=AutomationService(automation_uow, directory, clock, ids, access.jobs, reviews),
         refs=ConversationRefRepository(sessions),
         refresher=DirectoryRefresher(directory, sessions),
     )

@@ -87,9 +87,9 @@ case-insensitively. The README's configuration table is generated from the field
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from collections.abc import Sequence
-import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -100,6 +100,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from access.audit import DEVELOPMENT_KEY, AuditKey, AuditKeyError
+from access.locales import LOCALES
 from storage.db import POOL_CAPACITY
 
 __all__ = [
@@ -119,7 +120,6 @@ _APP_TYPES: dict[str, AppType] = {
     "userassignedmsi": "UserAssignedMSI",
 }
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_LOCALES = ("fi", "sv", "en")
 # botframework.connector.auth.AuthenticationConstants.TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL
 BOT_FRAMEWORK_OPENID_METADATA_URL = (
     "https://login.botframework.com/v1/.well-known/openidconfiguration"
@@ -484,8 +484,8 @@ class Settings(BaseSettings):
     def _locale(cls, value: Any) -> Any:
         if isinstance(value, str):
             locale = value.strip().lower()
-            if locale not in _LOCALES:
-                raise ValueError(f"must be one of {', '.join(_LOCALES)}")
+            if locale not in LOCALES:
+                raise ValueError(f"must be one of {', '.join(LOCALES)}")
             return locale
         return value
 

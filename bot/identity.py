@@ -45,7 +45,7 @@ from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity
 
-from access.policy import normalize_email
+from access.addresses import normalize_email
 from access.ports import ConversationRefs
 from dialogs.turn import CALLER_KEY, Caller
 

@@ -49,6 +49,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from access.locales import DEFAULT_LOCALE, LOCALES
+
 __all__ = [
     "MANIFEST_VERSION",
     "PACKAGE_NAME",
@@ -65,8 +67,7 @@ __all__ = [
 MANIFEST_VERSION = "1.30"
 PACKAGE_NAME = "atmt-bot-teams.zip"
 ICONS = ("color.png", "outline.png")
-LOCALIZATION_FILES = {"sv": "sv.json", "en": "en.json"}
-DEFAULT_LOCALE = "fi"
+LOCALIZATION_FILES = {locale: f"{locale}.json" for locale in LOCALES if locale != DEFAULT_LOCALE}
 _ZIP_TIME = (2026, 1, 1, 0, 0, 0)
 _GUID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 _DOMAIN = re.compile(r"^(\*\.)?([A-Za-z0-9-]+\.)+[A-Za-z0-9-]+(:\d+)?$")

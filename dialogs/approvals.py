@@ -118,7 +118,7 @@ class ApprovalHandler:
 
     async def changes_of(self, actor: str, request: AccessRequest) -> tuple[Change, ...]:
         """What the resubmit that made ``request``'s version changed, as ``actor`` may see."""
-        snapshots = await self.service.submission_snapshots(actor, request.id)
+        snapshots = await self.service.queries.submission_snapshots(actor, request.id)
         current = snapshots.get(request.version)
         earlier = [v for v in snapshots if v < request.version]
         if current is None or not earlier:
@@ -135,10 +135,10 @@ class ApprovalHandler:
         input_error: str | None = None,
     ) -> ApprovalView:
         """The card's content for ``actor`` (raises AccessDenied / NotFound)."""
-        found = await self.service.get_request(actor, request_id)
+        found = await self.service.queries.get_request(actor, request_id)
         request = found.request
         denial = authz.may_decide(self.service.roles_of(actor), actor, request)
-        grants = await self.service.list_grants_for(actor, states=tuple(GrantState))
+        grants = await self.service.queries.list_grants_for(actor, states=tuple(GrantState))
         earlier = tuple(
             g
             for g in grants
@@ -172,7 +172,7 @@ class ApprovalHandler:
         roles = self.service.roles_of(actor)
         if not roles.decides_in:
             return None
-        found = await self.service.list_requests_for(actor, states=[RequestState.PENDING])
+        found = await self.service.queries.list_requests_for(actor, states=[RequestState.PENDING])
         return [r for r in found if r.area in roles.decides_in]
 
     # ----------------------------------------------------------- commands
@@ -273,15 +273,15 @@ class ApprovalHandler:
             )
         try:
             if verb == VERB_APPROVE:
-                await self.service.approve(
+                await self.service.requests.approve(
                     actor, request_id, idempotency_key=key, expected_version=version
                 )
             elif verb == VERB_REJECT:
-                await self.service.reject(
+                await self.service.requests.reject(
                     actor, request_id, str(typed), idempotency_key=key, expected_version=version
                 )
             else:
-                await self.service.return_with_question(
+                await self.service.requests.return_with_question(
                     actor, request_id, str(typed), idempotency_key=key, expected_version=version
                 )
         except AlreadyDecided as lost:

@@ -26,13 +26,13 @@ from access.errors import (
     AccessError,
     IllegalTransition,
     NotFound,
+    NothingToQueue,
     PolicyViolations,
 )
 from access.keha import ACTIONS, KEHA_COLUMNS
 from access.model import RevokeReason
 from access.ports import ConversationRefs
 from access.reports import REPORT_COLUMNS, Report
-from access.service import NothingToQueue
 from dialogs.cards.keha import CARD, batch_card, keha_card
 from dialogs.cards.my_data import directory_card, my_data_card, privacy_card
 from dialogs.cards.report import report_card
@@ -290,7 +290,7 @@ class AuthorityChat:
     # -------------------------------------------------------- self-access
 
     async def _my_data(self, turn_context: TurnContext, m: Messages, email: str) -> None:
-        data = await self.authority.access.my_data(email)
+        data = await self.authority.access.queries.my_data(email)
         user_key = _user_key(turn_context)
         url = self.signer.url("mydata", "", "json", user_key, m.locale)
         directory = self.authority.directory

@@ -98,7 +98,7 @@ class ChangeRequestDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
         return check_draft(self.deps, draft, grant=grant)
 
     async def send(self, draft: RequestDraft, state: Mapping[str, Any], key: str) -> AccessRequest:
-        return await self.deps.service.submit(state["email"], draft, idempotency_key=key)
+        return await self.deps.service.requests.submit(state["email"], draft, idempotency_key=key)
 
     async def begin_dialog(
         self, dialog_context: DialogContext, options: object = None

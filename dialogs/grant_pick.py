@@ -25,7 +25,7 @@ MATCH_LIMIT = 10
 
 
 async def active_grants(deps: FlowDeps, email: str, municipalities: Sequence[str]) -> list[Grant]:
-    grants = await deps.service.list_grants_for(email, states=(GrantState.ACTIVE,))
+    grants = await deps.service.queries.list_grants_for(email, states=(GrantState.ACTIVE,))
     allowed = set(municipalities)
     return [g for g in grants if g.municipality in allowed]
 

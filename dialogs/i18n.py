@@ -40,6 +40,8 @@ from babel.dates import format_date as _babel_format_date
 from babel.dates import format_datetime as _babel_format_datetime
 from babel.dates import get_timezone
 
+from access.locales import LOCALES
+
 with warnings.catch_warnings():
     # Babel 2.9.1 (pinned by botbuilder-dialogs) imports the deprecated ``cgi`` module,
     # which Python 3.13 removes: this project needs Python 3.11/3.12 until the pin goes.
@@ -61,7 +63,6 @@ __all__ = [
     "read_locale",
 ]
 
-LOCALES: tuple[str, ...] = ("fi", "sv", "en")
 LOCALES_DIR = Path(__file__).resolve().parent / "locales"
 TIMEZONE = "Europe/Helsinki"
 _BABEL_LOCALES = {"fi": "fi_FI", "sv": "sv_FI", "en": "en_GB"}

@@ -1,6 +1,6 @@
 """The manager's and worker's dialogs, wired into the bot's DialogSet.
 
-:class:`ManagerDialogs` adds the dialogs of issue 5 to the handler's ``DialogSet``,
+:class:`ManagerDialogs` adds the manager dialogs to the handler's ``DialogSet``,
 maps their commands to dialog ids, and answers a click on one of their cards after
 the dialog has ended: a second click on a confirmed summary is told the request that
 was made ("already sent as 2026-000012"); anything else gets "this card is no
@@ -86,7 +86,9 @@ class ManagerDialogs:
         identity = caller_of(context)
         if identity is not None and identity.email is not None and done.get("request_id"):
             try:
-                view = await self.deps.service.get_request(identity.email, done["request_id"])
+                view = await self.deps.service.queries.get_request(
+                    identity.email, done["request_id"]
+                )
                 state = state_label(m, view.request.state)
             except AccessError:
                 state = ""

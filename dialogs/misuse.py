@@ -1,7 +1,7 @@
-"""Reporting suspected misuse in chat (issue 8): the ``misuse`` command and its card.
+"""Reporting suspected misuse in chat: the ``misuse`` command and its card.
 
 The report goes to both contacts (``access.misuse``); an approver of the grant's area
-can tick "revoke at once" (``AccessService.revoke_for_misuse``). The idempotency key
+can tick "revoke at once" (``RequestService.revoke_for_misuse``). The idempotency key
 is the card's message id and the grant, so a second click reports nothing new.
 """
 
@@ -12,8 +12,9 @@ from typing import Any
 
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
 
+from access import authz
 from access.errors import AccessDenied, AccessError, NotFound, PolicyViolations
-from access.misuse import MisuseReports, may_report_misuse
+from access.misuse import MisuseReports
 from access.service import AccessService
 from dialogs.cards.misuse import MISUSE_CARD, misuse_card
 from dialogs.turn import caller_email, messages_of
@@ -46,8 +47,8 @@ class MisuseChat:
         directory = self.service.directory
         grants = [
             g
-            for g in await self.service.list_grants_for(email)
-            if may_report_misuse(directory, email, g) is None
+            for g in await self.service.queries.list_grants_for(email)
+            if authz.may_report_misuse(directory.roles_of(email), email, g) is None
         ]
         if not grants:
             await turn_context.send_activity(m.t("misuse.no_grants"))
@@ -92,7 +93,7 @@ class MisuseChat:
             await turn_context.send_activity(m.t("misuse.done"))
             return True
         try:
-            await self.service.revoke_for_misuse(
+            await self.service.requests.revoke_for_misuse(
                 email, grant_id, note, idempotency_key=f"{key}:revoke"[:255]
             )
         except AccessDenied:

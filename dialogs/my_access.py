@@ -44,7 +44,7 @@ class MyAccessDialog(Dialog):  # type: ignore[misc]
 
     async def _show(self, context: TurnContext, email: str) -> None:
         m = messages_of(context)
-        data = await self.deps.service.my_data(email)
+        data = await self.deps.service.queries.my_data(email)
         acks = self.deps.acknowledgements
         directory = self.deps.directory
         grants: list[tuple[str, list[tuple[str, str]], str | None]] = []

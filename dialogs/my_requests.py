@@ -26,7 +26,7 @@ from access.model import (
     RequestState,
 )
 from access.policy import Violation
-from access.service import RequestView
+from access.queries import RequestView
 from dialogs.cards.request_form import CONFIRM_PREFIX, FormOptions
 from dialogs.cards.requests_list import (
     DETAILS_CARD,
@@ -120,7 +120,9 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
         grant = None
         if draft.kind is RequestKind.CHANGE:
             try:
-                view = await self.deps.service.get_request(state["email"], state["request"]["id"])
+                view = await self.deps.service.queries.get_request(
+                    state["email"], state["request"]["id"]
+                )
                 grant = view.grant
             except AccessError:
                 grant = None
@@ -137,7 +139,7 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
             justification=draft.justification,
             confirmations=draft.confirmations,
         )
-        return await self.deps.service.resubmit(
+        return await self.deps.service.requests.resubmit(
             state["email"], state["request"]["id"], changes, idempotency_key=key
         )
 
@@ -146,7 +148,7 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
     async def _rows(self, m: Messages, state: Mapping[str, Any]) -> list[RequestRow]:
         email = state["email"]
         mine = set(state["municipalities"])
-        requests = await self.deps.service.list_requests_for(email, limit=100)
+        requests = await self.deps.service.queries.list_requests_for(email, limit=100)
         rows: list[RequestRow] = []
         for request in requests:
             if request.municipality not in mine and request.requester != email:
@@ -325,7 +327,7 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
             await context.send_activity(m.t("manager.card.old"))
             return Dialog.end_of_turn
         try:
-            view = await self.deps.service.get_request(state["email"], request_id)
+            view = await self.deps.service.queries.get_request(state["email"], request_id)
         except AccessDenied:
             await context.send_activity(m.t("manager.error.denied"))
             return Dialog.end_of_turn
@@ -358,7 +360,7 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
         m = messages_of(context)
         request = view.request
         try:
-            cancelled = await self.deps.service.cancel(
+            cancelled = await self.deps.service.requests.cancel(
                 state["email"],
                 request.id,
                 idempotency_key=f"cancel:{request.id}:{request.version}",
@@ -369,7 +371,7 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
         except (PolicyViolations, AccessError):
             await context.send_activity(m.t("manager.error.changed_since"))
             return Dialog.end_of_turn
-        fresh = await self.deps.service.get_request(state["email"], cancelled.id)
+        fresh = await self.deps.service.queries.get_request(state["email"], cancelled.id)
         await self._show_details(dc, state, fresh, card_id)
         await context.send_activity(m.t("manager.requests.cancelled", number=cancelled.number))
         return Dialog.end_of_turn

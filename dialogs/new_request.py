@@ -89,7 +89,7 @@ class NewRequestDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
         return [v for v in check_draft(self.deps, probe) if v.field != "municipality"]
 
     async def send(self, draft: RequestDraft, state: Mapping[str, Any], key: str) -> AccessRequest:
-        return await self.deps.service.submit(state["email"], draft, idempotency_key=key)
+        return await self.deps.service.requests.submit(state["email"], draft, idempotency_key=key)
 
     async def begin_dialog(
         self, dialog_context: DialogContext, options: object = None

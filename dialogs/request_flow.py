@@ -38,6 +38,7 @@ from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
 from botbuilder.schema import Activity
 
 from access.acknowledgements import Acknowledgements
+from access.addresses import EMAIL_MAX
 from access.directory import Directory
 from access.errors import AccessDenied, AccessError, NotFound, PolicyViolations
 from access.model import AccessRequest, RequestDraft, RequestKind, RequestState
@@ -47,12 +48,12 @@ from access.policy import (
     NAME_MAX,
     PolicyContext,
     Violation,
+    check_name,
     check_request,
 )
 from access.service import AccessService
 from dialogs.cards.request_form import (
     CONFIRM_PREFIX,
-    EMAIL_MAX,
     FORM_CARD,
     SUMMARY_CARD,
     FieldError,
@@ -91,7 +92,6 @@ TEXT_LIMITS = {
     "justification": JUSTIFICATION_MAX,
 }
 NAME_FIELDS = ("worker_name", "worker_job_title")
-_FORBIDDEN = set("<>[]{}*_#|`\\~")
 DONE_LIMIT = 50
 
 
@@ -256,8 +256,11 @@ def parse_form(
                 )
             )
             stripped = stripped[:limit]
-        if name in NAME_FIELDS and _FORBIDDEN & set(stripped):
-            errors.append(FieldError(name, m.t("manager.error.name_characters")))
+        if name in NAME_FIELDS:
+            errors += [
+                FieldError(name, m.t(f"violation.{v.code}", field=m.t(f"manager.field.{name}")))
+                for v in check_name(name, stripped)
+            ]
         values[name] = stripped
 
     if options.municipality_input:

@@ -268,7 +268,7 @@ class RevokeGrantDialog(Dialog):  # type: ignore[misc]
         effective = m.format_date(date.fromisoformat(values["effective"]))
         note = m.t("manager.revoke.note", effective=effective, note=values.get("note") or "–")
         try:
-            request = await self.deps.service.revoke_by_municipality(
+            request = await self.deps.service.requests.revoke_by_municipality(
                 state["email"],
                 state["grant"]["id"],
                 RevokeReason(values["reason"]),

@@ -22,21 +22,14 @@ from sqlalchemy import Select, Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from access.addresses import normalize_email
 from access.ports import StoredConversationRef
 from storage.db import single_statement_engine
 from storage.models import ConversationRef, utcnow
 
-__all__ = ["ConversationRefRepository", "StoredConversationRef", "normalize_email"]
+__all__ = ["ConversationRefRepository", "StoredConversationRef"]
 
 _TABLE = cast(Table, ConversationRef.__table__)
-
-
-def normalize_email(email: str | None) -> str | None:
-    """Lower-cased, stripped address; ``None`` for empty or missing."""
-    if email is None:
-        return None
-    cleaned = email.strip().lower()
-    return cleaned or None
 
 
 _COLUMNS = (
@@ -100,7 +93,7 @@ class ConversationRefRepository:
             insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
             stmt = insert(_TABLE).values(
                 user_key=user_key,
-                email=normalize_email(email),
+                email=normalize_email(email or "") or None,
                 tenant_id=tenant_id,
                 reference=document,
                 locale=locale,
@@ -129,7 +122,7 @@ class ConversationRefRepository:
             result = await session.execute(
                 update(ConversationRef)
                 .where(ConversationRef.user_key == user_key)
-                .values(email=normalize_email(email), updated_at=utcnow())
+                .values(email=normalize_email(email) or None, updated_at=utcnow())
                 .returning(ConversationRef.user_key)
             )
             return result.first() is not None
@@ -140,7 +133,7 @@ class ConversationRefRepository:
     async def get_by_email(self, email: str) -> StoredConversationRef | None:
         """The most recently used reference of the user with this e-mail."""
         wanted = normalize_email(email)
-        if wanted is None:
+        if not wanted:
             return None
         return await self._read_one(
             select(*_COLUMNS)

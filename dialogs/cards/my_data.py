@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from access.directory import Area, Directory
-from access.service import MyData
+from access.queries import MyData
 from dialogs.cards.base import Card, card, text, title
 from dialogs.cards.markup import plain
 from dialogs.i18n import Messages

@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from access.policy import JOB_TITLE_MAX, JUSTIFICATION_MAX, NAME_MAX
+from access.addresses import EMAIL_MAX
+from access.policy import JOB_TITLE_MAX, JUSTIFICATION_MAX, NAME_MAX, NAME_PATTERN
 from dialogs.cards.base import Card, card, text, title
 from dialogs.cards.markup import plain
 from dialogs.i18n import Messages
@@ -35,11 +36,10 @@ __all__ = [
 FORM_CARD = "request_form"
 SUMMARY_CARD = "request_summary"
 CONFIRM_PREFIX = "confirm_"
-EMAIL_MAX = 254
 
-# A name or title: letters, digits, spaces and ordinary punctuation; no Markdown or
-# HTML control characters (client side; the server repeats the check).
-NAME_PATTERN = r"^[^<>\[\]{}*_#|`\\~]+$"
+# A name or title (NAME_PATTERN, the domain's name rule): letters, digits, spaces and
+# ordinary punctuation; no Markdown or HTML control characters (client side; the
+# server repeats the check).
 EMAIL_PATTERN = r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
 DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 

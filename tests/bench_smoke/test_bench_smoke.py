@@ -137,7 +137,7 @@ async def test_seeded_database_has_a_valid_audit_chain_that_continues(db_url: st
         assert counts == [40, 40, 120]
         directory = load_directory_file(ROOT / "examples" / "directory.yaml")
         service = AccessService(unit_of_work_factory(create_session_factory(engine)), directory)
-        verdict = await service.verify_audit(ADMIN)
+        verdict = await service.queries.verify_audit(ADMIN)
         assert verdict.ok and verdict.checked == 120
     finally:
         await engine.dispose()

@@ -47,7 +47,7 @@ async def test_two_approvers_one_decision_everyone_hears(
         await introduce(http, server, connector, person)
     greeted = len(connector.sent())
     assert runtime.service is not None and runtime.service.clock is not None
-    request = await runtime.service.submit(
+    request = await runtime.service.requests.submit(
         MANAGER.email, draft(runtime.service.clock.today()), idempotency_key="flow-submit"
     )
 

@@ -48,7 +48,7 @@ async def test_return_edit_resubmit_reaches_the_approvers_with_the_change(
     db_url: str, start_bot: Any, connector: FakeConnector, http: aiohttp.ClientSession
 ) -> None:
     server, runtime = await _setup(db_url, start_bot, connector, http)
-    request = await runtime.service.submit(
+    request = await runtime.service.requests.submit(
         MANAGER.email, draft(runtime.service.clock.today()), idempotency_key="rs-submit"
     )
     first = (await connector.wait_for_activities(2, conversation_id=APPROVER_A.conversation_id))[-1]
@@ -62,7 +62,7 @@ async def test_return_edit_resubmit_reaches_the_approvers_with_the_change(
         http, server, execute(url, APPROVER_A, VERB_RETURN, data | {"question": "   "})
     )
     assert "Kirjoita kysymys hakijalle." in shown(empty)
-    assert (await runtime.service.get_request(MANAGER.email, request.id)).request.state is (
+    assert (await runtime.service.queries.get_request(MANAGER.email, request.id)).request.state is (
         RequestState.PENDING
     )
     # A 100 KB question is refused with the rule's text, nothing stored.
@@ -70,7 +70,9 @@ async def test_return_edit_resubmit_reaches_the_approvers_with_the_change(
         http, server, execute(url, APPROVER_A, VERB_RETURN, data | {"question": "x" * 100_000})
     )
     assert "2000" in shown(huge)
-    assert (await runtime.service.get_request(MANAGER.email, request.id)).request.version == 1
+    assert (
+        await runtime.service.queries.get_request(MANAGER.email, request.id)
+    ).request.version == 1
 
     question = "Miksi tarvitaan <b>kirjaus</b>-taso? **Tarkenna**"
     returned = await invoke_card(
@@ -89,7 +91,7 @@ async def test_return_edit_resubmit_reaches_the_approvers_with_the_change(
     # The requester edits and resubmits: level and end date change.
     today = runtime.service.clock.today()
     new_end = today.replace(year=today.year + 1) if today.month < 6 else today
-    await runtime.service.resubmit(
+    await runtime.service.requests.resubmit(
         MANAGER.email,
         request.id,
         RequestChanges(level="record", end=new_end if new_end != today else None),
@@ -130,7 +132,7 @@ async def test_who_may_not_decide_sees_read_only_and_bad_cards_change_nothing(
     db_url: str, start_bot: Any, connector: FakeConnector, http: aiohttp.ClientSession
 ) -> None:
     server, runtime = await _setup(db_url, start_bot, connector, http)
-    request = await runtime.service.submit(
+    request = await runtime.service.requests.submit(
         MANAGER.email, draft(runtime.service.clock.today()), idempotency_key="ro-submit"
     )
     data = {"atmt_card": "approval", "request_id": request.id, "version": request.version}
@@ -155,7 +157,7 @@ async def test_who_may_not_decide_sees_read_only_and_bad_cards_change_nothing(
         http, server, execute(url, APPROVER_A, VERB_APPROVE, data | {"version": "1"})
     )
     assert "Tämä kortti ei ole enää käytössä" in shown(bad_version)
-    found = await runtime.service.get_request(APPROVER_A.email, request.id)
+    found = await runtime.service.queries.get_request(APPROVER_A.email, request.id)
     assert found.request.state is RequestState.PENDING and not found.decisions
 
     # A malformed invoke value gets the protocol's 400, never a 500.

@@ -21,8 +21,8 @@ from access.model import (
     RequestState,
     Worker,
 )
+from access.queries import MyData
 from access.reports import build_report
-from access.service import MyData
 from dialogs.authority import report_labels
 from dialogs.cards.keha import batch_card, keha_card
 from dialogs.cards.my_data import directory_card, my_data_card, privacy_card

@@ -27,6 +27,7 @@ from fakes.manager_chat import (
 )
 from fakes.teams import TENANT_ID
 from openpyxl import load_workbook
+from sqlalchemy import update
 
 from access.keha import KEHA_COLUMNS
 from access.model import RevokeReason
@@ -34,6 +35,8 @@ from bot.app import RUNTIME
 from bot.downloads import DownloadSigner
 from dialogs.authority import AuthorityChat
 from dialogs.i18n import Translator
+from storage.db import create_engine
+from storage.domain_tables import GRANTS
 
 T = Translator.load()
 TAGS = {"fi": "fi-FI", "sv": "sv-SE", "en": "en-GB"}
@@ -91,8 +94,10 @@ async def test_admin_hands_off_in_chat_with_signed_downloads(
 ) -> None:
     server = await start_bot(make_settings(db_url), clock=FixedClock())
     service = service_of(server)
-    grant = await make_active_grant(service, name="Aino <b>Esimerkki</b>")
-    await service.revoke_by_municipality(
+    grant = await make_active_grant(service)
+    # Submit refuses markup in names now; rows written before that rule still show it.
+    await _legacy_name(db_url, grant.id, "Aino <b>Esimerkki</b>")
+    await service.requests.revoke_by_municipality(
         LAUKAA, grant.id, RevokeReason.EMPLOYMENT_ENDED, idempotency_key="rv-1"
     )
     m = T.get(locale)
@@ -133,6 +138,17 @@ async def test_admin_hands_off_in_chat_with_signed_downloads(
     assert m.t("keha.confirm.done") in texts(_cards(done)[0])
 
 
+async def _legacy_name(db_url: str, grant_id: str, name: str) -> None:
+    engine = create_engine(db_url)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(GRANTS).where(GRANTS.c.id == grant_id).values(worker_name=name)
+            )
+    finally:
+        await engine.dispose()
+
+
 async def test_download_links_are_signed_short_lived_and_personal(
     db_url: str,
     connector: FakeConnector,
@@ -142,7 +158,7 @@ async def test_download_links_are_signed_short_lived_and_personal(
     server = await start_bot(make_settings(db_url), clock=FixedClock())
     service = service_of(server)
     grant = await make_active_grant(service)
-    await service.revoke_by_municipality(
+    await service.requests.revoke_by_municipality(
         LAUKAA, grant.id, RevokeReason.EMPLOYMENT_ENDED, idempotency_key="rv-1"
     )
     admin = Chat(http, server, connector, email=ADMIN)

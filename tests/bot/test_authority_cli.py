@@ -36,7 +36,7 @@ async def _seed(db_url: str, count: int) -> None:
         )
         today = service.clock.today()
         for n in range(count):
-            request = await service.submit(
+            request = await service.requests.submit(
                 MANAGER,
                 RequestDraft(
                     kind=RequestKind.GRANT,
@@ -53,7 +53,7 @@ async def _seed(db_url: str, count: int) -> None:
                 ),
                 idempotency_key=f"seed-{n}",
             )
-            await service.approve(APPROVER, request.id, idempotency_key=f"approve-{n}")
+            await service.requests.approve(APPROVER, request.id, idempotency_key=f"approve-{n}")
     finally:
         await engine.dispose()
 

@@ -306,7 +306,7 @@ class Harness:
             justification="Ohjaamon asiakasohjaus",
             confirmations=frozenset({"customer_consent_form", "worker_agreement"}),
         )
-        request = await service.submit(MANAGER, draft, idempotency_key="fuzz-seed")
+        request = await service.requests.submit(MANAGER, draft, idempotency_key="fuzz-seed")
         self.request_id = request.id
 
     async def _stop(self) -> None:

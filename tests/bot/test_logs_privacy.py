@@ -150,11 +150,11 @@ async def test_a_full_flow_logs_no_names_e_mails_texts_or_secrets(
 
         service = runtime.service
         assert service is not None
-        request = await service.submit(
+        request = await service.requests.submit(
             PEOPLE["manager"][1], _draft(service.clock.today()), idempotency_key="log-submit"
         )
         with pytest.raises(AccessDenied):
-            await service.get_request(STRANGER, request.id)
+            await service.queries.get_request(STRANGER, request.id)
 
         # The approver's card arrives; the approver approves on it.
         approver_conv = "a:log-approver"
@@ -172,12 +172,12 @@ async def test_a_full_flow_logs_no_names_e_mails_texts_or_secrets(
         )  # fmt: skip
         assert status == 200, body
 
-        batch = await service.queue_for_keha(ADMIN, PKS, idempotency_key="log-queue")
-        batch = await service.mark_sent(ADMIN, batch.id, idempotency_key="log-sent")
-        [row] = await service.list_keha_rows(ADMIN, PKS)
-        done = await service.confirm_row(ADMIN, row.id, idempotency_key="log-confirm")
+        batch = await service.handoff.queue_for_keha(ADMIN, PKS, idempotency_key="log-queue")
+        batch = await service.handoff.mark_sent(ADMIN, batch.id, idempotency_key="log-sent")
+        [row] = await service.queries.list_keha_rows(ADMIN, PKS)
+        done = await service.handoff.confirm_row(ADMIN, row.id, idempotency_key="log-confirm")
         assert done.grant_id is not None
-        my = await service.my_data(PEOPLE["worker"][1])
+        my = await service.queries.my_data(PEOPLE["worker"][1])
         assert my.grants_about_me
 
         notifier = runtime.notifier

@@ -54,7 +54,7 @@ def _options(m: Messages, mode: str) -> FormOptions:
 
 def _errors(m: Messages) -> list[FieldError]:
     return [
-        FieldError("worker_name", m.t("manager.error.name_characters")),
+        FieldError("worker_name", m.t("violation.text.forbidden_characters")),
         FieldError(None, m.t("violation.change.no_difference")),
         FieldError("confirmations", m.t("violation.confirmation.missing", confirmation="x")),
     ]

@@ -89,7 +89,9 @@ async def test_change_is_prefilled_checked_and_submitted(
     summary = card_of(update.body)
     assert texts(summary)[0] == m.t("manager.summary.title.change")
     receipt = card_of((await chat.press(summary, m.t("manager.action.confirm")))[0].body)
-    [change] = [r for r in await service.list_requests_for(LAUKAA) if r.kind is RequestKind.CHANGE]
+    [change] = [
+        r for r in await service.queries.list_requests_for(LAUKAA) if r.kind is RequestKind.CHANGE
+    ]
     assert change.state is RequestState.PENDING and change.grant_id == grant.id
     assert change.service_areas == ("youth", "guidance")
     assert texts(receipt)[0] == m.t("manager.sent.title.change", number=change.number)
@@ -123,7 +125,9 @@ async def test_a_second_change_of_the_same_grant_is_refused_at_confirm(
         if len(summaries) == 1:
             await chat.press(summaries[0], m.t("manager.action.confirm"))
     [update] = await chat.press(summaries[1], m.t("manager.action.confirm"))
-    [first] = [r for r in await service.list_requests_for(LAUKAA) if r.kind is RequestKind.CHANGE]
+    [first] = [
+        r for r in await service.queries.list_requests_for(LAUKAA) if r.kind is RequestKind.CHANGE
+    ]
     assert m.t(
         "violation.grant.request_open",
         existing=first.number,

@@ -23,7 +23,7 @@ from fakes.manager_chat import (
     service_of,
 )
 
-from access.acknowledgements import ACTION, Acknowledgements
+from access.acknowledgements import ACTION
 from access.model import RequestDraft, RequestKind
 from dialogs.i18n import Translator
 
@@ -44,7 +44,7 @@ async def test_worker_sees_access_and_acknowledges_the_terms(
     server = await start_bot(make_settings(db_url), clock=FixedClock())
     service = service_of(server)
     grant = await make_active_grant(service)
-    await service.submit(
+    await service.requests.submit(
         LAUKAA,
         RequestDraft(
             kind=RequestKind.CHANGE,
@@ -71,7 +71,7 @@ async def test_worker_sees_access_and_acknowledges_the_terms(
     # not ticked: told, nothing recorded
     answer = await worker.press(card, m.t("manager.action.acknowledge"), {toggle: "false"})
     assert only_text(answer) == m.t("manager.ack.error")
-    acks = Acknowledgements(service.uow_factory, service.clock)
+    acks = service.acknowledgements
     assert await acks.acknowledged_at(grant) is None
 
     done = only_card(await worker.press(card, m.t("manager.action.acknowledge"), {toggle: "true"}))
@@ -85,7 +85,7 @@ async def test_worker_sees_access_and_acknowledges_the_terms(
             e for e in await uow.audit.for_request(grant.origin_request_id) if e.action == ACTION
         ]
     assert len(rows) == 1
-    assert (await service.verify_audit("admin@pks-area.example.fi")).ok
+    assert (await service.queries.verify_audit("admin@pks-area.example.fi")).ok
 
     again = only_card(await worker.say(WORDS[locale]))
     assert m.t("manager.my_access.ack_needed") not in texts(again)
@@ -109,7 +109,7 @@ async def test_someone_else_cannot_acknowledge_and_nothing_to_show(
         f"ack_{grant.id[:32]}": "true",
     }
     assert only_text(await other.click(forged)) == m.t("manager.error.other_user")
-    acks = Acknowledgements(service.uow_factory, service.clock)
+    acks = service.acknowledgements
     assert await acks.acknowledged_at(grant) is None
     assert only_text(await other.click(forged | {"grant_id": "x" * 500})) == m.t(
         "manager.card.expired"
@@ -128,7 +128,7 @@ async def test_acknowledging_a_removed_grant(
     [ack] = [a for a in actions(card) if a["data"].get("atmt_card") == "access_ack"]
     from access.model import RevokeReason
 
-    await service.revoke_by_municipality(
+    await service.requests.revoke_by_municipality(
         LAUKAA, grant.id, RevokeReason.EMPLOYMENT_ENDED, idempotency_key="rv"
     )
     # revoking is still live: the acknowledgement is accepted; a made-up grant is not

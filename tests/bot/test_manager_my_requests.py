@@ -34,7 +34,7 @@ LOCALE_TAGS = {"fi": "fi-FI", "sv": "sv-SE", "en": "en-GB"}
 
 
 async def _submit(service: AccessService, name: str, email: str, key: str) -> AccessRequest:
-    return await service.submit(
+    return await service.requests.submit(
         LAUKAA,
         RequestDraft(
             kind=RequestKind.GRANT,
@@ -81,7 +81,7 @@ async def test_list_details_and_cancel(
     service = service_of(chat.server)
     first = await _submit(service, "Aino Esimerkki", "aino@laukaa.example.fi", "k1")
     second = await _submit(service, "Eero Esimerkki", "eero@laukaa.example.fi", "k2")
-    await service.reject(APPROVER, second.id, "Ei tarvetta", idempotency_key="r1")
+    await service.requests.reject(APPROVER, second.id, "Ei tarvetta", idempotency_key="r1")
 
     listing = only_card(await chat.say(WORDS[locale]))
     card_id = chat.card_id
@@ -103,7 +103,9 @@ async def test_list_details_and_cancel(
         if r.method == "PUT"
     ]
     assert update.activity_id == card_id
-    assert (await service.get_request(LAUKAA, first.id)).request.state is RequestState.CANCELLED
+    assert (
+        await service.queries.get_request(LAUKAA, first.id)
+    ).request.state is RequestState.CANCELLED
     assert m.t("manager.state.cancelled") in texts(card_of(update.body))
     # the same click again: the request changed since, nothing is done
     again = await chat.press(details, m.t("manager.action.cancel_request_confirm"))
@@ -138,7 +140,7 @@ async def test_answer_a_returned_request(
     chat, m = await _start(db_url, start_bot, connector, http, locale)
     service = service_of(chat.server)
     request = await _submit(service, "Aino Esimerkki", "aino@laukaa.example.fi", "k1")
-    await service.return_with_question(
+    await service.requests.return_with_question(
         APPROVER, request.id, "Mihin tehtäviin *tarkalleen*?", idempotency_key="q1"
     )
     listing = only_card(await chat.say(WORDS[locale]))
@@ -165,7 +167,7 @@ async def test_answer_a_returned_request(
     )
     summary = card_of(update.body)
     receipt = card_of((await chat.press(summary, m.t("manager.action.confirm")))[0].body)
-    view = await service.get_request(LAUKAA, request.id)
+    view = await service.queries.get_request(LAUKAA, request.id)
     assert view.request.state is RequestState.PENDING
     assert view.request.justification == "Ohjaamon nuorten asiakkaiden ohjaus"
     assert texts(receipt)[0] == m.t("manager.sent.title.resubmit", number=request.number)
@@ -178,7 +180,7 @@ async def test_no_requests_and_a_forged_request_id(
     assert only_text(await chat.say("my requests")) == m.t("manager.requests.none")
     service = service_of(chat.server)
     mine = await _submit(service, "Aino Esimerkki", "aino@laukaa.example.fi", "k1")
-    other = await service.submit(
+    other = await service.requests.submit(
         "manager@viitasaari.example.fi",
         RequestDraft(
             kind=RequestKind.GRANT,

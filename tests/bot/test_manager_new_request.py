@@ -111,7 +111,7 @@ async def test_new_request_is_one_card_submission_and_one_confirmation(
     assert update.method == "PUT" and update.activity_id == form_id
     receipt = card_of(update.body)
     service = service_of(chat.server)
-    [request] = await service.list_requests_for(LAUKAA)
+    [request] = await service.queries.list_requests_for(LAUKAA)
     assert request.state is RequestState.PENDING
     assert request.worker.email == "aino.esimerkki@laukaa.example.fi"
     assert request.service_areas == ("youth", "guidance")
@@ -151,7 +151,7 @@ async def test_every_problem_is_shown_at_its_field_and_values_are_kept(
     assert update.method == "PUT" and update.activity_id == form_id
     again = card_of(update.body)
     assert texts(again)[0] == m.t("manager.form.title.new")  # the same card again
-    assert _errors_under(again, "worker_name") == [m.t("manager.error.name_characters")]
+    assert _errors_under(again, "worker_name") == [m.t("violation.text.forbidden_characters")]
     assert _errors_under(again, "worker_email") == [m.t("violation.worker.email_invalid")]
     assert _errors_under(again, "worker_job_title") == [
         m.t(
@@ -181,7 +181,7 @@ async def test_every_problem_is_shown_at_its_field_and_values_are_kept(
     assert fields["municipality"]["value"] == ""
     assert len(str(again)) < 30_000  # the card stays within Teams' size limit
     assert "**Pomo**" not in str([t for t in texts(again)])  # never rendered as Markdown
-    assert await service_of(chat.server).list_requests_for(LAUKAA) == []
+    assert await service_of(chat.server).queries.list_requests_for(LAUKAA) == []
 
     # corrected: the summary, then the request
     [update] = await chat.press(
@@ -197,7 +197,7 @@ async def test_every_problem_is_shown_at_its_field_and_values_are_kept(
     summary = card_of(update.body)
     assert texts(summary)[0] == m.t("manager.summary.title.new")
     await chat.press(summary, m.t("manager.action.confirm"), reply_to_id=form_id)
-    assert len(await service_of(chat.server).list_requests_for(LAUKAA)) == 1
+    assert len(await service_of(chat.server).queries.list_requests_for(LAUKAA)) == 1
 
 
 async def test_markup_in_a_name_is_escaped_in_the_summary(
@@ -236,7 +236,7 @@ async def test_summary_edit_goes_back_to_the_form_with_the_values(
     assert answer.body["text"] == m.t("manager.card.old")
     summary2 = card_of((await chat.press(form2, m.t("manager.action.continue")))[0].body)
     await chat.press(summary2, m.t("manager.action.confirm"))
-    assert len(await service_of(chat.server).list_requests_for(LAUKAA)) == 1
+    assert len(await service_of(chat.server).queries.list_requests_for(LAUKAA)) == 1
 
 
 @pytest.mark.parametrize("locale", ["fi", "sv", "en"])
@@ -253,7 +253,7 @@ async def test_a_duplicate_found_at_confirm_brings_the_form_back(
         form_id = chat.card_id
         summary = card_of((await chat.press(form, m.t("manager.action.continue"), GOOD))[0].body)
         [update] = await chat.press(summary, m.t("manager.action.confirm"), reply_to_id=form_id)
-    [first] = await service_of(chat.server).list_requests_for(LAUKAA)
+    [first] = await service_of(chat.server).queries.list_requests_for(LAUKAA)
     again = card_of(update.body)
     assert texts(again)[0] == m.t("manager.form.title.new")
     assert _errors_under(again, "worker_email") == [
@@ -279,7 +279,7 @@ async def test_double_click_on_confirm_makes_one_request(
     summary = card_of((await chat.press(form, m.t("manager.action.continue"), GOOD))[0].body)
     await chat.press(summary, m.t("manager.action.confirm"), reply_to_id=form_id)
     second = await chat.press(summary, m.t("manager.action.confirm"), reply_to_id=form_id)
-    [request] = await service_of(chat.server).list_requests_for(LAUKAA)
+    [request] = await service_of(chat.server).queries.list_requests_for(LAUKAA)
     assert only_text(second) == m.t(
         "manager.card.already_done", number=request.number, state=m.t("manager.state.pending")
     )
@@ -296,7 +296,7 @@ async def test_simultaneous_double_click_makes_one_request(
         chat.press(summary, m.t("manager.action.confirm"), reply_to_id=form_id),
         chat.press(summary, m.t("manager.action.confirm"), reply_to_id=form_id),
     )
-    assert len(await service_of(chat.server).list_requests_for(LAUKAA)) == 1
+    assert len(await service_of(chat.server).queries.list_requests_for(LAUKAA)) == 1
 
 
 @pytest.mark.parametrize("locale", ["fi", "sv", "en"])
@@ -316,7 +316,7 @@ async def test_stale_card_and_cancel(
     # Cancel on the card itself
     form = only_card(await chat.say(WORDS[locale]))
     assert only_text(await chat.press(form, m.t("manager.action.cancel"))) == m.t("cancel.done")
-    assert await service_of(chat.server).list_requests_for(LAUKAA) == []
+    assert await service_of(chat.server).queries.list_requests_for(LAUKAA) == []
 
 
 async def test_a_card_from_another_user_changes_nothing(
@@ -400,7 +400,7 @@ async def test_the_manager_continues_after_a_restart(
     app2 = await start_bot(settings, clock=FixedClock())
     chat.server = app2
     [update] = await chat.press(summary, m.t("manager.action.confirm"), reply_to_id=form_id)
-    [request] = await service_of(app2).list_requests_for(LAUKAA)
+    [request] = await service_of(app2).queries.list_requests_for(LAUKAA)
     assert texts(card_of(update.body))[0] == m.t("manager.sent.title.new", number=request.number)
 
 

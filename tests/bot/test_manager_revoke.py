@@ -66,11 +66,13 @@ async def test_revoke_takes_effect_without_approval(
     summary = card_of(update.body)
     assert texts(summary)[0] == m.t("manager.revoke.summary_title")
     receipt = card_of((await chat.press(summary, m.t("manager.action.confirm_revoke")))[0].body)
-    [revoke] = [r for r in await service.list_requests_for(LAUKAA) if r.kind is RequestKind.REVOKE]
+    [revoke] = [
+        r for r in await service.queries.list_requests_for(LAUKAA) if r.kind is RequestKind.REVOKE
+    ]
     assert revoke.state is RequestState.APPROVED and revoke.urgent
     assert revoke.revoke_reason is RevokeReason.EMPLOYMENT_ENDED
     assert m.format_date(TODAY) in revoke.justification  # the effective date travels
-    [now] = await service.list_grants_for(LAUKAA, states=None)
+    [now] = await service.queries.list_grants_for(LAUKAA, states=None)
     assert now.state is GrantState.REVOKING
     assert texts(receipt)[0] == m.t("manager.revoke.sent_title", number=revoke.number)
     assert m.t("manager.revoke.next") in texts(receipt)
@@ -79,7 +81,7 @@ async def test_revoke_takes_effect_without_approval(
     assert only_text(again) == m.t(
         "manager.card.already_done", number=revoke.number, state=m.t("manager.state.approved")
     )
-    assert len(await service.list_requests_for(LAUKAA)) == 2
+    assert len(await service.queries.list_requests_for(LAUKAA)) == 2
 
 
 @pytest.mark.parametrize("locale", ["fi", "sv", "en"])
@@ -122,7 +124,7 @@ async def test_revoke_form_problems_are_shown_at_the_fields(
     assert await errors({"reason": "tasks_changed", "effective": "huomenna"}) == [
         m.t("manager.error.date_invalid")
     ]
-    [grant_now] = await service.list_grants_for(LAUKAA)
+    [grant_now] = await service.queries.list_grants_for(LAUKAA)
     assert grant_now.state is GrantState.ACTIVE  # nothing changed
 
 
@@ -172,7 +174,7 @@ async def test_another_municipalitys_grant_is_not_offered(
     assert other.id not in str(pick)
     [update] = await chat.press(pick, m.t("manager.action.choose"), {"grant_id": other.id})
     assert m.t("manager.error.grant_not_offered") in texts(card_of(update.body))
-    [still] = [g for g in await service.list_grants_for("manager@viitasaari.example.fi")]
+    [still] = [g for g in await service.queries.list_grants_for("manager@viitasaari.example.fi")]
     assert still.state is GrantState.ACTIVE
 
 
@@ -203,6 +205,6 @@ async def test_revoke_continues_after_a_restart(
         ].body
     )
     receipt = card_of((await chat.press(summary, m.t("manager.action.confirm_revoke")))[0].body)
-    [grant] = await service_of(app2).list_grants_for(LAUKAA, states=None)
+    [grant] = await service_of(app2).queries.list_grants_for(LAUKAA, states=None)
     assert grant.state is GrantState.REVOKING
     assert m.t("manager.revoke.next") in texts(receipt)

@@ -76,7 +76,7 @@ async def test_requester_reports_and_the_approver_revokes(
         {**value, "note": "Toinen havainto", "revoke_now": "true"}, reply_to_id="another-card"
     )
     assert only_text(forged) == m.t("misuse.done_not_revoked")
-    [still] = await service.list_grants_for(LAUKAA)
+    [still] = await service.queries.list_grants_for(LAUKAA)
     assert still.state is GrantState.ACTIVE
 
     approver = Chat(http, server, connector, email=APPROVER, locale="en-GB")
@@ -87,6 +87,6 @@ async def test_requester_reports_and_the_approver_revokes(
         card, en.t("misuse.card.submit"), {**fill, "revoke_now": "true", "note": "Confirmed"}
     )
     assert only_text(done) == en.t("misuse.done_and_revoked")
-    [now] = await service.list_grants_for(LAUKAA, states=None)
+    [now] = await service.queries.list_grants_for(LAUKAA, states=None)
     assert now.state is GrantState.REVOKING
     assert len(await _templates(manager, "revoke.misuse")) == 3

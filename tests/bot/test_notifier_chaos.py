@@ -73,12 +73,12 @@ async def test_every_notification_arrives_exactly_once_under_faults(
     service = runtime.service
     today = service.clock.today()
     for i, email in enumerate(workers):
-        request = await service.submit(
+        request = await service.requests.submit(
             "manager@laukaa.example.fi",
             draft(today, worker_email=email, worker_name=f"Testi Työntekijä {i}"),
             idempotency_key=f"chaos-submit-{i}",
         )
-        await service.approve(
+        await service.requests.approve(
             "contact@pks-area.example.fi", request.id, idempotency_key=f"chaos-approve-{i}"
         )
 

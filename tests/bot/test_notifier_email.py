@@ -67,7 +67,7 @@ async def test_mail_when_there_is_no_chat_or_teams_keeps_failing(
             user_key=stored.user_key,
             reference=stored.reference | {"serviceUrl": "http://127.0.0.1:9/"},
         )
-        request = await runtime.service.submit(
+        request = await runtime.service.requests.submit(
             MANAGER.email, draft(runtime.service.clock.today()), idempotency_key="mail-submit"
         )
         queue = OutboxQueue(runtime.engine)
@@ -117,7 +117,7 @@ async def test_wrong_credentials_end_as_a_dead_letter(
         settings = graph.settings() | {"graph_client_secret": "wrong"}
         server = await start_bot(make_settings(db_url, **BASE, **settings))
         runtime = server.app[RUNTIME]
-        await runtime.service.submit(
+        await runtime.service.requests.submit(
             MANAGER.email, draft(runtime.service.clock.today()), idempotency_key="bad-secret"
         )
         queue = OutboxQueue(runtime.engine)
@@ -142,7 +142,7 @@ async def test_dead_letters_are_listed_and_retried(
     server = await start_bot(make_settings(db_url, **BASE))  # no e-mail configured
     runtime = server.app[RUNTIME]
     await introduce(http, server, connector, MANAGER)
-    request = await runtime.service.submit(
+    request = await runtime.service.requests.submit(
         MANAGER.email, draft(runtime.service.clock.today()), idempotency_key="dead-submit"
     )
     queue = OutboxQueue(runtime.engine)

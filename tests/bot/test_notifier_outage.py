@@ -49,12 +49,12 @@ async def test_connector_outage_then_every_notification_exactly_once(
     service = runtime.service
     today = service.clock.today()
     for i, email in enumerate(workers):
-        request = await service.submit(
+        request = await service.requests.submit(
             "manager@laukaa.example.fi",
             draft(today, worker_email=email, worker_name=f"Katko Työntekijä {i}"),
             idempotency_key=f"outage-submit-{i}",
         )
-        await service.approve(
+        await service.requests.approve(
             "contact@pks-area.example.fi", request.id, idempotency_key=f"outage-approve-{i}"
         )
 

@@ -21,12 +21,19 @@ from access.ports import OutboxItem
 from bot.delivery import DeliveryError, backoff, classify
 from bot.notifier import render_text
 from bot.ratelimit import RateLimiter
-from dialogs.i18n import LOCALES, LOCALES_DIR, Translator, placeholders, read_catalog
+from dialogs.i18n import (
+    LOCALES,
+    LOCALES_DIR,
+    Translator,
+    placeholders,
+    read_catalog,
+    read_locale,
+)
 from storage.domain_tables import OUTBOX
 from storage.outbox_queue import OutboxQueue
 
 DIRECTORY = load_directory_file(EXAMPLE_DIRECTORY)
-KEYS = sorted(f"{t}.{a.value}" for t, audiences in TEMPLATES.items() for a in audiences)
+KEYS = sorted(f"{name}.{a.value}" for name, t in TEMPLATES.items() for a in t.audiences)
 PARAMS = {
     "request_id": "r1",
     "number": "2026-000001",
@@ -77,7 +84,7 @@ def _item(key: str) -> OutboxItem:
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_every_notification_exists_in_every_language(locale: str) -> None:
-    own = read_catalog(LOCALES_DIR / locale / "LC_MESSAGES" / "notifications.po")
+    own = read_locale(LOCALES_DIR / locale / "LC_MESSAGES")
     assert not [key for key in KEYS if not own.get(key, "").strip()]
     approvals = read_catalog(LOCALES_DIR / locale / "LC_MESSAGES" / "approvals.po")
     assert approvals.keys() >= {"approval.title", "approval.already_decided"}

@@ -74,7 +74,9 @@ async def test_requester_answers_keep_and_revoke(
     fill = {"review_answer_0": "keep", "review_answer_1": "revoke"}
     saved = only_text(await chat.press(card, m.t("review.card.submit"), fill))
     assert saved == m.t("review.saved", answered=2, already=0, failed=0)
-    grants = {g.id: g for g in await service_of(chat.server).list_grants_for(LAUKAA, states=None)}
+    grants = {
+        g.id: g for g in await service_of(chat.server).queries.list_grants_for(LAUKAA, states=None)
+    }
     assert grants[grant_ids[0]].state is GrantState.ACTIVE
     assert grants[grant_ids[1]].state is GrantState.REVOKING
 
@@ -127,6 +129,6 @@ async def test_someone_else_edited_values_and_nobody(
     ) == m.t("card.expired")
     long = {**data, "grants": ["x"] * 500}
     assert only_text(await chat.click(long)) == m.t("card.expired")
-    grants = await service_of(chat.server).list_grants_for(LAUKAA)
+    grants = await service_of(chat.server).queries.list_grants_for(LAUKAA)
     assert {g.state for g in grants} == {GrantState.ACTIVE}
     assert card["actions"][0]["data"]["grants"] == grant_ids

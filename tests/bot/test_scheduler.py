@@ -57,7 +57,7 @@ def _scheduler(
 ) -> Scheduler:
     access = AccessService(unit_of_work_factory(sessions), directory, clock, UuidIds())
     automation = AutomationService(
-        automation_unit_of_work_factory(sessions), directory, clock, UuidIds(), access
+        automation_unit_of_work_factory(sessions), directory, clock, UuidIds(), access.jobs
     )
     return Scheduler(automation, JobLease(sessions, owner), clock, interval=600)
 
@@ -74,9 +74,8 @@ async def test_runs_when_due_once_per_interval(
     clock = Clock(date(2026, 4, 2))  # Thursday before Good Friday
     first = _scheduler(session_factory, directory, clock, "proc-a")
     second = _scheduler(session_factory, directory, clock, "proc-b")
-    await first.automation.access.submit(  # type: ignore[attr-defined]
-        MANAGER, _draft(clock.today()), idempotency_key="s-1"
-    )
+    access = AccessService(unit_of_work_factory(session_factory), directory, clock, UuidIds())
+    await access.requests.submit(MANAGER, _draft(clock.today()), idempotency_key="s-1")
     assert await first.run_once() is not None
     assert await second.run_once() is None  # not due again within the interval
     clock.current += timedelta(minutes=9)
@@ -132,7 +131,7 @@ async def test_the_app_starts_and_stops_its_scheduler(db_url: str, start_bot: St
     scheduler = runtime.scheduler
     assert scheduler is not None and scheduler.clock is clock
     assert runtime.service is not None
-    await runtime.service.submit(MANAGER, _draft(clock.today()), idempotency_key="app-1")
+    await runtime.service.requests.submit(MANAGER, _draft(clock.today()), idempotency_key="app-1")
     clock.current = datetime.combine(date(2026, 4, 7), time(9), tzinfo=HELSINKI)
     report = await scheduler.run_once()
     assert report is not None and report.pending_reminders == 1

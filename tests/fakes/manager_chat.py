@@ -233,7 +233,7 @@ async def make_active_grant(
 ) -> Grant:
     """Submit, approve and confirm at KEHA: an active grant."""
     n = next(_keys)
-    request: AccessRequest = await service.submit(
+    request: AccessRequest = await service.requests.submit(
         requester,
         RequestDraft(
             kind=RequestKind.GRANT,
@@ -250,12 +250,12 @@ async def make_active_grant(
         ),
         idempotency_key=f"setup-submit-{n}",
     )
-    await service.approve(APPROVER, request.id, idempotency_key=f"setup-approve-{n}")
-    batch = await service.queue_for_keha(
+    await service.requests.approve(APPROVER, request.id, idempotency_key=f"setup-approve-{n}")
+    batch = await service.handoff.queue_for_keha(
         ADMIN, request.area, idempotency_key=f"setup-queue-{n}", request_ids=[request.id]
     )
-    await service.mark_sent(ADMIN, batch.id, idempotency_key=f"setup-sent-{n}")
+    await service.handoff.mark_sent(ADMIN, batch.id, idempotency_key=f"setup-sent-{n}")
     [row] = [r for r in batch.rows if r.request_id == request.id]
-    done = await service.confirm_row(ADMIN, row.id, idempotency_key=f"setup-confirm-{n}")
-    [grant] = [g for g in await service.list_grants_for(requester) if g.id == done.grant_id]
+    done = await service.handoff.confirm_row(ADMIN, row.id, idempotency_key=f"setup-confirm-{n}")
+    [grant] = [g for g in await service.queries.list_grants_for(requester) if g.id == done.grant_id]
     return grant

@@ -50,7 +50,7 @@ def make_services(
 async def open_grant(s: Services, n: int, municipality: str = "laukaa") -> Grant:
     """A worker's grant taken all the way to active."""
     manager = MANAGER if municipality == "laukaa" else VIITASAARI_MANAGER
-    request = await s.access.submit(
+    request = await s.access.requests.submit(
         manager,
         draft(
             s.clock.today(),
@@ -60,19 +60,19 @@ async def open_grant(s: Services, n: int, municipality: str = "laukaa") -> Grant
         ),
         idempotency_key=key("submit"),
     )
-    await s.access.approve(APPROVER, request.id, idempotency_key=key("approve"))
-    batch = await s.access.queue_for_keha(
+    await s.access.requests.approve(APPROVER, request.id, idempotency_key=key("approve"))
+    batch = await s.access.handoff.queue_for_keha(
         ADMIN, request.area, idempotency_key=key("q"), request_ids=[request.id]
     )
-    await s.access.mark_sent(ADMIN, batch.id, idempotency_key=key("sent"))
-    done = await s.access.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=key("c"))
-    view = await s.access.get_request(ADMIN, done.id)
+    await s.access.handoff.mark_sent(ADMIN, batch.id, idempotency_key=key("sent"))
+    done = await s.access.handoff.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=key("c"))
+    view = await s.access.queries.get_request(ADMIN, done.id)
     assert view.grant is not None
     return view.grant
 
 
 async def approved_change(s: Services, grant: Grant) -> AccessRequest:
-    request = await s.access.submit(
+    request = await s.access.requests.submit(
         MANAGER if grant.municipality == "laukaa" else VIITASAARI_MANAGER,
         draft(
             s.clock.today(),
@@ -84,11 +84,11 @@ async def approved_change(s: Services, grant: Grant) -> AccessRequest:
         ),
         idempotency_key=key("change"),
     )
-    return await s.access.approve(APPROVER, request.id, idempotency_key=key("approve"))
+    return await s.access.requests.approve(APPROVER, request.id, idempotency_key=key("approve"))
 
 
 async def revoke(s: Services, grant: Grant) -> AccessRequest:
-    return await s.access.revoke_by_municipality(
+    return await s.access.requests.revoke_by_municipality(
         MANAGER if grant.municipality == "laukaa" else VIITASAARI_MANAGER,
         grant.id,
         RevokeReason.EMPLOYMENT_ENDED,

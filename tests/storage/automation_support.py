@@ -78,14 +78,14 @@ def make_stack(
 ) -> Stack:
     access = AccessService(unit_of_work_factory(sessions), directory, clock, UuidIds())
     uow_factory = automation_unit_of_work_factory(sessions)
-    reviews = ReviewService(uow_factory, directory, clock, UuidIds(), access)
-    automation = AutomationService(uow_factory, directory, clock, UuidIds(), access, reviews)
+    reviews = ReviewService(uow_factory, directory, clock, UuidIds(), access.requests)
+    automation = AutomationService(uow_factory, directory, clock, UuidIds(), access.jobs, reviews)
     return Stack(access, automation, clock, sessions, reviews)
 
 
 async def open_grant(s: Stack, n: int, *, end: date) -> Grant:
     """A Laukaa worker's grant taken all the way to active, ending ``end``."""
-    request = await s.access.submit(
+    request = await s.access.requests.submit(
         MANAGER,
         draft(
             s.clock.today(),
@@ -95,13 +95,13 @@ async def open_grant(s: Stack, n: int, *, end: date) -> Grant:
         ),
         idempotency_key=key("submit"),
     )
-    await s.access.approve(APPROVER, request.id, idempotency_key=key("approve"))
-    batch = await s.access.queue_for_keha(
+    await s.access.requests.approve(APPROVER, request.id, idempotency_key=key("approve"))
+    batch = await s.access.handoff.queue_for_keha(
         ADMIN, request.area, idempotency_key=key("q"), request_ids=[request.id]
     )
-    await s.access.mark_sent(ADMIN, batch.id, idempotency_key=key("sent"))
-    done = await s.access.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=key("c"))
-    view = await s.access.get_request(ADMIN, done.id)
+    await s.access.handoff.mark_sent(ADMIN, batch.id, idempotency_key=key("sent"))
+    done = await s.access.handoff.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=key("c"))
+    view = await s.access.queries.get_request(ADMIN, done.id)
     assert view.grant is not None
     return view.grant
 

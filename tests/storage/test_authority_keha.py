@@ -35,12 +35,14 @@ async def _twenty(s: Services) -> tuple[list[AccessRequest], dict[str, Any]]:
     revokes = [await revoke(s, g) for g in existing[5:]]
     grants = []
     for n in range(10, 20):
-        request = await s.access.submit(
+        request = await s.access.requests.submit(
             MANAGER,
             _draft(s, n),
             idempotency_key=key("submit"),
         )
-        grants.append(await s.access.approve(APPROVER, request.id, idempotency_key=key("a")))
+        grants.append(
+            await s.access.requests.approve(APPROVER, request.id, idempotency_key=key("a"))
+        )
     return grants + changes + revokes, {g.id: g for g in existing}
 
 
@@ -101,7 +103,7 @@ async def test_twenty_changes_batch_file_sent_confirmed(
     by_request = {r.request_id: r for r in batch.rows}
     approvals = {}
     for request in requests:
-        view = await s.access.get_request(ADMIN, request.id)
+        view = await s.access.queries.get_request(ADMIN, request.id)
         assert view.request.state is RequestState.QUEUED_FOR_KEHA
         approvals[request.id] = next(
             (d for d in view.decisions if d.outcome.value == "approved"), None
@@ -139,9 +141,9 @@ async def test_twenty_changes_batch_file_sent_confirmed(
     assert [r.confirm_note for r in again.rows if r.id == first.id] == ["KEHA avasi tunnuksen 3.3."]
 
     # Grant states.
-    grants = {g.id: g for g in await s.access.list_grants_for(ADMIN, states=None)}
+    grants = {g.id: g for g in await s.access.queries.list_grants_for(ADMIN, states=None)}
     for request in requests:
-        view = await s.access.get_request(ADMIN, request.id)
+        view = await s.access.queries.get_request(ADMIN, request.id)
         grant = grants[view.request.grant_id or ""]
         if request.kind is RequestKind.GRANT:
             assert grant.state is GrantState.ACTIVE
@@ -177,7 +179,7 @@ async def test_twenty_changes_batch_file_sent_confirmed(
     assert counts[("grant.removed", "worker")] == 5
     assert counts[("request.queued", "requester")] == 20
     assert counts[("request.sent_to_keha", "requester")] == 20
-    assert (await s.access.verify_audit(ADMIN)).ok
+    assert (await s.access.queries.verify_audit(ADMIN)).ok
 
 
 async def test_confirm_note_is_limited(session_factory: async_sessionmaker[AsyncSession]) -> None:
@@ -190,7 +192,7 @@ async def test_confirm_note_is_limited(session_factory: async_sessionmaker[Async
         await s.authority.confirm_row(
             ADMIN, batch.rows[0].id, idempotency_key=key("c"), note="x" * 2001
         )
-    view = await s.access.get_request(ADMIN, request.id)
+    view = await s.access.queries.get_request(ADMIN, request.id)
     assert view.request.state is RequestState.SENT_TO_KEHA
 
 

@@ -74,7 +74,7 @@ async def test_year_of_data_matches_independent_counts(
             name = f"Raportti Henkilö{n}"
             names.append(name)
             created = clock.now()
-            request = await s.access.submit(
+            request = await s.access.requests.submit(
                 manager,
                 draft(
                     clock.today(),
@@ -88,14 +88,14 @@ async def test_year_of_data_matches_independent_counts(
             clock.advance(hours=rng.randint(1, 90))
             fate = rng.choice(["approve", "approve", "approve", "reject", "cancel", "open"])
             if fate == "approve":
-                await s.access.approve(APPROVER, request.id, idempotency_key=key("a"))
+                await s.access.requests.approve(APPROVER, request.id, idempotency_key=key("a"))
                 to_decision[(municipality, month)].append(
                     (clock.now() - created) / timedelta(days=1)
                 )
                 pending.append((municipality, month, clock.now(), created, "grant"))
                 counts[(municipality, month, "grant", "approved")] += 1
             elif fate == "reject":
-                await s.access.reject(
+                await s.access.requests.reject(
                     APPROVER, request.id, "Ei perusteita", idempotency_key=key("r")
                 )
                 to_decision[(municipality, month)].append(
@@ -103,12 +103,12 @@ async def test_year_of_data_matches_independent_counts(
                 )
                 counts[(municipality, month, "grant", "rejected")] += 1
             elif fate == "cancel":
-                await s.access.cancel(manager, request.id, idempotency_key=key("x"))
+                await s.access.requests.cancel(manager, request.id, idempotency_key=key("x"))
                 counts[(municipality, month, "grant", "cancelled")] += 1
             else:
                 counts[(municipality, month, "grant", "open")] += 1
         await keha_round(pending)
-        for grant in await s.access.list_grants_for(ADMIN):
+        for grant in await s.access.queries.list_grants_for(ADMIN):
             opened.setdefault(grant.id, (grant.municipality, clock.now()))
         # Now and then a municipality revokes one (urgent, no approval).
         live = sorted(g for g in opened if g not in removed)
@@ -117,7 +117,7 @@ async def test_year_of_data_matches_independent_counts(
             municipality = opened[grant_id][0]
             clock.advance(hours=3)
             created = clock.now()
-            await s.access.revoke_by_municipality(
+            await s.access.requests.revoke_by_municipality(
                 MANAGER if municipality == "laukaa" else VIITASAARI_MANAGER,
                 grant_id,
                 RevokeReason.TASKS_CHANGED,

@@ -34,14 +34,14 @@ async def test_retention_forgets_old_people_and_audit_still_verifies(
     assert old.worker.email == "worker1@laukaa.example.fi"
     await _close(s, old, "Suljettu vanhana")
     # An old rejected request of another person.
-    rejected = await s.access.submit(
+    rejected = await s.access.requests.submit(
         MANAGER,
         draft(
             clock.today(), worker_name="Hylätty Henkilö", worker_email="hylatty@laukaa.example.fi"
         ),
         idempotency_key=key("r"),
     )
-    await s.access.reject(APPROVER, rejected.id, "Ei tarvetta", idempotency_key=key("rj"))
+    await s.access.requests.reject(APPROVER, rejected.id, "Ei tarvetta", idempotency_key=key("rj"))
     # Recent worker: removed in 2023, less than four years before 2026: kept.
     clock.current = datetime(2023, 6, 1, 9, 0, tzinfo=UTC)
     recent = await open_grant(s, 2)
@@ -96,7 +96,7 @@ async def test_retention_forgets_old_people_and_audit_still_verifies(
     assert "c-other" in after  # unrelated bot state stays
 
     assert (await s.authority.verify_audit()).ok
-    assert (await s.access.verify_audit(ADMIN)).ok
+    assert (await s.access.queries.verify_audit(ADMIN)).ok
     async with session_factory() as session:
         forgotten = (
             await session.execute(select(PEOPLE).where(PEOPLE.c.purged_at.is_not(None)))

@@ -137,43 +137,43 @@ class World:
         return draft(self.clock.today(), worker_name="Matti Matriisi", worker_email=worker)
 
     async def pending(self, worker: str) -> str:
-        request = await self.service.submit(
+        request = await self.service.requests.submit(
             MANAGER, self.new_draft(worker), idempotency_key=self.key()
         )
         return request.id
 
     async def returned(self, worker: str) -> str:
         request_id = await self.pending(worker)
-        await self.service.return_with_question(
+        await self.service.requests.return_with_question(
             APPROVER, request_id, "Mitkä tehtävät?", idempotency_key=self.key()
         )
         return request_id
 
     async def approved(self, worker: str) -> str:
         request_id = await self.pending(worker)
-        await self.service.approve(APPROVER, request_id, idempotency_key=self.key())
+        await self.service.requests.approve(APPROVER, request_id, idempotency_key=self.key())
         return request_id
 
     async def queued(self, worker: str) -> str:
         request_id = await self.approved(worker)
-        batch = await self.service.queue_for_keha(
+        batch = await self.service.handoff.queue_for_keha(
             ADMIN, PKS, idempotency_key=self.key(), request_ids=[request_id]
         )
         return batch.id
 
     async def sent_row(self, worker: str) -> str:
         batch_id = await self.queued(worker)
-        batch = await self.service.mark_sent(ADMIN, batch_id, idempotency_key=self.key())
+        batch = await self.service.handoff.mark_sent(ADMIN, batch_id, idempotency_key=self.key())
         rows = [r for r in batch.rows if r.batch_id == batch_id]
         if not rows:
-            found = await self.service.list_keha_rows(ADMIN, PKS)
+            found = await self.service.queries.list_keha_rows(ADMIN, PKS)
             rows = [r for r in found if r.batch_id == batch_id]
         assert len(rows) == 1
         return rows[0].id
 
     async def active_grant(self, worker: str) -> str:
         row_id = await self.sent_row(worker)
-        request = await self.service.confirm_row(ADMIN, row_id, idempotency_key=self.key())
+        request = await self.service.handoff.confirm_row(ADMIN, row_id, idempotency_key=self.key())
         assert request.grant_id is not None
         return request.grant_id
 
@@ -187,7 +187,7 @@ async def _none(world: World, worker: str) -> str:
 
 
 async def _submit(s: AccessService, actor: str, t: Target, w: World) -> Any:
-    return await s.submit(actor, w.new_draft(t.worker), idempotency_key=w.key())
+    return await s.requests.submit(actor, w.new_draft(t.worker), idempotency_key=w.key())
 
 
 async def _change(s: AccessService, actor: str, t: Target, w: World) -> Any:
@@ -202,76 +202,80 @@ async def _change(s: AccessService, actor: str, t: Target, w: World) -> Any:
         justification="Tehtävät muuttuivat",
         confirmations=frozenset({"customer_consent_form", "worker_agreement"}),
     )
-    return await s.submit(actor, d, idempotency_key=w.key())
+    return await s.requests.submit(actor, d, idempotency_key=w.key())
 
 
 async def _revoke(s: AccessService, actor: str, t: Target, w: World) -> Any:
-    return await s.revoke_by_municipality(
+    return await s.requests.revoke_by_municipality(
         actor, t.ident, RevokeReason.EMPLOYMENT_ENDED, idempotency_key=w.key()
     )
 
 
 async def _cancel(s: AccessService, actor: str, t: Target, w: World) -> Any:
-    return await s.cancel(actor, t.ident, idempotency_key=w.key())
+    return await s.requests.cancel(actor, t.ident, idempotency_key=w.key())
 
 
 async def _approve(s: AccessService, actor: str, t: Target, w: World) -> Any:
-    return await s.approve(actor, t.ident, idempotency_key=w.key())
+    return await s.requests.approve(actor, t.ident, idempotency_key=w.key())
 
 
 async def _reject(s: AccessService, actor: str, t: Target, w: World) -> Any:
-    return await s.reject(actor, t.ident, "Ei perusteita", idempotency_key=w.key())
+    return await s.requests.reject(actor, t.ident, "Ei perusteita", idempotency_key=w.key())
 
 
 async def _return(s: AccessService, actor: str, t: Target, w: World) -> Any:
-    return await s.return_with_question(actor, t.ident, "Miksi?", idempotency_key=w.key())
+    return await s.requests.return_with_question(actor, t.ident, "Miksi?", idempotency_key=w.key())
 
 
 async def _resubmit(s: AccessService, actor: str, t: Target, w: World) -> Any:
     changes = RequestChanges(justification="Ohjaamon asiakasohjaus ja uraohjaus")
-    return await s.resubmit(actor, t.ident, changes, idempotency_key=w.key())
+    return await s.requests.resubmit(actor, t.ident, changes, idempotency_key=w.key())
 
 
 async def _misuse(s: AccessService, actor: str, t: Target, w: World) -> Any:
-    return await s.revoke_for_misuse(actor, t.ident, "Väärinkäyttö", idempotency_key=w.key())
+    return await s.requests.revoke_for_misuse(
+        actor, t.ident, "Väärinkäyttö", idempotency_key=w.key()
+    )
 
 
 async def _queue(s: AccessService, actor: str, t: Target, w: World) -> Any:
-    return await s.queue_for_keha(actor, PKS, idempotency_key=w.key(), request_ids=[t.ident])
+    return await s.handoff.queue_for_keha(
+        actor, PKS, idempotency_key=w.key(), request_ids=[t.ident]
+    )
 
 
 async def _mark_sent(s: AccessService, actor: str, t: Target, w: World) -> Any:
-    return await s.mark_sent(actor, t.ident, idempotency_key=w.key())
+    return await s.handoff.mark_sent(actor, t.ident, idempotency_key=w.key())
 
 
 async def _confirm(s: AccessService, actor: str, t: Target, w: World) -> Any:
-    return await s.confirm_row(actor, t.ident, idempotency_key=w.key())
+    return await s.handoff.confirm_row(actor, t.ident, idempotency_key=w.key())
 
 
 async def _get(s: AccessService, actor: str, t: Target, w: World) -> Any:
-    return await s.get_request(actor, t.ident)
+    return await s.queries.get_request(actor, t.ident)
 
 
 async def _list_requests(s: AccessService, actor: str, t: Target, w: World) -> bool:
-    return t.ident in {r.id for r in await s.list_requests_for(actor)}
+    return t.ident in {r.id for r in await s.queries.list_requests_for(actor)}
 
 
 async def _list_grants(s: AccessService, actor: str, t: Target, w: World) -> bool:
-    found = await s.list_grants_for(actor, states=list(GrantState))
+    found = await s.queries.list_grants_for(actor, states=list(GrantState))
     return t.ident in {g.id for g in found}
 
 
 async def _keha_rows(s: AccessService, actor: str, t: Target, w: World) -> Any:
-    return await s.list_keha_rows(actor, PKS)
+    return await s.queries.list_keha_rows(actor, PKS)
 
 
 async def _my_data(s: AccessService, actor: str, t: Target, w: World) -> Any:
     other = t.worker if actor != t.worker else "someone.else@laukaa.example.fi"
-    return await s.my_data(actor, other)
+    return await s.queries.my_data(actor, other)
 
 
 async def _verify(s: AccessService, actor: str, t: Target, w: World) -> Any:
-    return await s.verify_audit(actor)
+    return await s.queries.verify_audit(actor)
 
 
 async def _report(s: AccessService, actor: str, t: Target, w: World) -> Any:

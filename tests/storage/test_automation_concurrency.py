@@ -30,7 +30,7 @@ async def _world(pg_url: str) -> tuple[TravelClock, list[str]]:
             (await open_grant(s, n, end=date(2026, 4, 10) + timedelta(days=n))).id for n in (1, 2)
         ]
         for n in (3, 4, 5):
-            await s.access.submit(
+            await s.access.requests.submit(
                 MANAGER,
                 draft(MONDAY, worker_email=f"worker{n}@laukaa.example.fi"),
                 idempotency_key=key(),

@@ -48,7 +48,7 @@ async def test_report_tells_both_contacts_once_and_the_approver_revokes(
         ("approver", APPROVER),
         ("approver", DEPUTY),
     }
-    entries = await s.access.verify_audit(ADMIN)
+    entries = await s.access.queries.verify_audit(ADMIN)
     assert entries.ok
 
     with pytest.raises(AccessDenied):
@@ -65,7 +65,9 @@ async def test_report_tells_both_contacts_once_and_the_approver_revokes(
 
     # the approver revokes at once; a report by the approver works the same way
     await reports.report(APPROVER, grant.id, "Vahvistettu", idempotency_key="m7")
-    await s.access.revoke_for_misuse(APPROVER, grant.id, "Vahvistettu", idempotency_key="r1")
-    [now] = await s.access.list_grants_for(MANAGER, states=None)
+    await s.access.requests.revoke_for_misuse(
+        APPROVER, grant.id, "Vahvistettu", idempotency_key="r1"
+    )
+    [now] = await s.access.queries.list_grants_for(MANAGER, states=None)
     assert now.state is GrantState.REVOKING
     assert len(await outbox(session_factory, "revoke.misuse")) == 3  # requester, worker, admin

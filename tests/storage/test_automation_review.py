@@ -44,7 +44,7 @@ async def test_a_quarterly_review_from_start_to_the_next_cycle(
     assert not first  # the first answer stands, nothing revoked
     _, first = await s.reviews.answer(MANAGER2, review.id, grants[1].id, ReviewAnswer.REVOKE)
     assert first
-    states = {g.id: g.state for g in await s.access.list_grants_for(MANAGER, states=None)}
+    states = {g.id: g.state for g in await s.access.queries.list_grants_for(MANAGER, states=None)}
     assert states == {
         grants[0].id: GrantState.ACTIVE,
         grants[1].id: GrantState.REVOKING,
@@ -55,7 +55,7 @@ async def test_a_quarterly_review_from_start_to_the_next_cycle(
     with pytest.raises(NotFound):
         await s.reviews.answer(MANAGER, review.id, "no-such-grant", ReviewAnswer.KEEP)
 
-    audit = await s.access.verify_audit(ADMIN)
+    audit = await s.access.queries.verify_audit(ADMIN)
     assert audit.ok
 
     s.clock.to(date(2026, 6, 16))  # 14 days unanswered

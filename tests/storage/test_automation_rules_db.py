@@ -60,7 +60,7 @@ async def test_expiry_reminders_30_and_7_days_before_then_the_grant_ends_once(
     s.clock.to(end + timedelta(days=1))
     report = await s.automation.run()
     assert len(report.revoked) == 1
-    current = await s.access.get_request(ADMIN, report.revoked[0])
+    current = await s.access.queries.get_request(ADMIN, report.revoked[0])
     assert current.request.revoke_reason is not None
     assert current.request.revoke_reason.value == "grant_ended"
     assert current.request.state is RequestState.APPROVED  # waits in the KEHA queue
@@ -72,7 +72,7 @@ async def test_expiry_reminders_30_and_7_days_before_then_the_grant_ends_once(
     }
     s.clock.to(end + timedelta(days=2))
     assert (await s.automation.run()).revoked == []
-    grants = await s.access.list_grants_for(MANAGER, states=None)
+    grants = await s.access.queries.list_grants_for(MANAGER, states=None)
     assert [g.state for g in grants] == [GrantState.REVOKING]
 
 
@@ -107,7 +107,7 @@ async def test_pending_request_before_easter_reminds_escalates_and_expires(
 ) -> None:
     thursday = date(2026, 4, 2)  # before Good Friday
     s = make_stack(session_factory, example_directory(), TravelClock(at(thursday, 15)))
-    request = await s.access.submit(MANAGER, draft(thursday), idempotency_key=key())
+    request = await s.access.requests.submit(MANAGER, draft(thursday), idempotency_key=key())
 
     for day in (date(2026, 4, 3), date(2026, 4, 4), date(2026, 4, 5), date(2026, 4, 6)):
         s.clock.to(day)
@@ -142,7 +142,7 @@ async def test_escalation_after_downtime_skips_the_pointless_reminder(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     s = make_stack(session_factory, example_directory(), TravelClock(at(date(2026, 6, 18))))
-    await s.access.submit(MANAGER, draft(date(2026, 6, 18)), idempotency_key=key())
+    await s.access.requests.submit(MANAGER, draft(date(2026, 6, 18)), idempotency_key=key())
     s.clock.to(date(2026, 6, 19))  # Midsummer Eve
     assert (await s.automation.run()).reminders == 0
     s.clock.to(date(2026, 6, 25))  # bot was off on Monday 22.6., the first reminder day
@@ -155,8 +155,8 @@ async def test_a_decided_request_gets_no_reminder(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     s = make_stack(session_factory, example_directory(), TravelClock(at(MONDAY)))
-    request = await s.access.submit(MANAGER, draft(MONDAY), idempotency_key=key())
-    await s.access.approve(APPROVER, request.id, idempotency_key=key())
+    request = await s.access.requests.submit(MANAGER, draft(MONDAY), idempotency_key=key())
+    await s.access.requests.approve(APPROVER, request.id, idempotency_key=key())
     s.clock.to(MONDAY + timedelta(days=5))
     assert (await s.automation.run()).reminders == 0
 
@@ -165,10 +165,10 @@ async def test_keha_batch_not_confirmed_reminds_the_admins_once(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> None:
     s = make_stack(session_factory, example_directory(), TravelClock(at(MONDAY)))
-    request = await s.access.submit(MANAGER, draft(MONDAY), idempotency_key=key())
-    await s.access.approve(APPROVER, request.id, idempotency_key=key())
-    batch = await s.access.queue_for_keha(ADMIN, request.area, idempotency_key=key())
-    await s.access.mark_sent(ADMIN, batch.id, idempotency_key=key())
+    request = await s.access.requests.submit(MANAGER, draft(MONDAY), idempotency_key=key())
+    await s.access.requests.approve(APPROVER, request.id, idempotency_key=key())
+    batch = await s.access.handoff.queue_for_keha(ADMIN, request.area, idempotency_key=key())
+    await s.access.handoff.mark_sent(ADMIN, batch.id, idempotency_key=key())
     s.clock.to(MONDAY + timedelta(days=4))
     assert (await s.automation.run()).keha_reminders == 0
     s.clock.to(MONDAY + timedelta(days=5))

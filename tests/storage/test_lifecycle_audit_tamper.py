@@ -26,17 +26,19 @@ from storage.repositories import SqlUnitOfWork
 async def _history(service: AccessService) -> int:
     """Seven audit rows: a grant through KEHA, a denial, and a second request."""
     today = service.clock.today()
-    request = await service.submit(MANAGER, draft(today), idempotency_key="1")
-    await service.approve(APPROVER, request.id, idempotency_key="2")
-    batch = await service.queue_for_keha(ADMIN, PKS, idempotency_key="3")
-    await service.mark_sent(ADMIN, batch.id, idempotency_key="4")
-    await service.confirm_row(ADMIN, batch.rows[0].id, idempotency_key="5")
+    request = await service.requests.submit(MANAGER, draft(today), idempotency_key="1")
+    await service.requests.approve(APPROVER, request.id, idempotency_key="2")
+    batch = await service.handoff.queue_for_keha(ADMIN, PKS, idempotency_key="3")
+    await service.handoff.mark_sent(ADMIN, batch.id, idempotency_key="4")
+    await service.handoff.confirm_row(ADMIN, batch.rows[0].id, idempotency_key="5")
     with pytest.raises(AccessDenied):
-        await service.approve("someone@elsewhere.example.fi", request.id, idempotency_key="6")
-    await service.submit(
+        await service.requests.approve(
+            "someone@elsewhere.example.fi", request.id, idempotency_key="6"
+        )
+    await service.requests.submit(
         MANAGER, draft(today, worker_email="eero@laukaa.example.fi"), idempotency_key="7"
     )
-    result = await service.verify_audit(ADMIN)
+    result = await service.queries.verify_audit(ADMIN)
     assert result.ok and result.checked == 7
     return result.checked
 
@@ -59,7 +61,7 @@ async def test_edited_row_is_found(
     service: AccessService, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     await _sql(session_factory, "UPDATE audit_log SET actor = 'intruder@example.fi' WHERE seq = 3")
-    result = await service.verify_audit(ADMIN)
+    result = await service.queries.verify_audit(ADMIN)
     assert not result.ok
     assert result.first_bad_position == 3
     assert result.reason == "row 3 content altered"
@@ -73,7 +75,7 @@ async def test_edited_details_are_found(
         "UPDATE audit_log SET details = REPLACE(details, '\"approved\"', '\"rejected\"') "
         "WHERE seq = 2",
     )
-    result = await service.verify_audit(ADMIN)
+    result = await service.queries.verify_audit(ADMIN)
     assert (result.ok, result.first_bad_position) == (False, 2)
 
 
@@ -100,7 +102,7 @@ async def test_edit_with_a_recomputed_hash_is_found_at_the_edited_row(
             {"d": json.dumps(details, sort_keys=True), "h": forged},
         )
         await session.commit()
-    result = await service.verify_audit(ADMIN)
+    result = await service.queries.verify_audit(ADMIN)
     assert (result.ok, result.first_bad_position) == (False, 4)
     assert "row 4 altered" in (result.reason or "")
 
@@ -109,7 +111,7 @@ async def test_deleted_row_is_found(
     service: AccessService, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     await _sql(session_factory, "DELETE FROM audit_log WHERE seq = 5")
-    result = await service.verify_audit(ADMIN)
+    result = await service.queries.verify_audit(ADMIN)
     assert (result.ok, result.first_bad_position) == (False, 5)
     assert result.reason == "row 5 missing (found row 6 in its place)"
 
@@ -118,7 +120,7 @@ async def test_deleted_last_row_is_found(
     service: AccessService, session_factory: async_sessionmaker[AsyncSession]
 ) -> None:
     await _sql(session_factory, "DELETE FROM audit_log WHERE seq = 7")
-    result = await service.verify_audit(ADMIN)
+    result = await service.queries.verify_audit(ADMIN)
     assert (result.ok, result.first_bad_position) == (False, 7)
 
 
@@ -132,7 +134,7 @@ async def test_swapped_rows_are_found(
         "UPDATE audit_log SET seq = 2 WHERE seq = 3",
         "UPDATE audit_log SET seq = 3 WHERE seq = -2",
     )
-    result = await service.verify_audit(ADMIN)
+    result = await service.queries.verify_audit(ADMIN)
     assert (result.ok, result.first_bad_position) == (False, 2)
 
 
@@ -154,5 +156,5 @@ async def test_swapped_contents_are_found(
                 {**values._asdict(), "seq": seq},
             )
         await session.commit()
-    result = await service.verify_audit(ADMIN)
+    result = await service.queries.verify_audit(ADMIN)
     assert (result.ok, result.first_bad_position) == (False, 5)

@@ -74,13 +74,17 @@ class BarrierUnitOfWork(SqlUnitOfWork):
 
 
 async def _race(factory: async_sessionmaker[AsyncSession], service: AccessService) -> None:
-    request = await service.submit(MANAGER, draft(service.clock.today()), idempotency_key="s")
+    request = await service.requests.submit(
+        MANAGER, draft(service.clock.today()), idempotency_key="s"
+    )
 
     def call(i: int) -> Any:
         actor = APPROVER if i % 2 == 0 else DEPUTY
         if i % 3 == 0:
-            return service.reject(actor, request.id, f"Hylätty {i}", idempotency_key=f"k{i}")
-        return service.approve(actor, request.id, idempotency_key=f"k{i}")
+            return service.requests.reject(
+                actor, request.id, f"Hylätty {i}", idempotency_key=f"k{i}"
+            )
+        return service.requests.approve(actor, request.id, idempotency_key=f"k{i}")
 
     results = await asyncio.gather(*(call(i) for i in range(N)), return_exceptions=True)
     unexpected = [r for r in results if not isinstance(r, AccessRequest | AlreadyDecided)]
@@ -89,7 +93,7 @@ async def _race(factory: async_sessionmaker[AsyncSession], service: AccessServic
     losers = [r for r in results if isinstance(r, AlreadyDecided)]
     assert len(winners) == 1 and len(losers) == N - 1
 
-    view = await service.get_request(MANAGER2, request.id)
+    view = await service.queries.get_request(MANAGER2, request.id)
     [decision] = view.decisions
     assert view.request == winners[0]
     expected_state = (
@@ -112,7 +116,7 @@ async def _race(factory: async_sessionmaker[AsyncSession], service: AccessServic
     # rejected: requester.
     decided = 3 if decision.outcome is DecisionOutcome.APPROVED else 1
     assert len(outbox) == 4 + decided
-    assert (await service.verify_audit("admin@pks-area.example.fi")).ok
+    assert (await service.queries.verify_audit("admin@pks-area.example.fi")).ok
 
 
 @pytest.mark.postgres
@@ -159,7 +163,7 @@ async def test_concurrent_submits_for_one_worker_give_one_request(unpooled: Asyn
     today = service.clock.today()
     results = await asyncio.gather(
         *(
-            service.submit(actor, draft(today), idempotency_key=f"s{i}")
+            service.requests.submit(actor, draft(today), idempotency_key=f"s{i}")
             for i, actor in enumerate([MANAGER, MANAGER2] * 10)
         ),
         return_exceptions=True,
@@ -177,7 +181,10 @@ async def test_concurrent_retries_with_one_key_give_one_request(unpooled: AsyncE
     )
     today = service.clock.today()
     results = await asyncio.gather(
-        *(service.submit(MANAGER, draft(today), idempotency_key="double-click") for _ in range(20)),
+        *(
+            service.requests.submit(MANAGER, draft(today), idempotency_key="double-click")
+            for _ in range(20)
+        ),
         return_exceptions=True,
     )
     assert all(isinstance(r, AccessRequest) for r in results), results

@@ -352,7 +352,10 @@ class LifecycleMachine(RuleBasedStateMachine):
             d = replace(d, service_areas=())
         denied = municipality not in self.roles(actor).requester_for
         self.execute(
-            "submit", actor, denied, lambda key: self.service.submit(actor, d, idempotency_key=key)
+            "submit",
+            actor,
+            denied,
+            lambda key: self.service.requests.submit(actor, d, idempotency_key=key),
         )
 
     @precondition(lambda self: self.state["grants"])
@@ -372,7 +375,10 @@ class LifecycleMachine(RuleBasedStateMachine):
         )
         denied = grant["municipality"] not in self.roles(actor).requester_for
         self.execute(
-            "change", actor, denied, lambda key: self.service.submit(actor, d, idempotency_key=key)
+            "change",
+            actor,
+            denied,
+            lambda key: self.service.requests.submit(actor, d, idempotency_key=key),
         )
 
     @precondition(lambda self: self.state["requests"])
@@ -384,7 +390,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             "cancel",
             actor,
             denied,
-            lambda key: self.service.cancel(actor, row["id"], idempotency_key=key),
+            lambda key: self.service.requests.cancel(actor, row["id"], idempotency_key=key),
         )
 
     @precondition(lambda self: self.state["requests"])
@@ -399,10 +405,12 @@ class LifecycleMachine(RuleBasedStateMachine):
 
         def make(key: str) -> Awaitable[Any]:
             if decision == "approve":
-                return self.service.approve(actor, row["id"], idempotency_key=key)
+                return self.service.requests.approve(actor, row["id"], idempotency_key=key)
             if decision == "reject":
-                return self.service.reject(actor, row["id"], "Ei tarvetta", idempotency_key=key)
-            return self.service.return_with_question(
+                return self.service.requests.reject(
+                    actor, row["id"], "Ei tarvetta", idempotency_key=key
+                )
+            return self.service.requests.return_with_question(
                 actor, row["id"], "Mitkä tehtävät?", idempotency_key=key
             )
 
@@ -418,7 +426,9 @@ class LifecycleMachine(RuleBasedStateMachine):
             "resubmit",
             actor,
             denied,
-            lambda key: self.service.resubmit(actor, row["id"], changes, idempotency_key=key),
+            lambda key: self.service.requests.resubmit(
+                actor, row["id"], changes, idempotency_key=key
+            ),
         )
 
     @precondition(lambda self: self.state["grants"])
@@ -440,7 +450,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 "misuse",
                 actor,
                 denied,
-                lambda key: self.service.revoke_for_misuse(
+                lambda key: self.service.requests.revoke_for_misuse(
                     actor, grant["id"], "Väärinkäyttö", idempotency_key=key
                 ),
             )
@@ -450,7 +460,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 "revoke",
                 actor,
                 denied,
-                lambda key: self.service.revoke_by_municipality(
+                lambda key: self.service.requests.revoke_by_municipality(
                     actor, grant["id"], reason, idempotency_key=key
                 ),
             )
@@ -463,7 +473,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             "queue",
             actor,
             denied,
-            lambda key: self.service.queue_for_keha(actor, area, idempotency_key=key),
+            lambda key: self.service.handoff.queue_for_keha(actor, area, idempotency_key=key),
         )
 
     @precondition(lambda self: self.state["batches"])
@@ -475,7 +485,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             "mark_sent",
             actor,
             denied,
-            lambda key: self.service.mark_sent(actor, batch["id"], idempotency_key=key),
+            lambda key: self.service.handoff.mark_sent(actor, batch["id"], idempotency_key=key),
         )
 
     @precondition(lambda self: self.state["keha_rows"])
@@ -487,7 +497,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             "confirm",
             actor,
             denied,
-            lambda key: self.service.confirm_row(actor, row["id"], idempotency_key=key),
+            lambda key: self.service.handoff.confirm_row(actor, row["id"], idempotency_key=key),
         )
 
     @precondition(lambda self: self.state["requests"])
@@ -519,14 +529,16 @@ class LifecycleMachine(RuleBasedStateMachine):
                     "cancel",
                     requester,
                     False,
-                    lambda key: self.service.cancel(requester, row["id"], idempotency_key=key),
+                    lambda key: self.service.requests.cancel(
+                        requester, row["id"], idempotency_key=key
+                    ),
                 )
             elif choice == "return":
                 self.execute(
                     "return",
                     actor,
                     False,
-                    lambda key: self.service.return_with_question(
+                    lambda key: self.service.requests.return_with_question(
                         actor, row["id"], "Mitkä tehtävät?", idempotency_key=key
                     ),
                 )
@@ -535,14 +547,18 @@ class LifecycleMachine(RuleBasedStateMachine):
                     "reject",
                     actor,
                     False,
-                    lambda key: self.service.reject(actor, row["id"], "Ei", idempotency_key=key),
+                    lambda key: self.service.requests.reject(
+                        actor, row["id"], "Ei", idempotency_key=key
+                    ),
                 )
             else:
                 self.execute(
                     "approve",
                     actor,
                     False,
-                    lambda key: self.service.approve(actor, row["id"], idempotency_key=key),
+                    lambda key: self.service.requests.approve(
+                        actor, row["id"], idempotency_key=key
+                    ),
                 )
         elif row["state"] == "returned":
             actor = row["requester"]
@@ -550,7 +566,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 "resubmit",
                 actor,
                 None,
-                lambda key: self.service.resubmit(
+                lambda key: self.service.requests.resubmit(
                     actor, row["id"], RequestChanges(), idempotency_key=key
                 ),
             )
@@ -559,7 +575,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 "queue",
                 admin,
                 False,
-                lambda key: self.service.queue_for_keha(
+                lambda key: self.service.handoff.queue_for_keha(
                     admin, row["area"], idempotency_key=key, request_ids=[row["id"]]
                 ),
             )
@@ -569,7 +585,9 @@ class LifecycleMachine(RuleBasedStateMachine):
                 "mark_sent",
                 admin,
                 False,
-                lambda key: self.service.mark_sent(admin, keha["batch_id"], idempotency_key=key),
+                lambda key: self.service.handoff.mark_sent(
+                    admin, keha["batch_id"], idempotency_key=key
+                ),
             )
         else:
             [keha] = [k for k in self.state["keha_rows"] if k["request_id"] == row["id"]]
@@ -577,7 +595,9 @@ class LifecycleMachine(RuleBasedStateMachine):
                 "confirm",
                 admin,
                 False,
-                lambda key: self.service.confirm_row(admin, keha["id"], idempotency_key=key),
+                lambda key: self.service.handoff.confirm_row(
+                    admin, keha["id"], idempotency_key=key
+                ),
             )
 
     def act_on_grant(self, grant: dict[str, Any], data: st.DataObject) -> None:
@@ -592,7 +612,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 "misuse",
                 actor,
                 actor == grant["worker_email"],
-                lambda key: self.service.revoke_for_misuse(
+                lambda key: self.service.requests.revoke_for_misuse(
                     actor, grant["id"], "Väärinkäyttö", idempotency_key=key
                 ),
             )
@@ -605,7 +625,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 "revoke",
                 actor,
                 False,
-                lambda key: self.service.revoke_by_municipality(
+                lambda key: self.service.requests.revoke_by_municipality(
                     actor, grant["id"], RevokeReason.EMPLOYMENT_ENDED, idempotency_key=key
                 ),
             )
@@ -622,7 +642,10 @@ class LifecycleMachine(RuleBasedStateMachine):
             confirmations=frozenset(area.requires),
         )
         self.execute(
-            "change", actor, False, lambda key: self.service.submit(actor, d, idempotency_key=key)
+            "change",
+            actor,
+            False,
+            lambda key: self.service.requests.submit(actor, d, idempotency_key=key),
         )
 
     @precondition(lambda self: self.state["requests"])
@@ -637,14 +660,14 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.clock.advance(days=days)
         if sweep == "expire":
             self.execute(
-                "expire", "system", False, lambda key: self.service.expire(idempotency_key=key)
+                "expire", "system", False, lambda key: self.service.jobs.expire(idempotency_key=key)
             )
         else:
             self.execute(
                 "end_due",
                 "system",
                 False,
-                lambda key: self.service.end_due_grants(idempotency_key=key),
+                lambda key: self.service.jobs.end_due_grants(idempotency_key=key),
             )
 
     @precondition(lambda self: self.done)
@@ -671,7 +694,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             "view",
             actor,
             not visible,
-            lambda key: self.service.get_request(actor, row["id"]),
+            lambda key: self.service.queries.get_request(actor, row["id"]),
             replayable=False,
         )
 

@@ -192,10 +192,10 @@ async def test_turn_queries_use_indexes_on_a_large_database(pg_url: str) -> None
                 ]
             )
             # ... the submit itself, the lists and views a manager opens ...
-            request = await service.submit(MANAGER, draft, idempotency_key="plan-1")
-            await service.get_request(MANAGER, request.id)
-            await service.list_requests_for(MANAGER)
-            await service.list_grants_for(MANAGER)
+            request = await service.requests.submit(MANAGER, draft, idempotency_key="plan-1")
+            await service.queries.get_request(MANAGER, request.id)
+            await service.queries.list_requests_for(MANAGER)
+            await service.queries.list_grants_for(MANAGER)
             # ... and the dispatcher's claim of due notifications.
             await OutboxQueue(engine).claim(
                 datetime.now(UTC), limit=100, lease=timedelta(minutes=5)

@@ -65,32 +65,34 @@ async def test_full_lifecycle_round_trips_through_the_database(
 ) -> None:
     clock = FixedClock()
     service = make_service(session_factory, clock)
-    request = await service.submit(MANAGER, draft(clock.today()), idempotency_key="s1")
+    request = await service.requests.submit(MANAGER, draft(clock.today()), idempotency_key="s1")
     assert request.number == "2026-000001"
-    second = await service.submit(
+    second = await service.requests.submit(
         MANAGER,
         draft(clock.today(), worker_email="eero@laukaa.example.fi"),
         idempotency_key="s2",
     )
     assert second.number == "2026-000002"
-    approved = await service.approve(APPROVER, request.id, idempotency_key="a1")
-    batch = await service.queue_for_keha(ADMIN, PKS, idempotency_key="q1", request_ids=[request.id])
-    await service.mark_sent(ADMIN, batch.id, idempotency_key="m1")
-    done = await service.confirm_row(ADMIN, batch.rows[0].id, idempotency_key="c1")
+    approved = await service.requests.approve(APPROVER, request.id, idempotency_key="a1")
+    batch = await service.handoff.queue_for_keha(
+        ADMIN, PKS, idempotency_key="q1", request_ids=[request.id]
+    )
+    await service.handoff.mark_sent(ADMIN, batch.id, idempotency_key="m1")
+    done = await service.handoff.confirm_row(ADMIN, batch.rows[0].id, idempotency_key="c1")
     assert done.state is RequestState.DONE and approved.version == 2
-    view = await service.get_request(MANAGER, request.id)
+    view = await service.queries.get_request(MANAGER, request.id)
     assert view.request == done
     assert view.grant is not None and view.grant.state is GrantState.ACTIVE
     assert view.grant.start == request.start and view.grant.end == request.end
     assert view.request.created_at == clock.now()
     assert view.request.created_at.tzinfo is not None
     assert len(view.grant.history) == 1
-    assert (await service.verify_audit(ADMIN)).ok
+    assert (await service.queries.verify_audit(ADMIN)).ok
     # Replays return the first result and change nothing.
     before = await snapshot(session_factory)
     assert (
-        await service.submit(MANAGER, draft(clock.today()), idempotency_key="s1")
-        == (await service.get_request(MANAGER, request.id)).request
+        await service.requests.submit(MANAGER, draft(clock.today()), idempotency_key="s1")
+        == (await service.queries.get_request(MANAGER, request.id)).request
     )
     assert await snapshot(session_factory) == before
 
@@ -102,7 +104,7 @@ async def test_failed_command_rolls_everything_back(
     service = make_service(session_factory, clock)
     before = await snapshot(session_factory)
     with pytest.raises(PolicyViolations):
-        await service.submit(MANAGER, draft(clock.today(), end=None), idempotency_key="x")
+        await service.requests.submit(MANAGER, draft(clock.today(), end=None), idempotency_key="x")
     assert await snapshot(session_factory) == before
 
 
@@ -112,19 +114,19 @@ async def test_numbers_and_queries(session_factory: async_sessionmaker[AsyncSess
     made = []
     for i in range(3):
         made.append(
-            await service.submit(
+            await service.requests.submit(
                 MANAGER,
                 draft(clock.today(), worker_email=f"w{i}@laukaa.example.fi"),
                 idempotency_key=f"k{i}",
             )
         )
         clock.advance(minutes=1)
-    listed = await service.list_requests_for(APPROVER)
+    listed = await service.queries.list_requests_for(APPROVER)
     assert [r.id for r in listed] == [r.id for r in reversed(made)]
     clock.advance(days=15)
-    expired = await service.expire(idempotency_key="e")
+    expired = await service.jobs.expire(idempotency_key="e")
     assert sorted(r.number for r in expired) == ["2026-000001", "2026-000002", "2026-000003"]
-    assert await service.list_requests_for(APPROVER, states=[RequestState.PENDING]) == []
+    assert await service.queries.list_requests_for(APPROVER, states=[RequestState.PENDING]) == []
 
 
 async def test_unit_of_work_rolls_back_without_commit(
@@ -152,7 +154,7 @@ async def test_audit_head_follows_the_last_row(
 ) -> None:
     clock = FixedClock()
     service = make_service(session_factory, clock)
-    await service.submit(MANAGER, draft(clock.today()), idempotency_key="h1")
+    await service.requests.submit(MANAGER, draft(clock.today()), idempotency_key="h1")
     async with SqlUnitOfWork(session_factory) as uow:
         [entry] = await uow.audit.entries()
         head = await uow.audit.head()
@@ -175,12 +177,12 @@ async def test_dates_survive_the_round_trip(
     clock = FixedClock()
     service = make_service(session_factory, clock)
     start = clock.today() - timedelta(days=3)
-    request = await service.submit(
+    request = await service.requests.submit(
         MANAGER,
         draft(clock.today(), start=start, end=start + timedelta(days=1)),
         idempotency_key="d",
     )
-    stored = (await service.get_request(MANAGER, request.id)).request
+    stored = (await service.queries.get_request(MANAGER, request.id)).request
     assert stored.start == start and stored.end == start + timedelta(days=1)
     assert stored.service_areas == ("youth", "guidance")
     assert stored.confirmations == frozenset({"customer_consent_form", "worker_agreement"})
@@ -196,19 +198,21 @@ async def test_change_revoke_and_misuse_on_the_database(
     today = clock.today()
 
     async def active(email: str) -> str:
-        request = await service.submit(
+        request = await service.requests.submit(
             MANAGER, draft(today, worker_email=email), idempotency_key=f"s-{email}"
         )
-        await service.approve(APPROVER, request.id, idempotency_key=f"a-{email}")
-        batch = await service.queue_for_keha(ADMIN, PKS, idempotency_key=f"q-{email}")
-        await service.mark_sent(ADMIN, batch.id, idempotency_key=f"m-{email}")
-        done = await service.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=f"c-{email}")
+        await service.requests.approve(APPROVER, request.id, idempotency_key=f"a-{email}")
+        batch = await service.handoff.queue_for_keha(ADMIN, PKS, idempotency_key=f"q-{email}")
+        await service.handoff.mark_sent(ADMIN, batch.id, idempotency_key=f"m-{email}")
+        done = await service.handoff.confirm_row(
+            ADMIN, batch.rows[0].id, idempotency_key=f"c-{email}"
+        )
         assert done.grant_id is not None
         return done.grant_id
 
     first = await active("aino@laukaa.example.fi")
     second = await active("eero@laukaa.example.fi")
-    change = await service.submit(
+    change = await service.requests.submit(
         MANAGER,
         RequestDraft(
             kind=RequestKind.CHANGE,
@@ -222,22 +226,26 @@ async def test_change_revoke_and_misuse_on_the_database(
         ),
         idempotency_key="change",
     )
-    revoke = await service.revoke_by_municipality(
+    revoke = await service.requests.revoke_by_municipality(
         MANAGER, first, RevokeReason.EMPLOYMENT_ENDED, idempotency_key="revoke"
     )
-    assert (await service.get_request(MANAGER, change.id)).request.state is RequestState.CANCELLED
-    misuse = await service.revoke_for_misuse(APPROVER, second, "Väärinkäyttö", idempotency_key="x")
-    batch = await service.queue_for_keha(ADMIN, PKS, idempotency_key="q-revokes")
+    assert (
+        await service.queries.get_request(MANAGER, change.id)
+    ).request.state is RequestState.CANCELLED
+    misuse = await service.requests.revoke_for_misuse(
+        APPROVER, second, "Väärinkäyttö", idempotency_key="x"
+    )
+    batch = await service.handoff.queue_for_keha(ADMIN, PKS, idempotency_key="q-revokes")
     assert {r.request_id for r in batch.rows} == {revoke.id, misuse.id}
     assert all(r.urgent for r in batch.rows)
-    await service.mark_sent(ADMIN, batch.id, idempotency_key="m-revokes")
+    await service.handoff.mark_sent(ADMIN, batch.id, idempotency_key="m-revokes")
     for i, row in enumerate(batch.rows):
-        await service.confirm_row(ADMIN, row.id, idempotency_key=f"c-revokes-{i}")
-    grants = await service.list_grants_for(MANAGER, states=None)
+        await service.handoff.confirm_row(ADMIN, row.id, idempotency_key=f"c-revokes-{i}")
+    grants = await service.queries.list_grants_for(MANAGER, states=None)
     assert {g.id: g.state for g in grants} == {
         first: GrantState.REMOVED,
         second: GrantState.REMOVED,
     }
     assert [e.event.value for e in grants[0].history] == ["opened", "revoking", "removed"]
-    result = await service.verify_audit(ADMIN)
+    result = await service.queries.verify_audit(ADMIN)
     assert result.ok and result.checked == 2 * 5 + 1 + 1 + 1 + 1 + 2 + 2 + 2

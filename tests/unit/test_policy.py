@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -12,6 +13,7 @@ from domain_support import MANAGER, TODAY, WORKER, example_directory, valid_draf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from access.addresses import normalize_email
 from access.model import (
     AccessRequest,
     Grant,
@@ -21,10 +23,13 @@ from access.model import (
     Worker,
 )
 from access.policy import (
+    NAME_FORBIDDEN,
+    NAME_PATTERN,
     VIOLATION_CODES,
     PolicyContext,
     Violation,
     add_months,
+    check_name,
     check_request,
     check_revoke,
 )
@@ -119,6 +124,8 @@ CASES: list[tuple[str, str | None, dict[str, Any], PolicyContext | None]] = [
     ("text.required", "worker_email", {"worker_email": ""}, None),
     ("text.too_long", "justification", {"justification": "x" * 2001}, None),
     ("text.too_long", "worker_name", {"worker_name": "x" * 201}, None),
+    ("text.forbidden_characters", "worker_name", {"worker_name": "**Pomo** [x](y)"}, None),
+    ("text.forbidden_characters", "worker_job_title", {"worker_job_title": "<b>Ohjaaja</b>"}, None),
     ("grant.duplicate", "worker_email", {}, PolicyContext(today=TODAY, grants=[grant()])),
     ("grant.duplicate", "worker_email", {}, PolicyContext(today=TODAY, requests=[open_request()])),
 ]
@@ -314,3 +321,21 @@ def test_any_input_gives_only_documented_codes(
         and {"customer_consent_form", "worker_agreement"} <= confirmations
     )
     assert (violations == []) == bool(valid)
+
+
+@pytest.mark.parametrize("character", sorted(NAME_FORBIDDEN))
+def test_the_name_rule_and_its_form_pattern_agree(character: str) -> None:
+    name = f"Aino {character} Esimerkki"
+    assert [v.code for v in check_name("worker_name", name)] == ["text.forbidden_characters"]
+    assert re.fullmatch(NAME_PATTERN, name) is None
+
+
+@pytest.mark.parametrize("name", ["Aino Esimerkki", "Anna-Liisa O'Brien (sijainen)", "Åke, Ö."])
+def test_ordinary_names_pass_the_name_rule(name: str) -> None:
+    assert check_name("worker_name", name) == []
+    assert re.fullmatch(NAME_PATTERN, name) is not None
+
+
+def test_an_email_is_compared_stripped_and_lower_cased() -> None:
+    assert normalize_email("  Aino.Esimerkki@Laukaa.FI ") == "aino.esimerkki@laukaa.fi"
+    assert normalize_email("   ") == ""

@@ -1,0 +1,565 @@
+"""Use cases of a request: submit, cancel, return, resubmit, approve, reject, and the
+two revokes (by the municipality, for misuse).
+
+Every command authorises the actor against the directory (:mod:`access.authz`),
+checks the transition and the rules (all violations at once) and writes the new state
+with compare-and-set, one audit row per request transition and the outbox rows the
+transition implies, under an idempotency key - in one unit of work
+(:meth:`access.runner.CommandRunner.run`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from access import authz
+from access.addresses import normalize_email
+from access.errors import PolicyViolations, StaleRequest
+from access.model import (
+    AWAITING_DECISION,
+    LIVE_GRANT_STATES,
+    MUNICIPAL_REVOKE_REASONS,
+    OPEN_STATES,
+    AccessRequest,
+    DecisionOutcome,
+    Grant,
+    GrantEventKind,
+    GrantState,
+    RequestChanges,
+    RequestDraft,
+    RequestKind,
+    RequestState,
+    RevokeReason,
+    Worker,
+)
+from access.policy import (
+    PolicyContext,
+    Violation,
+    check_decision_text,
+    check_request,
+    check_revoke,
+    check_still_grantable,
+)
+from access.ports import GrantQuery, RequestQuery, UnitOfWork
+from access.runner import CommandRunner, Transaction, deny, load_request, ref
+
+__all__ = ["RequestService", "open_revoke"]
+
+T = TypeVar("T")
+
+Tx = Transaction[UnitOfWork]
+
+
+class RequestService:
+    """The commands of requesters and approvers on requests and grants."""
+
+    def __init__(self, runner: CommandRunner[UnitOfWork]) -> None:
+        self.runner = runner
+
+    # ------------------------------------------------------------------ requesters
+
+    async def submit(
+        self, actor: str, draft: RequestDraft, *, idempotency_key: str
+    ) -> AccessRequest:
+        """A requester asks for a new grant or a change of an active grant (-> pending).
+
+        Raises AccessDenied (not a requester for the municipality) or PolicyViolations.
+        """
+        actor = normalize_email(actor)
+        if draft.kind is RequestKind.REVOKE:
+            raise ValueError("use revoke_by_municipality for revoke requests")
+
+        async def work(tx: Tx) -> tuple[AccessRequest, str]:
+            roles = self.runner.roles_of(actor)
+            d = _normalized(draft)
+            grant: Grant | None = None
+            if d.kind is RequestKind.CHANGE:
+                grant = await tx.uow.grants.get(d.grant_id) if d.grant_id else None
+                if grant is None:
+                    deny(authz.may_request_anywhere(roles), actor, "submit", target=d.grant_id)
+                    raise PolicyViolations(
+                        [Violation("grant.not_found", "grant_id", {"grant_id": d.grant_id or ""})]
+                    )
+                d = replace(d, municipality=grant.municipality)
+            deny(authz.may_request(roles, d.municipality), actor, "submit", target=d.municipality)
+            ctx = await _policy_context(tx, d, grant, exclude=None)
+            violations = check_request(d, tx.directory, ctx)
+            if violations:
+                raise PolicyViolations(violations)
+            area = tx.directory.area_of(d.municipality)
+            assert area is not None  # checked by the policy
+            worker = (
+                grant.worker
+                if grant is not None
+                else Worker(d.worker_name, d.worker_email, d.worker_job_title, d.municipality)
+            )
+            request = AccessRequest(
+                id=tx.new_id(),
+                number=await tx.next_number(),
+                kind=d.kind,
+                state=RequestState.PENDING,
+                version=1,
+                worker=worker,
+                municipality=d.municipality,
+                area=area.code,
+                service_areas=d.service_areas,
+                level=d.level,
+                start=d.start,
+                end=d.end,
+                justification=d.justification,
+                confirmations=d.confirmations,
+                requester=actor,
+                created_by=actor,
+                created_at=tx.now,
+                updated_at=tx.now,
+                grant_id=grant.id if grant is not None else None,
+            )
+            await tx.create(request, action="request.submitted", template="request.submitted")
+            return request, ref("request", request.id)
+
+        return await self.runner.run(actor, "submit", idempotency_key, work, load_request)
+
+    async def cancel(self, actor: str, request_id: str, *, idempotency_key: str) -> AccessRequest:
+        """The requester withdraws a request before it is decided (-> cancelled)."""
+        actor = normalize_email(actor)
+
+        async def work(tx: Tx) -> tuple[AccessRequest, str]:
+            request = await tx.request(request_id)
+            deny(
+                authz.may_request(self.runner.roles_of(actor), request.municipality),
+                actor,
+                "cancel",
+                request_id=request.id,
+            )
+            if request.state not in AWAITING_DECISION:
+                await tx.not_in_state(request)
+            moved = await tx.move(
+                request,
+                RequestState.CANCELLED,
+                action="request.cancelled",
+                template="request.cancelled",
+                details={"cause": "requester"},
+                params={"cause": "requester"},
+                question=None,
+            )
+            return moved, ref("request", moved.id)
+
+        return await self.runner.run(actor, "cancel", idempotency_key, work, load_request)
+
+    async def resubmit(
+        self,
+        actor: str,
+        request_id: str,
+        changes: RequestChanges,
+        *,
+        idempotency_key: str,
+    ) -> AccessRequest:
+        """The requester edits a returned request and sends it again (-> pending)."""
+        actor = normalize_email(actor)
+
+        async def work(tx: Tx) -> tuple[AccessRequest, str]:
+            request = await tx.request(request_id)
+            deny(
+                authz.may_request(self.runner.roles_of(actor), request.municipality),
+                actor,
+                "resubmit",
+                request_id=request.id,
+            )
+            if request.state is not RequestState.RETURNED:
+                await tx.not_in_state(request)
+            draft = _normalized(_apply_changes(request, changes))
+            grant = (
+                await tx.uow.grants.get(request.grant_id)
+                if request.kind is RequestKind.CHANGE and request.grant_id
+                else None
+            )
+            ctx = await _policy_context(tx, draft, grant, exclude=request.id)
+            violations = check_request(draft, tx.directory, ctx)
+            if violations:
+                raise PolicyViolations(violations)
+            worker = replace(
+                request.worker, name=draft.worker_name, job_title=draft.worker_job_title
+            )
+            moved = await tx.move(
+                request,
+                RequestState.PENDING,
+                action="request.resubmitted",
+                template="request.resubmitted",
+                worker=worker,
+                service_areas=draft.service_areas,
+                level=draft.level,
+                start=draft.start,
+                end=draft.end,
+                justification=draft.justification,
+                confirmations=draft.confirmations,
+                question=None,
+            )
+            return moved, ref("request", moved.id)
+
+        return await self.runner.run(actor, "resubmit", idempotency_key, work, load_request)
+
+    async def revoke_by_municipality(
+        self,
+        actor: str,
+        grant_id: str,
+        reason: RevokeReason,
+        note: str = "",
+        *,
+        idempotency_key: str,
+    ) -> AccessRequest:
+        """The municipality ends a grant (002 §5): no approval, logged, urgent for KEHA,
+        the area's approvers are told. The grant becomes ``revoking``."""
+        actor = normalize_email(actor)
+        note = note.strip()
+
+        async def work(tx: Tx) -> tuple[AccessRequest, str]:
+            roles = self.runner.roles_of(actor)
+            grant = await tx.uow.grants.get(grant_id)
+            if grant is None:
+                deny(authz.may_request_anywhere(roles), actor, "revoke", target=grant_id)
+                raise PolicyViolations(
+                    [Violation("grant.not_found", "grant_id", {"grant_id": grant_id})]
+                )
+            deny(authz.may_request(roles, grant.municipality), actor, "revoke", target=grant.id)
+            await tx.uow.lock(f"grant:{grant.id}")
+            violations = check_revoke(grant, grant_id, note)
+            if reason not in MUNICIPAL_REVOKE_REASONS:
+                violations.append(
+                    Violation("revoke.reason_invalid", "reason", {"reason": reason.value})
+                )
+            if violations:
+                raise PolicyViolations(violations)
+            request = await open_revoke(
+                tx,
+                grant,
+                requester=actor,
+                reason=reason,
+                note=note,
+                template="revoke.requested",
+            )
+            return request, ref("request", request.id)
+
+        return await self.runner.run(actor, "revoke", idempotency_key, work, load_request)
+
+    # ------------------------------------------------------------------- approvers
+
+    async def approve(
+        self,
+        actor: str,
+        request_id: str,
+        *,
+        idempotency_key: str,
+        expected_version: int | None = None,
+    ) -> AccessRequest:
+        """An approver or deputy of the area approves (-> approved).
+
+        The loser of a race gets AlreadyDecided naming who decided and when.
+        """
+        actor = normalize_email(actor)
+
+        async def work(tx: Tx) -> tuple[AccessRequest, str]:
+            request = await self._pending_decision(
+                tx, actor, request_id, "approve", expected_version
+            )
+            violations = check_still_grantable(request.municipality, tx.directory, tx.today)
+            if violations:
+                raise PolicyViolations(violations)
+            moved = await tx.move(
+                request,
+                RequestState.APPROVED,
+                action="request.approved",
+                template="request.approved",
+            )
+            await tx.decide(request, DecisionOutcome.APPROVED, "")
+            return moved, ref("request", moved.id)
+
+        return await self.runner.run(actor, "approve", idempotency_key, work, load_request)
+
+    async def reject(
+        self,
+        actor: str,
+        request_id: str,
+        reason: str,
+        *,
+        idempotency_key: str,
+        expected_version: int | None = None,
+    ) -> AccessRequest:
+        """An approver or deputy rejects with a reason (-> rejected)."""
+        return await self._decide_with_text(
+            actor,
+            request_id,
+            reason,
+            command="reject",
+            field="reason",
+            to=RequestState.REJECTED,
+            outcome=DecisionOutcome.REJECTED,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
+
+    async def return_with_question(
+        self,
+        actor: str,
+        request_id: str,
+        question: str,
+        *,
+        idempotency_key: str,
+        expected_version: int | None = None,
+    ) -> AccessRequest:
+        """An approver sends the request back with a question (-> returned)."""
+        return await self._decide_with_text(
+            actor,
+            request_id,
+            question,
+            command="return",
+            field="question",
+            to=RequestState.RETURNED,
+            outcome=DecisionOutcome.RETURNED,
+            idempotency_key=idempotency_key,
+            expected_version=expected_version,
+        )
+
+    async def _decide_with_text(
+        self,
+        actor: str,
+        request_id: str,
+        text: str,
+        *,
+        command: str,
+        field: str,
+        to: RequestState,
+        outcome: DecisionOutcome,
+        idempotency_key: str,
+        expected_version: int | None,
+    ) -> AccessRequest:
+        """Return (with a question) or reject (with a reason): the text is required,
+        shown to the requester and recorded with the decision."""
+        actor = normalize_email(actor)
+        text = text.strip()
+        # A returned request carries its open question until it is resubmitted.
+        changes: dict[str, Any] = {"question": text} if field == "question" else {}
+
+        async def work(tx: Tx) -> tuple[AccessRequest, str]:
+            request = await self._pending_decision(tx, actor, request_id, command, expected_version)
+            violations = check_decision_text(field, text)
+            if violations:
+                raise PolicyViolations(violations)
+            moved = await tx.move(
+                request,
+                to,
+                action=f"request.{to.value}",
+                template=f"request.{to.value}",
+                params={field: text},
+                **changes,
+            )
+            await tx.decide(request, outcome, text)
+            return moved, ref("request", moved.id)
+
+        return await self.runner.run(actor, command, idempotency_key, work, load_request)
+
+    async def revoke_for_misuse(
+        self, actor: str, grant_id: str, note: str, *, idempotency_key: str
+    ) -> AccessRequest:
+        """An approver or deputy ends a grant at once on misuse (002 §4, §10)."""
+        actor = normalize_email(actor)
+        note = note.strip()
+
+        async def work(tx: Tx) -> tuple[AccessRequest, str]:
+            roles = self.runner.roles_of(actor)
+            grant = await tx.uow.grants.get(grant_id)
+            if grant is None:
+                deny(
+                    authz.may_decide_anywhere(roles),
+                    actor,
+                    "revoke_for_misuse",
+                    target=grant_id,
+                )
+                raise PolicyViolations(
+                    [Violation("grant.not_found", "grant_id", {"grant_id": grant_id})]
+                )
+            deny(
+                authz.may_revoke_for_misuse(roles, actor, grant.area, grant.worker.email),
+                actor,
+                "revoke_for_misuse",
+                target=grant.id,
+            )
+            await tx.uow.lock(f"grant:{grant.id}")
+            violations = check_revoke(grant, grant_id, note, note_required=True)
+            if violations:
+                raise PolicyViolations(violations)
+            request = await open_revoke(
+                tx,
+                grant,
+                requester=grant.requested_by,
+                reason=RevokeReason.MISUSE,
+                note=note,
+                template="revoke.misuse",
+            )
+            await tx.decide(request, DecisionOutcome.APPROVED, note)
+            return request, ref("request", request.id)
+
+        return await self.runner.run(
+            actor, "revoke_for_misuse", idempotency_key, work, load_request
+        )
+
+    async def _pending_decision(
+        self, tx: Tx, actor: str, request_id: str, command: str, expected_version: int | None
+    ) -> AccessRequest:
+        """The request an approver decides on: may decide, pending, the version seen."""
+        request = await tx.request(request_id)
+        deny(
+            authz.may_decide(self.runner.roles_of(actor), actor, request),
+            actor,
+            command,
+            request_id=request.id,
+        )
+        if request.state is not RequestState.PENDING:
+            await tx.not_in_state(request)
+        _check_version(request, expected_version)
+        return request
+
+
+async def open_revoke(
+    tx: Transaction[Any],
+    grant: Grant,
+    *,
+    requester: str,
+    reason: RevokeReason,
+    note: str,
+    template: str,
+) -> AccessRequest:
+    """Create an approved, urgent revoke request; the grant becomes ``revoking``.
+
+    Change requests of the grant that have not reached KEHA are superseded
+    (-> cancelled, cause ``superseded_by_revoke``).
+    """
+    request_id = tx.new_id()
+    superseded = await tx.uow.requests.find(
+        RequestQuery(
+            grant_id=grant.id,
+            kinds=[RequestKind.CHANGE],
+            states=[RequestState.PENDING, RequestState.RETURNED, RequestState.APPROVED],
+        )
+    )
+    for change in sorted(superseded, key=lambda r: r.number):
+        await tx.move(
+            change,
+            RequestState.CANCELLED,
+            action="request.cancelled",
+            template="request.cancelled",
+            details={"cause": "superseded_by_revoke", "superseded_by": request_id},
+            params={"cause": "superseded_by_revoke"},
+            question=None,
+        )
+    await tx.update_grant(grant, GrantEventKind.REVOKING, request_id, state=GrantState.REVOKING)
+    request = AccessRequest(
+        id=request_id,
+        number=await tx.next_number(),
+        kind=RequestKind.REVOKE,
+        state=RequestState.APPROVED,
+        version=1,
+        worker=grant.worker,
+        municipality=grant.municipality,
+        area=grant.area,
+        service_areas=grant.service_areas,
+        level=grant.level,
+        start=tx.today,
+        end=None,
+        justification=note,
+        confirmations=frozenset(),
+        requester=requester,
+        created_by=tx.actor,
+        created_at=tx.now,
+        updated_at=tx.now,
+        grant_id=grant.id,
+        revoke_reason=reason,
+        urgent=True,
+    )
+    await tx.create(
+        request,
+        action=template,
+        template=template,
+        details={
+            "grant_id": grant.id,
+            "grant_state": GrantState.REVOKING.value,
+            "reason": reason.value,
+        },
+        params={"note": note},
+    )
+    return request
+
+
+async def _policy_context(
+    tx: Tx, draft: RequestDraft, grant: Grant | None, *, exclude: str | None
+) -> PolicyContext:
+    """Lock the subject and gather what the duplicate / open-request rules need."""
+    if draft.kind is RequestKind.CHANGE and grant is not None:
+        await tx.uow.lock(f"grant:{grant.id}")
+        requests = await tx.uow.requests.find(
+            RequestQuery(grant_id=grant.id, states=sorted(OPEN_STATES))
+        )
+        return PolicyContext(
+            today=tx.today, grant=grant, requests=requests, exclude_request_id=exclude
+        )
+    area = tx.directory.area_of(draft.municipality)
+    if area is None or not draft.worker_email:
+        return PolicyContext(today=tx.today, exclude_request_id=exclude)
+    await tx.uow.lock(f"worker:{area.code}:{draft.worker_email}")
+    grants = await tx.uow.grants.find(
+        GrantQuery(
+            worker_email=draft.worker_email,
+            areas=[area.code],
+            states=sorted(LIVE_GRANT_STATES),
+        )
+    )
+    requests = await tx.uow.requests.find(
+        RequestQuery(
+            worker_email=draft.worker_email,
+            areas=[area.code],
+            kinds=[RequestKind.GRANT],
+            states=sorted(OPEN_STATES),
+        )
+    )
+    return PolicyContext(
+        today=tx.today, grants=grants, requests=requests, exclude_request_id=exclude
+    )
+
+
+def _check_version(request: AccessRequest, expected_version: int | None) -> None:
+    if expected_version is not None and expected_version != request.version:
+        raise StaleRequest(request.id, expected_version, request.version)
+
+
+def _normalized(draft: RequestDraft) -> RequestDraft:
+    return replace(
+        draft,
+        municipality=draft.municipality.strip().lower(),
+        worker_name=" ".join(draft.worker_name.split()),
+        worker_email=normalize_email(draft.worker_email),
+        worker_job_title=" ".join(draft.worker_job_title.split()),
+        service_areas=tuple(dict.fromkeys(s.strip() for s in draft.service_areas if s.strip())),
+        level=draft.level.strip(),
+        justification=draft.justification.strip(),
+        confirmations=frozenset(c.strip() for c in draft.confirmations if c.strip()),
+    )
+
+
+def _apply_changes(request: AccessRequest, changes: RequestChanges) -> RequestDraft:
+    def pick(new: T | None, old: T) -> T:
+        return old if new is None else new
+
+    return RequestDraft(
+        kind=request.kind,
+        municipality=request.municipality,
+        worker_name=pick(changes.worker_name, request.worker.name),
+        worker_email=request.worker.email,
+        worker_job_title=pick(changes.worker_job_title, request.worker.job_title),
+        service_areas=pick(changes.service_areas, request.service_areas),
+        level=pick(changes.level, request.level),
+        start=pick(changes.start, request.start),
+        end=pick(changes.end, request.end),
+        justification=pick(changes.justification, request.justification),
+        confirmations=pick(changes.confirmations, request.confirmations),
+        grant_id=request.grant_id,
+    )
