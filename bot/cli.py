@@ -19,109 +19,40 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
 
 from access.directory import Directory, DirectoryError, load_directory_file
 from bot.cli_authority import add_directory_actions as _add_directory_actions
 from bot.cli_authority import register as _add_authority
-from bot.config import ConfigError, Settings, load_settings
+from bot.config import Settings
 from bot.manifest_build import register as _add_manifest
 from bot.outbox_cli import register as _add_outbox
 from bot.serve import register as _add_serve
+from bot.startup import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_OK,
+    banner,
+    listen_problems_or_exit,
+    migrate_or_report,
+    print_directory_problems,
+    redacted,
+    settings_or_exit,
+    summary,
+)
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-
-PLAYGROUND_PACKAGE = "@microsoft/m365agentsplayground"
-
-
-# ------------------------------------------------------------------ helpers
-
-
-def _settings_or_exit(err: TextIO) -> Settings | int:
-    try:
-        return load_settings()
-    except ConfigError as error:
-        for line in error.lines():
-            print(line, file=err)
-        return EXIT_CONFIG
-
-
-def _listen_problems_or_exit(settings: Settings, err: TextIO) -> int | None:
-    """EXIT_CONFIG (and one line per problem) when the bot must not listen like this:
-    anonymous on a non-loopback address, download links without https."""
-    problems = settings.listen_problems()
-    if not problems:
-        return None
-    for line in ConfigError(problems).lines():
-        print(line, file=err)
-    return EXIT_CONFIG
-
-
-def _print_directory_problems(error: DirectoryError, source: str, err: TextIO) -> None:
-    for problem in error.problems:
-        print(f"{source}: {problem.path}: {problem.message}", file=err)
-    count = len(error.problems)
-    print(f"{source}: {count} problem{'s' if count != 1 else ''}", file=err)
-
-
-def _summary(directory: Directory) -> str:
-    municipalities = directory.municipalities()
-    contracted = sum(1 for m in municipalities if m.contracted)
-    return (
-        f"{len(directory.areas)} areas, {len(municipalities)} municipalities "
-        f"({contracted} contracted), {len(directory.service_areas)} service areas, "
-        f"{len(directory.access_levels)} access levels"
-    )
-
-
-def _redacted(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.split("://", 1)[0] + "://..."
-
-
-async def _migrate(settings: Settings) -> str:
-    from storage.db import create_engine
-    from storage.migrations_runner import current_revision, upgrade_to_head
-
-    engine = create_engine(settings.database_url)
-    try:
-        await upgrade_to_head(engine)
-        return await current_revision(engine) or "?"
-    finally:
-        await engine.dispose()
-
-
-def _migrate_or_report(settings: Settings, err: TextIO) -> str | None:
-    try:
-        return asyncio.run(_migrate(settings))
-    except Exception as error:  # unreachable server, bad credentials, locked file ...
-        print(
-            f"database error: cannot migrate {_redacted(settings.database_url)} "
-            f"({type(error).__name__}: {error})",
-            file=err,
-        )
-        return None
-
 
 # ----------------------------------------------------------------- commands
 
 
 def cmd_migrate(_args: argparse.Namespace) -> int:
-    settings = _settings_or_exit(sys.stderr)
+    settings = settings_or_exit(sys.stderr)
     if isinstance(settings, int):
         return settings
-    revision = _migrate_or_report(settings, sys.stderr)
+    revision = migrate_or_report(settings, sys.stderr)
     if revision is None:
         return EXIT_FAILED
-    print(f"database {_redacted(settings.database_url)} is at revision {revision}")
+    print(f"database {redacted(settings.database_url)} is at revision {revision}")
     return EXIT_OK
 
 
@@ -130,14 +61,14 @@ def cmd_directory_check(args: argparse.Namespace) -> int:
     try:
         directory = load_directory_file(args.file)
     except DirectoryError as error:
-        _print_directory_problems(error, source, sys.stdout)
+        print_directory_problems(error, source, sys.stdout)
         return EXIT_FAILED
-    print(f"{source}: OK – {_summary(directory)}")
+    print(f"{source}: OK – {summary(directory)}")
     return EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = _settings_or_exit(sys.stderr)
+    settings = settings_or_exit(sys.stderr)
     if isinstance(settings, int):
         return settings
     overrides: dict[str, object] = {}
@@ -147,7 +78,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     if overrides:
         settings = settings.model_copy(update=overrides)
-    refused = _listen_problems_or_exit(settings, sys.stderr)
+    refused = listen_problems_or_exit(settings, sys.stderr)
     if refused is not None:
         return refused
 
@@ -161,9 +92,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"configuration error: ATMT_DIRECTORY: {settings.directory_path} is invalid:",
             file=sys.stderr,
         )
-        _print_directory_problems(error, str(settings.directory_path), sys.stderr)
+        print_directory_problems(error, str(settings.directory_path), sys.stderr)
         return EXIT_CONFIG
-    revision = _migrate_or_report(settings, sys.stderr)
+    revision = migrate_or_report(settings, sys.stderr)
     if revision is None:
         return EXIT_FAILED
     try:
@@ -194,7 +125,7 @@ async def _serve(settings: Settings, directory: Directory, revision: str) -> Non
         except OSError as error:
             raise _ListenError(error.strerror or str(error)) from None
         host, port = runner.addresses[0][:2]
-        print(_banner(settings, directory, revision, str(host), int(port)), flush=True)
+        print(banner(settings, directory, revision, str(host), int(port)), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -204,37 +135,6 @@ async def _serve(settings: Settings, directory: Directory, revision: str) -> Non
         print("stopping", flush=True)
     finally:
         await runner.cleanup()
-
-
-def _banner(settings: Settings, directory: Directory, revision: str, host: str, port: int) -> str:
-    shown_host = f"[{host}]" if ":" in host else host
-    base = f"http://{shown_host}:{port}"
-    endpoint = f"{base}/api/messages"
-    lines = [
-        "A-TMT access-request bot is running.",
-        f"  endpoint   {endpoint}",
-        f"  health     {base}/healthz   {base}/readyz",
-        f"  database   {_redacted(settings.database_url)} (revision {revision})",
-        f"  directory  {settings.directory_path} ({_summary(directory)})",
-    ]
-    if settings.anonymous:
-        lines += [
-            "  mode       local anonymous: no MicrosoftAppId, so tokens are neither checked",
-            "             nor sent. Only loopback serviceUrls (a local Playground) are",
-            "             answered.",
-            "",
-            "Talk to it without Teams: `make run` also starts Microsoft 365 Agents",
-            f"Playground ({PLAYGROUND_PACKAGE}) for each example user when Node.js is",
-            'present; type "apua", "hjälp" or "help" in the chat.',
-        ]
-    else:
-        lines += [
-            f"  mode       Bot Framework auth, app {settings.app_id} ({settings.app_type})",
-            "             point the Azure Bot's messaging endpoint at the endpoint above",
-            "             (through HTTPS).",
-        ]
-    lines.append("Stop with Ctrl+C.")
-    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------- parser

@@ -39,11 +39,11 @@ from access.locales import DEFAULT_LOCALE, LOCALES
 from access.model import SYSTEM_ACTOR
 from access.reports import month_end
 from bot.config import ConfigError, Settings, load_settings
+from bot.startup import EXIT_CONFIG, EXIT_FAILED, EXIT_OK
 from dialogs.i18n import Translator
 
 __all__ = ["add_directory_actions", "register"]
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 T = TypeVar("T")
 
 

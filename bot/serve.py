@@ -44,6 +44,15 @@ from typing import Any
 from aiohttp import web
 
 from bot.config import Settings
+from bot.startup import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    banner,
+    listen_problems_or_exit,
+    migrate_or_report,
+    print_directory_problems,
+    settings_or_exit,
+)
 
 __all__ = [
     "DEFAULT_APP_FACTORY",
@@ -210,9 +219,7 @@ def _stop(processes: list[SpawnProcess]) -> None:
 
 def cmd_serve(args: Any) -> int:
     """``atmt-bot serve --workers N [--host H] [--port P]``."""
-    from bot import cli
-
-    settings = cli._settings_or_exit(sys.stderr)
+    settings = settings_or_exit(sys.stderr)
     if isinstance(settings, int):
         return settings
     overrides: dict[str, object] = {}
@@ -222,12 +229,12 @@ def cmd_serve(args: Any) -> int:
         overrides["port"] = args.port
     if overrides:
         settings = settings.model_copy(update=overrides)
-    refused = cli._listen_problems_or_exit(settings, sys.stderr)
+    refused = listen_problems_or_exit(settings, sys.stderr)
     if refused is not None:
         return refused
     if args.workers < 1:
         print("--workers must be at least 1", file=sys.stderr)
-        return cli.EXIT_CONFIG
+        return EXIT_CONFIG
     from access.directory import DirectoryError, load_directory_file
 
     try:
@@ -237,16 +244,16 @@ def cmd_serve(args: Any) -> int:
             f"configuration error: ATMT_DIRECTORY: {settings.directory_path} is invalid:",
             file=sys.stderr,
         )
-        cli._print_directory_problems(error, str(settings.directory_path), sys.stderr)
-        return cli.EXIT_CONFIG
-    revision = cli._migrate_or_report(settings, sys.stderr)
+        print_directory_problems(error, str(settings.directory_path), sys.stderr)
+        return EXIT_CONFIG
+    revision = migrate_or_report(settings, sys.stderr)
     if revision is None:
-        return cli.EXIT_FAILED
+        return EXIT_FAILED
 
     def ready(host: str, port: int, pids: list[int]) -> None:
-        banner = cli._banner(settings, directory, revision, host, port)
+        text = banner(settings, directory, revision, host, port)
         workers = ", ".join(str(pid) for pid in pids)
-        print(f"{banner}\n  workers    {len(pids)} processes ({workers})", flush=True)
+        print(f"{text}\n  workers    {len(pids)} processes ({workers})", flush=True)
 
     try:
         return run_workers(settings, args.workers, on_ready=ready)
@@ -255,7 +262,7 @@ def cmd_serve(args: Any) -> int:
             f"cannot listen on {settings.host}:{settings.port}: {error.strerror or error}",
             file=sys.stderr,
         )
-        return cli.EXIT_FAILED
+        return EXIT_FAILED
 
 
 def register(sub: Any) -> None:
