@@ -7,7 +7,8 @@
     atmt-bot keha confirm BATCH --as ADMIN [--row ROW ...] [--note TEXT]
     atmt-bot report --area AREA --from 2026-01 --to 2026-12 --format csv --out FILE
     atmt-bot audit export --format jsonl|csv [--since DATE] [--until DATE] [--area AREA]
-    atmt-bot audit verify                              exit 1 and the first broken row
+    atmt-bot audit verify [--checkpoint FILE|TEXT ...] exit 1 and the first broken row
+    atmt-bot audit checkpoint                          print, record and send a checkpoint
     atmt-bot directory import FILE [--dry-run]         show the difference, apply it
     atmt-bot directory agreement-end MUNICIPALITY DATE|none
     atmt-bot retention run                             pseudonymise what is due
@@ -31,6 +32,7 @@ from typing import Any, TypeVar
 
 import yaml
 
+from access.audit import CHECKPOINT_PREFIX, Checkpoint, parse_checkpoints
 from access.authority import AuthorityService
 from access.directory import DirectoryError, load_directory_file
 from access.errors import AccessDenied, AccessError
@@ -236,14 +238,61 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
     return _run(work)
 
 
-def cmd_audit_verify(_args: argparse.Namespace) -> int:
+def _checkpoints(sources: list[str]) -> list[Checkpoint] | str:
+    """The checkpoints of each ``--checkpoint``: a checkpoint's text, ``-`` (standard
+    input) or a file holding one or more (a saved message, a log export)."""
+    found: list[Checkpoint] = []
+    for source in sources:
+        if source.strip().startswith(CHECKPOINT_PREFIX):
+            text = source
+        elif source == "-":
+            text = sys.stdin.read()
+        else:
+            try:
+                text = Path(source).read_text(encoding="utf-8", errors="replace")
+            except OSError as error:
+                return f"cannot read checkpoint file {source}: {error.strerror}"
+        parsed = parse_checkpoints(text)
+        if not parsed:
+            return f"no checkpoint (atmt-checkpoint:v1:...) in {source[:80]!r}"
+        found.extend(parsed)
+    return found
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    checkpoints = _checkpoints(list(getattr(args, "checkpoint", None) or []))
+    if isinstance(checkpoints, str):
+        print(checkpoints, file=sys.stderr)
+        return EXIT_CONFIG
+
     async def work(a: AuthorityService) -> int:
-        result = await a.verify_audit()
+        result = await a.verify_audit(checkpoints)
         if result.ok:
-            print(f"audit chain OK: {result.checked} rows")
+            print(f"audit chain OK: {result.checked} rows (audit key {result.key_id})")
+            for note in result.notes:
+                print(f"  {note}")
             return EXIT_OK
-        print(f"audit chain BROKEN at row {result.first_bad_position}: {result.reason}")
+        where = f" at row {result.first_bad_position}" if result.first_bad_position else ""
+        print(f"audit chain BROKEN{where}: {result.reason}")
+        print("  see docs/operations.md, 'A failed audit verify'")
         return EXIT_FAILED
+
+    return _run(work)
+
+
+def cmd_audit_checkpoint(_args: argparse.Namespace) -> int:
+    async def work(a: AuthorityService) -> int:
+        checkpoint = await a.audit_checkpoint()
+        if checkpoint is None:
+            print("the audit trail is empty: nothing to anchor yet", file=sys.stderr)
+            return EXIT_FAILED
+        print(checkpoint.text)
+        print(
+            f"row {checkpoint.seq} at {checkpoint.when}; recorded in the trail and queued "
+            "to the authority admins. Keep it outside the database.",
+            file=sys.stderr,
+        )
+        return EXIT_OK
 
     return _run(work)
 
@@ -365,7 +414,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report.add_argument("--out", type=Path)
     report.set_defaults(func=cmd_report)
 
-    audit = sub.add_parser("audit", help="export or verify the audit chain")
+    audit = sub.add_parser("audit", help="export, verify or checkpoint the audit chain")
     audit_actions = audit.add_subparsers(dest="audit_command", required=True)
     p = audit_actions.add_parser("export", help="rows of a period and area")
     p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
@@ -374,8 +423,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--area")
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_audit_export)
-    p = audit_actions.add_parser("verify", help="check the hash chain")
+    p = audit_actions.add_parser("verify", help="check the keyed chain and people mapping")
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        metavar="FILE|TEXT",
+        help="a checkpoint (its text, a file with one or more, or - for stdin) the trail "
+        "must still contain unchanged; repeatable",
+    )
     p.set_defaults(func=cmd_audit_verify)
+    p = audit_actions.add_parser(
+        "checkpoint", help="sign the chain head now, record it and send it to the admins"
+    )
+    p.set_defaults(func=cmd_audit_checkpoint)
 
     retention = sub.add_parser("retention", help="pseudonymise personal data that is due")
     retention_actions = retention.add_subparsers(dest="retention_command", required=True)
