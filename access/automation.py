@@ -1,4 +1,4 @@
-"""Lifecycle automation: reminders, escalation, expiry, agreement end.
+"""Scheduled jobs: reminders, escalation, expiry, agreement end.
 
 Two layers:
 

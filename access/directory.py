@@ -66,7 +66,7 @@ class Municipality:
 
 @dataclass(frozen=True)
 class AutomationSettings:
-    """When the scheduler reminds, escalates and reviews in one area (issue 8).
+    """When the scheduler reminds, escalates and reviews in one area.
 
     Every key is optional in the directory file (``automation:`` of an area)."""
 

@@ -148,7 +148,7 @@ def create_app(
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[_error_middleware])
     app[RUNTIME] = runtime
     app[TRUST] = TrustGate.from_settings(settings)
-    app.cleanup_ctx.append(_lifecycle(runtime, engine=engine, storage=storage, auth=auth))
+    app.cleanup_ctx.append(_running(runtime, engine=engine, storage=storage, auth=auth))
     app.router.add_post("/api/messages", _messages)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
@@ -170,14 +170,14 @@ def _downloads(runtime: Runtime) -> Callable[[web.Request], Awaitable[web.Stream
     )
 
 
-def _lifecycle(
+def _running(
     runtime: Runtime,
     *,
     engine: AsyncEngine | None,
     storage: Storage | None,
     auth: BotFrameworkAuthentication | None,
 ) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def lifecycle(_app: web.Application) -> AsyncIterator[None]:
+    async def running(_app: web.Application) -> AsyncIterator[None]:
         owned = engine is None
         runtime.engine = engine or create_engine(runtime.settings.database_url)
         try:
@@ -231,7 +231,7 @@ def _lifecycle(
                 await runtime.engine.dispose()
             log.info("bot stopped", extra={"event": "stopped"})
 
-    return lifecycle
+    return running
 
 
 # ---------------------------------------------------------------------- errors

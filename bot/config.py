@@ -429,12 +429,12 @@ class Settings(BaseSettings):
         description="CA file for the two above (tests only); empty = the system's CAs",
     )
 
-    # Lifecycle automation: reminders, expiry, escalation, reviews (bot/scheduler.py).
+    # Scheduled jobs: reminders, expiry, escalation, reviews (bot/scheduler.py).
     scheduler_enabled: bool = Field(
         default=True,
         validation_alias=AliasChoices("ATMT_SCHEDULER", "scheduler_enabled"),
         description=(
-            "run the lifecycle job in this process: reminders, escalation, expiry, agreement ends "
+            "run the scheduled jobs in this process: reminders, escalation, expiry, agreement ends "
             "and access reviews (one process at a time runs it)"
         ),
     )
@@ -443,7 +443,7 @@ class Settings(BaseSettings):
         ge=5,
         le=86400,
         validation_alias=AliasChoices("ATMT_SCHEDULER_INTERVAL", "scheduler_interval"),
-        description="seconds between runs of the lifecycle job",
+        description="seconds between runs of the scheduled jobs",
     )
 
     audit_key: SecretStr = Field(

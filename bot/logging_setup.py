@@ -61,7 +61,7 @@ ALLOWED_FIELDS = frozenset(
 
 #: Libraries that write SQL parameters, HTTP headers or bodies (personal data, tokens)
 #: in their INFO and DEBUG records: only their warnings and errors are written,
-#: whatever ``LOG_LEVEL`` says (issue 11; tests/bot/test_logs_privacy.py).
+#: whatever ``LOG_LEVEL`` says (tests/bot/test_logs_privacy.py).
 DATA_LOGGERS = (
     "sqlalchemy",
     "aiosqlite",

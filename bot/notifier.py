@@ -1,7 +1,7 @@
 """The outbox dispatcher: every notification the domain wrote is delivered once.
 
-A background task in the bot process (started and stopped by ``create_app``'s
-lifecycle when ``ATMT_NOTIFIER`` is on). Each round it claims due rows
+A background task in the bot process (started and stopped with the web app
+when ``ATMT_NOTIFIER`` is on). Each round it claims due rows
 (:class:`access.ports.NotificationQueue`), groups them by recipient (one recipient's
 messages go in order, recipients in parallel) and for each row:
 

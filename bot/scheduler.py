@@ -1,4 +1,4 @@
-"""The lifecycle scheduler inside the bot process: reminders, expiry, escalation, reviews.
+"""The scheduler of the scheduled jobs inside the bot process: reminders, expiry, escalation, reviews.
 
 Every ``interval`` seconds the task tries to take the database lease of the job
 ``lifecycle`` (:class:`storage.automation.JobLease`): only when the job is due and no
@@ -76,7 +76,7 @@ class Scheduler:
             next_run = finished + timedelta(seconds=self.interval) if ok else finished
             await self.lease.release(JOB, finished, next_run, ok=ok)
         log.info(
-            "lifecycle job ran",
+            "scheduled jobs ran",
             extra={
                 "event": "automation_run",
                 "reminders": report.reminders,
@@ -97,7 +97,7 @@ class Scheduler:
                 raise
             except Exception as error:  # keep the scheduler alive; retried next tick
                 log.error(
-                    "lifecycle job failed",
+                    "scheduled jobs failed",
                     extra={"event": "automation_failed", "error": type(error).__name__},
                 )
 

@@ -25,12 +25,12 @@ class Command(StrEnum):
     APPROVALS = "approvals"
     KEHA = "keha"
     MY_DATA = "my_data"
-    MY_ACCESS = "my_access"  # a worker's grants and requests (issue 5)
-    PRIVACY = "privacy"  # the privacy statement in fi, sv and en (issue 7)
-    DIRECTORY = "directory"  # an admin's view of their area's directory (issue 7)
-    REPORT = "report"  # aggregate reports for admins and approvers (issue 7)
-    REVIEW = "review"  # the access review: Keep / Revoke, progress (issue 8)
-    MISUSE = "misuse"  # report suspected misuse of a grant (issue 8)
+    MY_ACCESS = "my_access"  # a worker's grants and requests
+    PRIVACY = "privacy"  # the privacy statement in fi, sv and en
+    DIRECTORY = "directory"  # an admin's view of their area's directory
+    REPORT = "report"  # aggregate reports for admins and approvers
+    REVIEW = "review"  # the access review: Keep / Revoke, progress
+    MISUSE = "misuse"  # report suspected misuse of a grant
 
 
 

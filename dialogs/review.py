@@ -1,4 +1,4 @@
-"""The access review in chat (issue 8): the ``review`` command and the card's answers.
+"""The access review in chat: the ``review`` command and the card's answers.
 
 * A requester gets one card per open review of their municipalities: Keep / Revoke per
   worker. Submitting records every chosen answer (``ReviewService.answer``): a second

@@ -1,4 +1,4 @@
-"""Storage of the lifecycle automation (issue 8): sent reminders and job leases.
+"""Storage of the scheduled jobs: sent reminders and job leases.
 
 * ``automation_reminders``: one row per reminder ever created, keyed by the rule's
   reminder key (``access.automation``). The key is the primary key and is claimed

@@ -79,7 +79,7 @@ def _ping_idle_connections(engine: AsyncEngine, idle_seconds: float) -> None:
     """Ping a pooled connection before use only when it sat idle ``idle_seconds``.
 
     SQLAlchemy's ``pool_pre_ping`` pings on every check-out: a round trip before
-    every transaction, about a tenth of a turn's CPU (issue 10). A connection that
+    every transaction, about a tenth of a turn's CPU. A connection that
     was just used is alive; one that sat idle may have been closed by a database
     restart, a fail-over or a firewall, so that one is pinged, and a dead one is
     replaced (``DisconnectionError`` makes the pool retry with a new connection).

@@ -258,7 +258,7 @@ class SqlRequestRepository(_Repo):
         if dialect == "postgresql" and isinstance(bind, AsyncEngine):
             # Its own short transaction: the counter row is locked for one round trip,
             # not until this command commits -- otherwise every submission of every
-            # process waits in line behind the one holding the row (issue 10). The
+            # process waits in line behind the one holding the row. The
             # price: a command that fails after this leaves its number unused.
             # Waiting for this second connection cannot deadlock the pool: fewer
             # turns run at once than the pool has connections (bot.config,
@@ -815,7 +815,7 @@ class SqlAuditLog(_Repo):
         bind = self._session.bind
         if bind is not None and bind.dialect.name == "postgresql":
             # Rows and the new head in one statement: the head stays locked one round
-            # trip less (every command of every process waits for it, issue 10).
+            # trip less (every command of every process waits for it).
             await self._session.execute(move_head.add_cte(insert(AUDIT).values(rows).cte()))
         else:
             await self._session.execute(insert(AUDIT).values(rows))
@@ -900,7 +900,7 @@ def _notification(row: Row[Any]) -> Notification:
 class SqlOutbox(_Repo):
     """Rows are queued by :meth:`add` and inserted together by :meth:`flush` (the unit
     of work calls it at commit): one statement for a command's notifications instead
-    of one round trip each (issue 10)."""
+    of one round trip each."""
 
     def __init__(self, session: AsyncSession) -> None:
         super().__init__(session)

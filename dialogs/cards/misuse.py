@@ -1,4 +1,4 @@
-"""The misuse report card (issue 8; seed 002 §7, §10): which grant, what was seen,
+"""The misuse report card (seed 002 §7, §10): which grant, what was seen,
 and for an approver of the grant's area a toggle to revoke it at once."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Cards of the access review (issue 8): Keep / Revoke per worker, progress as counts.
+"""Cards of the access review: Keep / Revoke per worker, progress as counts.
 
 Pure builders: texts from the catalogs (``review.*`` in automation.po), user-typed
 names through :func:`dialogs.cards.markup.plain` (an input label through ``literal``),

@@ -1,5 +1,5 @@
-"""``atmt-bot audit checkpoint`` and ``audit verify --checkpoint FILE|TEXT`` (issue
-"Trust", section 4): a checkpoint from before a cut exposes it; SQLite and PostgreSQL."""
+"""``atmt-bot audit checkpoint`` and ``audit verify --checkpoint FILE|TEXT`` :
+a checkpoint from before a cut exposes it; SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

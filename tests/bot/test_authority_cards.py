@@ -1,4 +1,4 @@
-"""The authority's cards are Adaptive Cards 1.5 with labelled, unique inputs (issue 7)."""
+"""The authority's cards are Adaptive Cards 1.5 with labelled, unique inputs."""
 
 from __future__ import annotations
 

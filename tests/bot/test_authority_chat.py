@@ -1,5 +1,5 @@
 """The authority's tools in chat: KEHA hand-off with signed downloads, reports, the
-directory, self-access and the privacy statement (issue 7)."""
+directory, self-access and the privacy statement."""
 
 from __future__ import annotations
 

@@ -24,9 +24,9 @@ CARDS: dict[str, Callable[[Messages], dict[str, Any]]] = {
     "hint": hint_card,
     "language": lambda m: language_card(m, m.locale),
     "language_chosen": lambda m: language_chosen_card(m, "sv"),
-    "review": sample_review_card,  # issue 8
-    "review_progress": sample_progress_card,  # issue 8
-    "misuse": sample_misuse_card,  # issue 8
+    "review": sample_review_card,
+    "review_progress": sample_progress_card,
+    "misuse": sample_misuse_card,
 }
 
 

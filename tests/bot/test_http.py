@@ -274,7 +274,7 @@ async def test_malformed_authorization_in_anonymous_mode_is_401_too(
 @pytest.mark.parametrize(
     ("action", "expected"),
     [
-        # Every Action.Execute gets a card (issue 6: unknown verb -> "card not in use").
+        # Every Action.Execute gets a card (an unknown verb -> "card not in use").
         ({"type": "Action.Execute", "verb": "refresh", "data": {}}, 200),
         ({"type": "x"}, 400),  # botbuilder's own error body holds an Exception
     ],

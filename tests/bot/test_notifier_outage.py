@@ -1,4 +1,4 @@
-"""Issue 11, outage: Teams' connector is down for a stretch, then back. Nothing is
+"""Outage: Teams' connector is down for a stretch, then back. Nothing is
 delivered while it is down, nothing is given up, and once it is back every
 notification arrives exactly once (counted by idempotency key at the fake connector)."""
 

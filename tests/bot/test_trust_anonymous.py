@@ -1,4 +1,4 @@
-"""Anonymous mode is for the developer's own machine (issue "[2/5] Trust", section 3).
+"""Anonymous mode is for the developer's own machine.
 
 Seen: ``HOST=0.0.0.0 atmt-bot run`` without ``MicrosoftAppId`` accepted an
 unauthenticated POST whose ``serviceUrl`` was the caller's, believed that "connector"

@@ -1,4 +1,4 @@
-"""Only Teams may say who someone is (issue "[2/5] Trust", section 2).
+"""Only Teams may say who someone is.
 
 Every attack here is sent over real HTTP to the real app, with a channel token signed
 by :class:`fakes.auth.FakeOpenId` (a valid token: the attacker holds one for Web Chat

@@ -1,5 +1,5 @@
-"""Every file the bot writes escapes formula cells the same way (issue "[2/5] Trust",
-section 5): the KEHA hand-off (CSV and XLSX), the reports and the audit export, with
+"""Every file the bot writes escapes formula cells the same way: the KEHA hand-off (CSV
+and XLSX), the reports and the audit export, with
 the full-width forms of ``= + - @`` (U+FF1D, U+FF0B, U+FF0D, U+FF20) too.
 
 The files are made by ``atmt-bot`` on SQLite and PostgreSQL, from requests whose

@@ -1,4 +1,5 @@
-"""The smaller findings of issue "[2/5] Trust", section 5, over real HTTP.
+"""The smaller trust findings over real HTTP: invisible text, links, invokes, download
+links, bad tokens.
 
 Bidirectional controls and zero-width characters in names and texts; URLs typed by
 one person shown as links to another; an ``adaptiveCard/action`` whose action is not

@@ -7,8 +7,8 @@ worker:
 
 1. the worker says "apua" (the bot stores the conversation, so notifications reach it);
 2. the manager says "uusi", fills the new-request card, presses "continue", then
-   "confirm" on the summary (issue 5's dialog, state in the SQL bot storage);
-3. the approver presses "approve" (``Action.Execute`` invoke, issue 6);
+   "confirm" on the summary (the new-request dialog, state in the SQL bot storage);
+3. the approver presses "approve" (``Action.Execute`` invoke);
 4. the worker runs the language dialog: "språk", then the card's choice.
 
 Meanwhile the process is SIGKILLed at a random moment (20 times on SQLite and 5 on
@@ -27,7 +27,7 @@ A dispatcher killed mid-send leaves rows ``sending`` until their five-minute lea
 ends; the test fast-forwards that (stops the bot, ends the leases in the database,
 starts it again) instead of waiting.
 
-Not covered here: the KEHA batch (issue 7's chat flow) and scheduled jobs (issue 8).
+Not covered here: the KEHA batch (the authority's chat flow) and scheduled jobs.
 """
 
 from __future__ import annotations

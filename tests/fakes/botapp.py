@@ -25,7 +25,7 @@ def make_settings(db_url: str, **overrides: Any) -> Settings:
         "app_password": "",
         "app_tenant_id": "",
         "default_locale": "fi",
-        # The outbox dispatcher (issue 6) would send proactive messages to the fake
+        # The outbox dispatcher would send proactive messages to the fake
         # connector in every test; its own tests turn it on.
         "notifier_enabled": False,
     }

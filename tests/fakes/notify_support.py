@@ -1,4 +1,4 @@
-"""Helpers for the approval and notification tests (issue 6): people, invokes, drafts."""
+"""Helpers for the approval and notification tests: people, invokes, drafts."""
 
 from __future__ import annotations
 

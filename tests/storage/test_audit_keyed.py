@@ -1,4 +1,4 @@
-"""The audit trail resists the database's own writer (issue "Trust", section 4).
+"""The audit trail resists the database's own writer.
 
 Each test plays someone who can write every table but does not hold ``ATMT_AUDIT_KEY``:
 they know the algorithm, so they recompute hashes with the old unkeyed SHA-256 or with

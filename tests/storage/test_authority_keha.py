@@ -1,4 +1,4 @@
-"""KEHA hand-off end to end on SQLite and PostgreSQL (issue 7, acceptance 1-3)."""
+"""KEHA hand-off end to end on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 

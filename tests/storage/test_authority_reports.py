@@ -1,4 +1,4 @@
-"""Reports over a generated year (issue 7, acceptance 4): the report's numbers equal
+"""Reports over a generated year: the report's numbers equal
 counts computed independently here, and no report holds a person's name or e-mail."""
 
 from __future__ import annotations

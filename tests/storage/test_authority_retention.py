@@ -1,4 +1,4 @@
-"""Retention on SQLite and PostgreSQL (issue 7, acceptance 5): after a run, the purged
+"""Retention on SQLite and PostgreSQL: after a run, the purged
 people's names and e-mails are nowhere in the database and the audit chain verifies."""
 
 from __future__ import annotations

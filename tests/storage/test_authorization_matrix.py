@@ -11,7 +11,7 @@ domain table, runs the action as the role, and checks the expected outcome:
 * ``HIDDEN`` (the list queries, which filter rather than refuse): the target is not in
   the answer and nothing at all changed.
 
-Runs on SQLite and PostgreSQL against the real ``AccessService`` (and issue 7's
+Runs on SQLite and PostgreSQL against the real ``AccessService`` (and the authority's
 ``AuthorityService`` for the report and the KEHA hand-off queries) on the SQL unit of
 work: 21 actions x 9 roles = 189 cells.
 
@@ -101,7 +101,7 @@ MATRIX: dict[str, tuple[str, ...]] = {
     "list_keha_rows":        (D, D, D, D, D, A, D, D, D),
     "my_data_of_another":    (D, D, D, D, D, D, D, D, D),
     "verify_audit":          (D, D, D, D, D, A, A, D, D),
-    # issue 7's AuthorityService
+    # the authority's AuthorityService
     "report":                (D, D, A, A, D, A, D, D, D),
     "keha_pending":          (D, D, D, D, D, A, D, D, D),
     "keha_file":             (D, D, D, D, D, A, D, D, D),

@@ -242,7 +242,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 assert after[name] == before[name], name
         assert after["audit"][: len(before["audit"])] == before["audit"]
         [row] = after["audit"][len(before["audit"]) :]
-        # Audit rows name people by pseudonymous id only (issue 7, retention).
+        # Audit rows name people by pseudonymous id only.
         assert row["action"] == "access.denied" and person_email(after, row["actor"]) == actor
 
     def check_transitions(self, before: Snapshot, after: Snapshot) -> None:

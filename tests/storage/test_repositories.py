@@ -142,7 +142,7 @@ async def test_unit_of_work_rolls_back_without_commit(
         await uow.commit()
     # SQLite: the number is taken in the command's transaction and rolled back with it.
     # PostgreSQL: it is taken in its own short transaction (no queue behind the counter
-    # row, issue 10), so the rolled-back command's numbers stay used: a gap, never a reuse.
+    # row), so the rolled-back command's numbers stay used: a gap, never a reuse.
     assert after_rollback == (1 if sqlite else 3)
     async with make() as uow:
         assert await uow.requests.next_number(2030) == after_rollback + 1

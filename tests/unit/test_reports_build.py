@@ -1,5 +1,5 @@
-"""Pure parts of issue 7: report building, the audit pseudonymisation, the file writers,
-the retention plan and the chart."""
+"""Pure parts of the authority's tools: report building, the audit pseudonymisation, the
+file writers, the retention plan and the chart."""
 
 from __future__ import annotations
 

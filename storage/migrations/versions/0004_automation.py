@@ -1,4 +1,4 @@
-"""Lifecycle automation (issue 8): sent reminders and scheduled-job leases.
+"""Lifecycle automation: sent reminders and scheduled-job leases.
 
 * ``automation_reminders``: one row per reminder ever created; the reminder key is the
   primary key, so each reminder is created exactly once, also by two processes.

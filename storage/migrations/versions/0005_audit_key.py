@@ -1,4 +1,4 @@
-"""The keyed audit chain (issue "Trust", section 4).
+"""The keyed audit chain.
 
 * ``audit_chain_head.key_id``: the id of the audit key (``ATMT_AUDIT_KEY``) the chain is
   written with; NULL until the first keyed append. A chain that already has rows then

@@ -1,4 +1,4 @@
-"""People keyed by tenant and Entra object id (issue "[2/5] Trust").
+"""People keyed by tenant and Entra object id.
 
 ``conversation_refs``: the user key becomes ``"<tenant id>:<aadObjectId>"`` (lower
 case; ``bot.identity.user_key_of``). A row whose stored reference is a Teams

@@ -1,4 +1,4 @@
-"""Download links used once (issue "[2/5] Trust").
+"""Download links used once.
 
 ``download_links_used``: the ids of redeemed download links until they expire
 (``storage.download_links``).
