@@ -1,4 +1,4 @@
-"""The scheduler of the scheduled jobs inside the bot process: reminders, expiry, escalation, reviews.
+"""The scheduled jobs inside the bot process: reminders, expiry, escalation, reviews.
 
 Every ``interval`` seconds the task tries to take the database lease of the job
 ``lifecycle`` (:class:`storage.automation.JobLease`): only when the job is due and no
