@@ -30,7 +30,6 @@ async def test_every_part_reads_the_one_directory_clock_and_ids(
         engine=engine,
         adapter=CloudAdapter(create_authentication(settings)),
         translator=translator,
-        storage=None,
         approvals=chats.approvals,
     )
 
@@ -54,9 +53,11 @@ async def test_every_part_reads_the_one_directory_clock_and_ids(
 
     # One clock and id source; each service built once and shared.
     for service in (services.access, services.reviews, services.misuse, services.automation):
-        assert service.clock is clock and service.ids is ids
+        assert service.runner.clock is clock and service.runner.ids is ids
     assert services.automation.reviews is services.reviews
-    assert services.reviews.access is services.access is services.authority.access
+    assert services.automation.access is services.access.jobs
+    assert services.reviews.access is services.access.requests
+    assert services.authority.access is services.access
     assert chats.review.reviews is services.reviews
     assert chats.misuse.reports is services.misuse and chats.misuse.service is services.access
     assert chats.authority.authority is services.authority

@@ -75,7 +75,7 @@ async def test_notifications_use_the_directory_imported_while_running(
     await runtime.directory_refresher.refresh()  # what every process does each minute
 
     assert runtime.service is not None
-    await runtime.service.submit(
+    await runtime.service.requests.submit(
         MANAGER.email, draft(runtime.service.clock.today()), idempotency_key="in-force"
     )
 

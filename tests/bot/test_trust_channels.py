@@ -132,7 +132,7 @@ async def test_a_web_chat_sender_with_the_approvers_object_id_cannot_approve_nor
     runtime = bot.server.app[RUNTIME]
     connector.add_member(APPROVER_A.user_id, userPrincipalName=APPROVER_A.email)
     assert (await bot.post(_teams_message(connector, APPROVER_A, "apua")))[0] == 200
-    request = await runtime.service.submit(
+    request = await runtime.service.requests.submit(
         MANAGER.email, draft(runtime.service.clock.today()), idempotency_key="wc-submit"
     )
     before = await _rows(db_url)
@@ -155,7 +155,7 @@ async def test_a_web_chat_sender_with_the_approvers_object_id_cannot_approve_nor
                 assert json.loads(body) == {"error": "channel not allowed"}
         assert webchat.requests == []
 
-    stored = await runtime.service.get_request(MANAGER.email, request.id)
+    stored = await runtime.service.queries.get_request(MANAGER.email, request.id)
     assert stored.request.state is RequestState.PENDING
     assert await _rows(db_url) == before  # no reference, no bot state written
     assert before[0] == [(f"{TENANT_ID}:{APPROVER_A.aad}", connector.service_url)]
@@ -233,7 +233,7 @@ async def test_a_user_of_another_tenant_with_a_colliding_object_id_is_another_pe
     runtime = bot.server.app[RUNTIME]
     connector.add_member(APPROVER_A.user_id, userPrincipalName=APPROVER_A.email)
     assert (await bot.post(_teams_message(connector, APPROVER_A, "apua")))[0] == 200
-    request = await runtime.service.submit(
+    request = await runtime.service.requests.submit(
         MANAGER.email, draft(runtime.service.clock.today()), idempotency_key="tn-submit"
     )
     data = {"atmt_card": APPROVAL_CARD, "request_id": request.id, "version": request.version}
@@ -248,7 +248,7 @@ async def test_a_user_of_another_tenant_with_a_colliding_object_id_is_another_pe
         assert status == 200, body  # a card: not allowed to decide
         assert json.loads(body)["type"] == "application/vnd.microsoft.card.adaptive"
 
-    stored = await runtime.service.get_request(MANAGER.email, request.id)
+    stored = await runtime.service.queries.get_request(MANAGER.email, request.id)
     assert stored.request.state is RequestState.PENDING
     refs = ConversationRefRepository(create_session_factory(runtime.engine))
     approver = await refs.get(f"{TENANT_ID}:{APPROVER_A.aad}")
@@ -334,7 +334,7 @@ async def test_an_invoke_without_an_object_id_is_a_clean_403(
 ) -> None:
     bot = await _bot(db_url, openid, start_bot, http)
     runtime = bot.server.app[RUNTIME]
-    request = await runtime.service.submit(
+    request = await runtime.service.requests.submit(
         MANAGER.email, draft(runtime.service.clock.today()), idempotency_key="na-submit"
     )
     data = {"atmt_card": APPROVAL_CARD, "request_id": request.id, "version": request.version}
@@ -345,7 +345,7 @@ async def test_an_invoke_without_an_object_id_is_a_clean_403(
     assert status == 403
     assert json.loads(body) == {"error": "the sender has no Entra object id and tenant"}
     assert connector.requests == []
-    stored = await runtime.service.get_request(MANAGER.email, request.id)
+    stored = await runtime.service.queries.get_request(MANAGER.email, request.id)
     assert stored.request.state is RequestState.PENDING
 
 
@@ -384,13 +384,13 @@ async def test_the_settable_email_attribute_never_makes_someone_the_approver(
         "29:mallory", email=APPROVER_A.email, userPrincipalName="mallory@laukaa.example.fi"
     )
     mallory = Person("mallory", "mallory@laukaa.example.fi", "29:mallory", MANAGER.aad, "fi-FI")
-    request = await runtime.service.submit(
+    request = await runtime.service.requests.submit(
         MANAGER.email, draft(runtime.service.clock.today()), idempotency_key="upn-submit"
     )
     data = {"atmt_card": APPROVAL_CARD, "request_id": request.id, "version": request.version}
     status, _ = await bot.post(execute(connector.service_url, mallory, VERB_APPROVE, data))
     assert status == 200
-    stored = await runtime.service.get_request(MANAGER.email, request.id)
+    stored = await runtime.service.queries.get_request(MANAGER.email, request.id)
     assert stored.request.state is RequestState.PENDING
     refs = ConversationRefRepository(create_session_factory(runtime.engine))
     row = await refs.get(f"{TENANT_ID}:{MANAGER.aad}")

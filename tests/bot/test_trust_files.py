@@ -53,7 +53,7 @@ async def _seed(db_url: str) -> None:
         )
         today = service.clock.today()
         for n, name in enumerate(NAMES):
-            request = await service.submit(
+            request = await service.requests.submit(
                 MANAGER,
                 RequestDraft(
                     kind=RequestKind.GRANT,
@@ -70,9 +70,9 @@ async def _seed(db_url: str) -> None:
                 ),
                 idempotency_key=f"file-{n}",
             )
-            await service.approve(APPROVER, request.id, idempotency_key=f"file-approve-{n}")
+            await service.requests.approve(APPROVER, request.id, idempotency_key=f"file-approve-{n}")
         with pytest.raises(AccessDenied):  # audited as access.denied, by address
-            await service.approve(INTRUDER, request.id, idempotency_key="file-intruder")
+            await service.requests.approve(INTRUDER, request.id, idempotency_key="file-intruder")
     finally:
         await engine.dispose()
 

@@ -105,7 +105,7 @@ async def test_bidi_controls_and_zero_width_characters_never_reach_the_request_o
     db_url: str, start_bot: StartBot, connector: FakeConnector, http: aiohttp.ClientSession
 ) -> None:
     server, summary, to_approver = await _submit_hostile_request(db_url, start_bot, connector, http)
-    [request] = await service_of(server).list_requests_for(LAUKAA)
+    [request] = await service_of(server).queries.list_requests_for(LAUKAA)
     assert request.worker.name == "Aino Esimerkki"
     assert request.worker.email == "aino.esimerkki@laukaa.example.fi"
     assert request.worker.job_title == "Nuorten ohjaaja"
@@ -206,7 +206,7 @@ async def test_a_download_link_works_once_in_every_bot_process(
     second = await start_bot(settings, clock=FixedClock())
     service = service_of(first)
     grant = await make_active_grant(service)
-    await service.revoke_by_municipality(
+    await service.requests.revoke_by_municipality(
         LAUKAA, grant.id, RevokeReason.EMPLOYMENT_ENDED, idempotency_key="rv-once"
     )
     admin = Chat(http, first, connector, email=ADMIN)

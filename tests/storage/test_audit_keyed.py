@@ -101,17 +101,17 @@ async def s(sessions: Sessions) -> Services:
 async def _history(s: Services) -> None:
     """A grant through KEHA, a denial, and a second request that the deputy approved."""
     today = s.clock.today()
-    first = await s.access.submit(MANAGER, draft(today), idempotency_key=key())
-    await s.access.approve(APPROVER, first.id, idempotency_key=key())
-    batch = await s.access.queue_for_keha(ADMIN, PKS, idempotency_key=key())
-    await s.access.mark_sent(ADMIN, batch.id, idempotency_key=key())
-    await s.access.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=key())
+    first = await s.access.requests.submit(MANAGER, draft(today), idempotency_key=key())
+    await s.access.requests.approve(APPROVER, first.id, idempotency_key=key())
+    batch = await s.access.handoff.queue_for_keha(ADMIN, PKS, idempotency_key=key())
+    await s.access.handoff.mark_sent(ADMIN, batch.id, idempotency_key=key())
+    await s.access.handoff.confirm_row(ADMIN, batch.rows[0].id, idempotency_key=key())
     with pytest.raises(AccessDenied):
-        await s.access.approve(STRANGER, first.id, idempotency_key=key())
-    second = await s.access.submit(
+        await s.access.requests.approve(STRANGER, first.id, idempotency_key=key())
+    second = await s.access.requests.submit(
         MANAGER, draft(today, worker_email="eero@laukaa.example.fi"), idempotency_key=key()
     )
-    await s.access.approve(DEPUTY, second.id, idempotency_key=key())
+    await s.access.requests.approve(DEPUTY, second.id, idempotency_key=key())
     result = await s.authority.verify_audit()
     assert result.ok and result.checked >= 8, result
 
@@ -197,7 +197,7 @@ async def test_an_edit_with_every_later_hash_and_the_head_recomputed_is_found(
     assert result.first_bad_position == approval.seq
     assert (result.reason or "").startswith(f"row {approval.seq} ")
     # The chat's verify (AccessService, the old call shape) uses the key too.
-    chat = await s.access.verify_audit(ADMIN)
+    chat = await s.access.queries.verify_audit(ADMIN)
     assert (chat.ok, chat.first_bad_position) == (False, approval.seq)
 
 
@@ -319,7 +319,7 @@ async def test_swapped_people_fail_verify_and_the_export_credits_nobody_wrongly(
     }
     # Nothing is written under the altered mapping either.
     with pytest.raises(PersonBindingError):
-        await s.access.submit(
+        await s.access.requests.submit(
             APPROVER,
             draft(s.clock.today(), worker_email="x@laukaa.example.fi"),
             idempotency_key=key(),
@@ -374,7 +374,7 @@ async def test_another_key_neither_appends_nor_verifies(
     wrong = bind_audit_key(create_session_factory(session_factory.kw["bind"]), OTHER_KEY)
     other = make_services(wrong, example_directory(), clock=s.clock)
     with pytest.raises(AuditKeyMismatch):
-        await other.access.submit(
+        await other.access.requests.submit(
             MANAGER,
             draft(s.clock.today(), worker_email="y@laukaa.example.fi"),
             idempotency_key=key(),
@@ -440,7 +440,7 @@ async def test_a_trial_run_with_the_development_key_moves_on_to_the_real_key(
         p.binding == TEST_KEY.person_binding(p.person_id, p.email) for p in people
     )
     with pytest.raises(AuditKeyMismatch):
-        await trial.access.submit(
+        await trial.access.requests.submit(
             MANAGER,
             draft(trial.clock.today(), worker_email="z@laukaa.example.fi"),
             idempotency_key=key(),
@@ -463,7 +463,7 @@ async def test_the_scheduler_sends_one_checkpoint_a_day_to_every_authority_admin
     clock = TravelClock(at(day))
     stack = make_stack(sessions, directory, clock)
     assert (await stack.automation.run()).audit_checkpoint is None  # empty trail
-    await stack.access.submit(MANAGER, draft(day), idempotency_key=key())
+    await stack.access.requests.submit(MANAGER, draft(day), idempotency_key=key())
 
     first = await stack.automation.run()
     assert first.audit_checkpoint is not None
@@ -488,6 +488,6 @@ async def test_the_scheduler_sends_one_checkpoint_a_day_to_every_authority_admin
     assert texts == {first.audit_checkpoint, second.audit_checkpoint}
     actions = [e.action for e in await _entries(sessions)]
     assert actions.count("audit.checkpoint") == 2
-    assert (await stack.access.verify_audit(ADMIN)).ok
+    assert (await stack.access.queries.verify_audit(ADMIN)).ok
     authority = make_services(sessions, directory).authority
     assert (await authority.verify_audit(parse_checkpoints("\n".join(texts)))).ok

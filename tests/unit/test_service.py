@@ -584,10 +584,10 @@ async def test_return_and_resubmit(w: World) -> None:
 
 async def test_submission_snapshots_show_what_a_resubmit_changed(w: World) -> None:
     request = await w.submit()
-    await w.service.return_with_question(
+    await w.service.requests.return_with_question(
         APPROVER, request.id, "Tarvitaanko kirjausoikeus?", idempotency_key=w.key()
     )
-    again = await w.service.resubmit(
+    again = await w.service.requests.resubmit(
         MANAGER, request.id, RequestChanges(level="record"), idempotency_key=w.key()
     )
     snapshots = await w.service.queries.submission_snapshots(APPROVER, request.id)
