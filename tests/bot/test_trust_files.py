@@ -70,7 +70,9 @@ async def _seed(db_url: str) -> None:
                 ),
                 idempotency_key=f"file-{n}",
             )
-            await service.requests.approve(APPROVER, request.id, idempotency_key=f"file-approve-{n}")
+            await service.requests.approve(
+                APPROVER, request.id, idempotency_key=f"file-approve-{n}"
+            )
         with pytest.raises(AccessDenied):  # audited as access.denied, by address
             await service.requests.approve(INTRUDER, request.id, idempotency_key="file-intruder")
     finally:
