@@ -371,6 +371,7 @@ async def test_states_already_in_the_turn_are_kept() -> None:
     storage, conversation, user = await _seeded()
     context = _turn(TestAdapter())
     await conversation.create_property("Welcome").set(context, {"sent": False})
+    storage.reads.clear()
     await patches.OneReadStateLoader().load(context, (conversation, user))
     assert len(storage.reads) == 1
     assert await conversation.create_property("Welcome").get(context) == {"sent": False}
