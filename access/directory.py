@@ -65,6 +65,18 @@ class Municipality:
 
 
 @dataclass(frozen=True)
+class PrivacyContacts:
+    """Who answers for personal data in one area: the privacy statement names them
+    (001 annex 6 §1, 004 §1-2: the controller, how to reach it, its data protection
+    officer). ``controller`` may differ by language (``Äänekosken kaupunki`` /
+    ``Äänekoski stad``); ``contact`` and ``dpo`` are e-mail addresses."""
+
+    controller: LocalizedText
+    contact: str
+    dpo: str
+
+
+@dataclass(frozen=True)
 class AutomationSettings:
     """When the scheduler reminds, escalates and reviews in one area.
 
@@ -98,6 +110,7 @@ class Area:
     channel_id: str | None = None
     notify_deputies: bool = True
     automation: AutomationSettings = AutomationSettings()
+    privacy: PrivacyContacts | None = None  # optional: older directories lack it
 
 
 @dataclass(frozen=True)
@@ -387,7 +400,31 @@ def _area(
         channel_id=channel,
         notify_deputies=reader.boolean(data, "notify_deputies", path, True),
         automation=_automation(reader, data.get("automation"), f"{path}.automation"),
+        privacy=_privacy(reader, data.get("privacy"), f"{path}.privacy"),
     )
+
+
+def _privacy(reader: _Reader, raw: object, path: str) -> PrivacyContacts | None:
+    """The optional ``privacy`` block of an area: ``controller`` (a text, or ``{fi, sv,
+    en}``), ``contact`` and ``dpo`` (e-mail addresses)."""
+    if raw is None:
+        return None
+    data = reader.mapping(raw, path)
+    controller = data.get("controller")
+    if isinstance(controller, Mapping):
+        name = reader.localized(controller, f"{path}.controller")
+    else:
+        text = reader.text(data, "controller", path)
+        name = LocalizedText(fi=text, sv=text, en=text)
+    addresses: dict[str, str] = {}
+    for key in ("contact", "dpo"):
+        value = data.get(key)
+        if isinstance(value, str) and _EMAIL.match(value.strip()):
+            addresses[key] = normalize_email(value)
+        else:
+            reader.fail(f"{path}.{key}", f"'{value}' is not an e-mail address")
+            addresses[key] = ""
+    return PrivacyContacts(controller=name, contact=addresses["contact"], dpo=addresses["dpo"])
 
 
 def _automation(reader: _Reader, raw: object, path: str) -> AutomationSettings:

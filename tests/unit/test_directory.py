@@ -76,3 +76,55 @@ def test_missing_file_is_a_problem_not_a_crash(tmp_path: Path) -> None:
     with pytest.raises(DirectoryError) as caught:
         load_directory_file(tmp_path / "nope.yaml")
     assert "cannot read" in caught.value.problems[0].message
+
+
+def test_every_area_of_the_example_names_its_controller_contact_and_dpo() -> None:
+    directory = load_directory_file(EXAMPLE)
+    for area in directory.areas.values():
+        assert area.privacy is not None, area.code
+        assert area.privacy.controller.fi and "@" in area.privacy.contact, area.code
+        assert "@" in area.privacy.dpo, area.code
+    pks = directory.areas["pohjoinen-keski-suomi"].privacy
+    assert pks is not None
+    assert pks.controller.get("sv").startswith("Äänekoski stad")  # per language
+    kuopio = directory.areas["kuopio"].privacy
+    assert kuopio is not None
+    assert kuopio.controller.get("en") == kuopio.controller.get("fi")  # one text for all
+
+
+def _area_with(privacy: object) -> dict[str, object]:
+    return {
+        "service_areas": [{"code": "youth", "fi": "Nuoret", "sv": "Unga", "en": "Youth"}],
+        "access_levels": [{"code": "view", "fi": "Katselu", "sv": "Visning", "en": "View"}],
+        "areas": [
+            {
+                "code": "a1",
+                "name": {"fi": "A", "sv": "A", "en": "A"},
+                "service_areas": ["youth"],
+                "approvers": ["contact@a1.example.fi"],
+                "authority_admins": ["admin@a1.example.fi"],
+                "municipalities": [{"code": "m1", "name": "M1", "contracted": True}],
+                **({} if privacy is None else {"privacy": privacy}),
+            }
+        ],
+    }
+
+
+def test_the_privacy_block_is_optional_and_checked_when_given() -> None:
+    assert parse_directory(_area_with(None)).areas["a1"].privacy is None
+    good = parse_directory(
+        _area_with({"controller": "X", "contact": "Reg@A1.example.fi", "dpo": "dpo@a1.example.fi"})
+    ).areas["a1"]
+    assert good.privacy is not None and good.privacy.contact == "reg@a1.example.fi"
+    with pytest.raises(DirectoryError) as caught:
+        parse_directory(_area_with({"controller": {"fi": "X"}, "contact": "nobody", "dpo": 3}))
+    paths = sorted(p.path for p in caught.value.problems)
+    assert paths == [
+        "areas[0].privacy.contact",
+        "areas[0].privacy.controller.en",
+        "areas[0].privacy.controller.sv",
+        "areas[0].privacy.dpo",
+    ]
+    with pytest.raises(DirectoryError) as caught:
+        parse_directory(_area_with("kirjaamo@a1.example.fi"))
+    assert [p.path for p in caught.value.problems][0] == "areas[0].privacy"
