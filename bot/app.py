@@ -1,4 +1,5 @@
-"""The aiohttp application: ``POST /api/messages``, ``GET /healthz``, ``GET /readyz``.
+"""The aiohttp application: ``POST /api/messages``, ``GET /healthz``, ``GET /readyz``,
+``GET /privacy`` and ``GET /terms`` (the bot's own pages, :mod:`dialogs.pages`).
 
 ``create_app`` is a factory without module-level state: every call builds its own
 adapter, bot, storage and (unless one is passed in) database engine, which is
@@ -64,6 +65,7 @@ from bot.state_storage import StateStorage
 from bot.trust import TRUST, TrustGate, identified_only, invoke_problem, strip_invisible_texts
 from dialogs.authority import AuthorityChat
 from dialogs.i18n import Translator
+from dialogs.pages import page_locale, privacy_page, terms_page
 from dialogs.router import AccessBot
 from dialogs.turn import MESSAGES_KEY
 from storage.bot_state import StateDocumentStore
@@ -153,7 +155,48 @@ def create_app(
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/downloads/{token}", _downloads(runtime))
+    app.router.add_get("/privacy", _page(privacy_page))
+    app.router.add_get("/terms", _page(terms_page))
     return app
+
+
+PAGE_HEADERS = {
+    # One self-contained document: nothing to load, nothing to run, no framing.
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    # The directory (controllers, contacts) can change by an import: minutes, not days.
+    "Cache-Control": "public, max-age=300",
+    "Vary": "Accept-Language",
+}
+
+
+def _page(
+    render: Callable[[Translator, str, Directory], str],
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """``GET /privacy`` / ``GET /terms``: HTML in ``?lang=``, else ``Accept-Language``,
+    else ``ATMT_DEFAULT_LOCALE``; with the directory in force (the file before start)."""
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        runtime = request.app[RUNTIME]
+        services = runtime.services
+        directory = services.directory() if services is not None else runtime.directory
+        locale = page_locale(
+            request.query.get("lang"),
+            request.headers.get("Accept-Language"),
+            runtime.settings.default_locale,
+        )
+        return web.Response(
+            text=render(runtime.translator, locale, directory),
+            content_type="text/html",
+            charset="utf-8",
+            headers=PAGE_HEADERS | {"Content-Language": locale},
+        )
+
+    return page
 
 
 def _downloads(runtime: Runtime) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:

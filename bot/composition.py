@@ -250,6 +250,7 @@ def build_chats(
         translator,
         signer or DownloadSigner.from_settings(services.settings, SqlUsedLinks(services.sessions)),
         refs=services.refs,
+        pages_url=services.settings.download_base_url,
     )
     review = ReviewChat(services.reviews)
     misuse = MisuseChat(services.misuse, services.access)

@@ -98,8 +98,10 @@ class AuthorityChat:
         signer: LinkSigner,
         *,
         refs: ConversationRefs | None = None,
+        pages_url: str = "",
     ) -> None:
         self.refs = refs
+        self.pages_url = pages_url.rstrip("/")  # where the bot serves /privacy, /terms
         self.authority = authority
         self.translator = translator
         self.signer = signer
@@ -109,7 +111,7 @@ class AuthorityChat:
     async def run(self, turn_context: TurnContext, command: Command) -> None:
         m = messages_of(turn_context)
         if command is Command.PRIVACY:
-            await turn_context.send_activity(_card(self._privacy()))
+            await turn_context.send_activity(_card(self._privacy(m)))
             return
         email = await self._email(turn_context)
         if email is None:
@@ -296,18 +298,19 @@ class AuthorityChat:
         directory = self.authority.directory
         await turn_context.send_activity(_card(my_data_card(m, directory, data, url)))
 
-    def _privacy(self) -> dict[str, Any]:
-        statements = []
-        for locale in LOCALES:
-            messages = self.translator.get(locale)
-            statements.append(
-                (
-                    messages.language_name(locale),
-                    messages.t("privacy.title"),
-                    messages.t("privacy.statement"),
-                )
-            )
-        return privacy_card(statements)
+    def _privacy(self, m: Messages) -> dict[str, Any]:
+        """The statement in the reader's language; its web page one click away, in this
+        language and the others (``/privacy?lang=..`` of ``pages_url``)."""
+        links: list[tuple[str, str]] = []
+        if self.pages_url:
+            page = f"{self.pages_url}/privacy?lang="
+            links.append((m.t("privacy.in_browser"), page + m.locale))
+            links += [
+                (self.translator.get(code).language_name(code), page + code)
+                for code in LOCALES
+                if code != m.locale
+            ]
+        return privacy_card(m, self.authority.directory, links)
 
     # ----------------------------------------------------------- downloads
 

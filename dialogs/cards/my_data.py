@@ -10,6 +10,7 @@ from access.queries import MyData
 from dialogs.cards.base import Card, card, text, title
 from dialogs.cards.markup import plain
 from dialogs.i18n import Messages
+from dialogs.pages import privacy_paragraphs, privacy_rows
 
 __all__ = ["directory_card", "my_data_card", "privacy_card"]
 
@@ -62,22 +63,29 @@ def my_data_card(m: Messages, directory: Directory, data: MyData, json_url: str)
     return card(body, actions)
 
 
-def privacy_card(statements: Sequence[tuple[str, str, str]]) -> Card:
-    """``statements``: (language name, heading, text) in fi, sv, en order."""
-    body: list[dict[str, Any]] = []
-    for index, (language, heading, statement) in enumerate(statements):
-        body.append(
-            {
-                "type": "Container",
-                "separator": index > 0,
-                "items": [
-                    title(heading),
-                    text(language, subtle=True),
-                    *(text(p) for p in statement.split("\n\n") if p.strip()),
-                ],
-            }
-        )
-    return card(body)
+def privacy_card(m: Messages, directory: Directory, links: Sequence[tuple[str, str]] = ()) -> Card:
+    """The privacy statement in the reader's language, with every area's controller,
+    contact and data protection officer; ``links``: (title, URL) buttons to the
+    statement's web page (``/privacy?lang=..``) in this and the other languages."""
+    intro, *rest = privacy_paragraphs(m, directory)
+    body: list[dict[str, Any]] = [title(m.t("privacy.title")), text(intro)]
+    for row in privacy_rows(m, directory):
+        if row.controller is not None and row.contact is not None and row.dpo is not None:
+            facts = [
+                {"title": m.t("privacy.controller"), "value": row.controller},
+                {"title": m.t("privacy.contact"), "value": row.contact},
+                {"title": m.t("privacy.dpo"), "value": row.dpo},
+            ]
+        else:
+            facts = [
+                {"title": m.t("privacy.missing"), "value": ", ".join(row.area_contacts) or "–"}
+            ]
+        body.append(text(row.area, weight="Bolder"))
+        body.append({"type": "FactSet", "facts": facts})
+    for paragraph in rest:
+        body.extend(text(p) for p in paragraph.split("\n\n") if p.strip())
+    actions = [{"type": "Action.OpenUrl", "title": name, "url": url} for name, url in links]
+    return card(body, actions)
 
 
 def _people(m: Messages, key: str, emails: Sequence[str]) -> dict[str, str]:

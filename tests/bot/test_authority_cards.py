@@ -128,9 +128,7 @@ def _cards(m: Messages) -> dict[str, dict[str, Any]]:
         ),
         "my_data": my_data_card(m, DIRECTORY, data, "https://x/me.json"),
         "directory": directory_card(m, area, 3),
-        "privacy": privacy_card(
-            [(m.language_name(m.locale), m.t("privacy.title"), m.t("privacy.statement"))]
-        ),
+        "privacy": privacy_card(m, DIRECTORY, [("svenska", "https://x/privacy?lang=sv")]),
     }
 
 

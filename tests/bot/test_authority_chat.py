@@ -254,7 +254,13 @@ async def test_reports_directory_my_data_and_privacy(
     assert _cards(await fi_worker.say("mitä tietoja minusta"))
 
     [privacy] = _cards(await worker.say("tietosuoja"))
-    shown = texts(privacy)
-    for locale in ("fi", "sv", "en"):
-        assert T.get(locale).t("privacy.title") in shown
+    shown = texts(privacy)  # in the reader's language, the others one click away
+    assert shown[0] == en.t("privacy.title")
+    assert T.get("fi").t("privacy.title") not in shown
+    links = {a["title"]: a["url"] for a in privacy["actions"]}
+    assert links[T.get("sv").language_name("sv")].endswith("/privacy?lang=sv")
+    assert links[T.get("fi").language_name("fi")].endswith("/privacy?lang=fi")
+    assert links[en.t("privacy.in_browser")].endswith("/privacy?lang=en")
+    facts = json.dumps(privacy, ensure_ascii=False)
+    assert "tietosuoja@pks-area.example.fi" in facts  # the area's data protection officer
     assert _cards(await worker.say("dataskydd")) and _cards(await worker.say("privacy"))
