@@ -12,17 +12,26 @@ The build
    Swedish and English titles go into the localization files,
 3. zips the five files (fixed timestamps: the same input gives the same bytes).
 
-Configuration (environment / ``.env``; command-line flags win):
+Configuration (environment / ``.env``; command-line flags win). Only the first two are
+required: the three pages default to the bot's own (``/``, ``/privacy``, ``/terms``,
+served by ``bot.app``), and every missing or invalid key is reported at once, one line
+each (exit status 2):
 
 ==========================  ============================  ===============================
 key                         flag                          meaning
 ==========================  ============================  ===============================
 MicrosoftAppId              ``--bot-id``                  the bot's Entra app id (GUID)
+ATMT_PUBLIC_URL             ``--public-url``              the bot's https base URL; the
+                                                          pages below default to it
 ATMT_TEAMS_APP_ID           ``--app-id``                  Teams app id (default: bot id)
-ATMT_DEVELOPER_NAME         ``--developer-name``          publisher shown in Teams (≤32)
-ATMT_WEBSITE_URL            ``--website-url``             support page (https)
-ATMT_PRIVACY_URL            ``--privacy-url``             privacy statement (https)
-ATMT_TERMS_URL              ``--terms-url``               terms of use (https)
+ATMT_DEVELOPER_NAME         ``--developer-name``          publisher shown in Teams (≤32;
+                                                          default ``Työvoimaviranomainen``)
+ATMT_WEBSITE_URL            ``--website-url``             support page (https; default
+                                                          ``ATMT_PUBLIC_URL/``)
+ATMT_PRIVACY_URL            ``--privacy-url``             privacy statement (https;
+                                                          default ``ATMT_PUBLIC_URL/privacy``)
+ATMT_TERMS_URL              ``--terms-url``               terms of use (https; default
+                                                          ``ATMT_PUBLIC_URL/terms``)
 ATMT_VALID_DOMAINS          ``--valid-domain`` (repeat)   extra valid domains (comma list);
                                                           the hosts of the three URLs are
                                                           always included
@@ -52,6 +61,7 @@ from urllib.parse import urlsplit
 from access.locales import DEFAULT_LOCALE, LOCALES
 
 __all__ = [
+    "DEFAULT_DEVELOPER_NAME",
     "MANIFEST_VERSION",
     "PACKAGE_NAME",
     "ManifestConfig",
@@ -88,25 +98,46 @@ class ManifestError(Exception):
         return [f"configuration error: {key}: {message}" for key, message in self.problems]
 
 
+DEFAULT_DEVELOPER_NAME = "Työvoimaviranomainen"
+"""The publisher Teams shows when ``ATMT_DEVELOPER_NAME`` is not set: the employment
+authority, which runs the service (docs/privacy.md names it the controller)."""
+
+_MISSING_BASE = (
+    "required: the website, privacy and terms URLs default to the bot's own pages under it "
+    "(or set ATMT_WEBSITE_URL, ATMT_PRIVACY_URL and ATMT_TERMS_URL)"
+)
+
+
 @dataclass(frozen=True)
 class ManifestConfig:
     bot_id: str
-    developer_name: str
-    website_url: str
-    privacy_url: str
-    terms_url: str
+    developer_name: str = DEFAULT_DEVELOPER_NAME
+    website_url: str = ""
+    privacy_url: str = ""
+    terms_url: str = ""
     teams_app_id: str = ""
     version: str = ""
     valid_domains: tuple[str, ...] = field(default_factory=tuple)
+    public_url: str = ""
 
     @property
     def app_id(self) -> str:
         return self.teams_app_id or self.bot_id
 
+    def urls(self) -> dict[str, str]:
+        """The three pages by configuration key: as configured, else the bot's own page
+        under ``ATMT_PUBLIC_URL`` (``""`` when neither is set)."""
+        base = self.public_url.strip().rstrip("/")
+        return {
+            "ATMT_WEBSITE_URL": self.website_url or (f"{base}/" if base else ""),
+            "ATMT_PRIVACY_URL": self.privacy_url or (f"{base}/privacy" if base else ""),
+            "ATMT_TERMS_URL": self.terms_url or (f"{base}/terms" if base else ""),
+        }
+
     def domains(self) -> list[str]:
         """Hosts of the three URLs, then the extra domains, without duplicates."""
         result: list[str] = []
-        for url in (self.website_url, self.privacy_url, self.terms_url):
+        for url in self.urls().values():
             host = urlsplit(url).hostname
             if host and host not in result:
                 result.append(host)
@@ -116,25 +147,31 @@ class ManifestConfig:
         return result
 
     def problems(self) -> list[tuple[str, str]]:
+        """Every missing or invalid setting, as (key, message), in the order of the
+        module's table."""
         found: list[tuple[str, str]] = []
         if not self.bot_id:
             found.append(("MicrosoftAppId", "required to build the Teams app package"))
         elif not _GUID.match(self.bot_id):
             found.append(("MicrosoftAppId", "must be a GUID"))
+        urls = self.urls()
+        if self.public_url and not _is_https(self.public_url):
+            found.append(("ATMT_PUBLIC_URL", "must be an https:// URL (Teams opens the pages)"))
+        elif not self.public_url and not all(urls.values()):
+            found.append(("ATMT_PUBLIC_URL", _MISSING_BASE))
         if self.teams_app_id and not _GUID.match(self.teams_app_id):
             found.append(("ATMT_TEAMS_APP_ID", "must be a GUID"))
         if not self.developer_name:
             found.append(("ATMT_DEVELOPER_NAME", "required"))
         elif len(self.developer_name) > 32:
             found.append(("ATMT_DEVELOPER_NAME", "at most 32 characters"))
-        for key, url in (
-            ("ATMT_WEBSITE_URL", self.website_url),
-            ("ATMT_PRIVACY_URL", self.privacy_url),
-            ("ATMT_TERMS_URL", self.terms_url),
-        ):
-            if not url:
-                found.append((key, "required"))
-            elif not url.lower().startswith("https://") or not urlsplit(url).hostname:
+        configured = {
+            "ATMT_WEBSITE_URL": self.website_url,
+            "ATMT_PRIVACY_URL": self.privacy_url,
+            "ATMT_TERMS_URL": self.terms_url,
+        }
+        for key, url in configured.items():
+            if url and not _is_https(url):
                 found.append((key, "must be an https:// URL"))
         for domain in self.valid_domains:
             if not _DOMAIN.match(domain):
@@ -142,6 +179,13 @@ class ManifestConfig:
         if self.version and not re.match(r"^\d+\.\d+\.\d+$", self.version):
             found.append(("version", "must be MAJOR.MINOR.PATCH"))
         return found
+
+
+def _is_https(url: str) -> bool:
+    try:
+        return url.lower().startswith("https://") and bool(urlsplit(url).hostname)
+    except ValueError:
+        return False
 
 
 # ------------------------------------------------------------------ inputs
@@ -179,8 +223,8 @@ def config_from(source: object = None, env: Mapping[str, str] | None = None) -> 
     """Configuration from a ``Settings``, an ``argparse.Namespace`` or a mapping.
 
     Attributes (or keys) of ``source`` win over the environment: ``bot_id`` (or
-    ``app_id`` of ``Settings``), ``teams_app_id``, ``developer_name``, ``website_url``,
-    ``privacy_url``, ``terms_url``, ``valid_domains``, ``version``.
+    ``app_id`` of ``Settings``), ``public_url``, ``teams_app_id``, ``developer_name``,
+    ``website_url``, ``privacy_url``, ``terms_url``, ``valid_domains``, ``version``.
     """
     environ = os.environ if env is None else env
 
@@ -203,7 +247,9 @@ def config_from(source: object = None, env: Mapping[str, str] | None = None) -> 
     return ManifestConfig(
         bot_id=_first(get("bot_id"), get("app_id"), env_get("MicrosoftAppId")),
         teams_app_id=_first(get("teams_app_id"), env_get("ATMT_TEAMS_APP_ID")),
-        developer_name=_first(get("developer_name"), env_get("ATMT_DEVELOPER_NAME")),
+        developer_name=_first(get("developer_name"), env_get("ATMT_DEVELOPER_NAME"))
+        or DEFAULT_DEVELOPER_NAME,
+        public_url=_first(get("public_url"), env_get("ATMT_PUBLIC_URL")),
         website_url=_first(get("website_url"), env_get("ATMT_WEBSITE_URL")),
         privacy_url=_first(get("privacy_url"), env_get("ATMT_PRIVACY_URL")),
         terms_url=_first(get("terms_url"), env_get("ATMT_TERMS_URL")),
@@ -303,14 +349,15 @@ def build_files(
     problems = config.problems()
     if problems:
         raise ManifestError(problems)
+    urls = config.urls()
     values = {
         "VERSION": config.version or "0.1.0",
         "TEAMS_APP_ID": config.app_id.lower(),
         "BOT_ID": config.bot_id.lower(),
         "DEVELOPER_NAME": config.developer_name,
-        "WEBSITE_URL": config.website_url,
-        "PRIVACY_URL": config.privacy_url,
-        "TERMS_URL": config.terms_url,
+        "WEBSITE_URL": urls["ATMT_WEBSITE_URL"],
+        "PRIVACY_URL": urls["ATMT_PRIVACY_URL"],
+        "TERMS_URL": urls["ATMT_TERMS_URL"],
         "VALID_DOMAINS": config.domains(),
     }
     manifest = _fill(copy.deepcopy(dict(template)), values)
@@ -405,11 +452,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Fill in manifest/ from the configuration and zip it for Teams.",
     )
     build.add_argument("--bot-id", help="bot app id (default: MicrosoftAppId)")
+    build.add_argument(
+        "--public-url", help="the bot's https base URL, for its pages (default: ATMT_PUBLIC_URL)"
+    )
     build.add_argument("--app-id", dest="teams_app_id", help="Teams app id (default: bot id)")
-    build.add_argument("--developer-name", help="publisher name (default: ATMT_DEVELOPER_NAME)")
-    build.add_argument("--website-url", help="support page (default: ATMT_WEBSITE_URL)")
-    build.add_argument("--privacy-url", help="privacy statement (default: ATMT_PRIVACY_URL)")
-    build.add_argument("--terms-url", help="terms of use (default: ATMT_TERMS_URL)")
+    build.add_argument(
+        "--developer-name",
+        help=f"publisher name (default: ATMT_DEVELOPER_NAME, else {DEFAULT_DEVELOPER_NAME})",
+    )
+    build.add_argument(
+        "--website-url", help="support page (default: ATMT_WEBSITE_URL, else the public URL)"
+    )
+    build.add_argument(
+        "--privacy-url",
+        help="privacy statement (default: ATMT_PRIVACY_URL, else the bot's /privacy)",
+    )
+    build.add_argument(
+        "--terms-url", help="terms of use (default: ATMT_TERMS_URL, else the bot's /terms)"
+    )
     build.add_argument(
         "--valid-domain",
         dest="valid_domains",

@@ -14,6 +14,7 @@ import runpy
 import shutil
 import struct
 import subprocess
+import sys
 import zipfile
 import zlib
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 import pytest
 
 from bot.manifest_build import (
+    DEFAULT_DEVELOPER_NAME,
     MANIFEST_COMMANDS,
     MANIFEST_VERSION,
     ManifestConfig,
@@ -163,13 +165,7 @@ def test_configuration_problems_name_every_key() -> None:
     with pytest.raises(ManifestError) as caught:
         build_manifest_zip({}, "unused", env={})
     keys = [key for key, _ in caught.value.problems]
-    assert keys == [
-        "MicrosoftAppId",
-        "ATMT_DEVELOPER_NAME",
-        "ATMT_WEBSITE_URL",
-        "ATMT_PRIVACY_URL",
-        "ATMT_TERMS_URL",
-    ]
+    assert keys == ["MicrosoftAppId", "ATMT_PUBLIC_URL"]  # the only two required
     bad = ManifestConfig(
         bot_id="not-a-guid",
         developer_name="x" * 33,
@@ -177,15 +173,67 @@ def test_configuration_problems_name_every_key() -> None:
         privacy_url="https://ok.example.fi/p",
         terms_url="ftp://example.fi/t",
         valid_domains=("https://with-scheme.example.fi",),
+        public_url="http://bot.example.fi",
     )
     keys = [key for key, _ in bad.problems()]
     assert keys == [
         "MicrosoftAppId",
+        "ATMT_PUBLIC_URL",
         "ATMT_DEVELOPER_NAME",
         "ATMT_WEBSITE_URL",
         "ATMT_TERMS_URL",
         "ATMT_VALID_DOMAINS",
     ]
+    # The three pages set explicitly: no public URL needed.
+    explicit = config_from({k: v for k, v in CONFIG.items() if k != "valid_domains"}, {})
+    assert explicit.problems() == []
+
+
+def test_the_pages_default_to_the_bots_own() -> None:
+    config = config_from({"bot_id": BOT_ID, "public_url": "https://bot.example.fi/"}, {})
+    assert config.problems() == []
+    assert config.urls() == {
+        "ATMT_WEBSITE_URL": "https://bot.example.fi/",
+        "ATMT_PRIVACY_URL": "https://bot.example.fi/privacy",
+        "ATMT_TERMS_URL": "https://bot.example.fi/terms",
+    }
+    assert config.developer_name == DEFAULT_DEVELOPER_NAME
+    assert config.domains() == ["bot.example.fi"]
+    # One page elsewhere, the others the bot's.
+    mixed = config_from(
+        {"bot_id": BOT_ID, "terms_url": "https://www.example.fi/ehdot"},
+        {"ATMT_PUBLIC_URL": "https://bot.example.fi"},
+    )
+    assert mixed.urls()["ATMT_TERMS_URL"] == "https://www.example.fi/ehdot"
+    assert mixed.urls()["ATMT_PRIVACY_URL"] == "https://bot.example.fi/privacy"
+    assert mixed.domains() == ["bot.example.fi", "www.example.fi"]
+
+
+def _atmt_bot(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``atmt-bot manifest build`` as an operator runs it: only ``env`` (no .env)."""
+    atmt_bot = Path(sys.executable).with_name("atmt-bot")
+    return subprocess.run(
+        [str(atmt_bot), "manifest", "build", *args],
+        cwd=cwd,
+        env={"PATH": os.environ.get("PATH", ""), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_missing_settings_are_listed_all_at_once(tmp_path: Path) -> None:
+    result = _atmt_bot(tmp_path, {"ATMT_WEBSITE_URL": "http://insecure.example.fi"})
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert [line.split(":")[1].strip() for line in lines] == [
+        "MicrosoftAppId",
+        "ATMT_PUBLIC_URL",
+        "ATMT_WEBSITE_URL",
+    ]
+    assert all(line.startswith("configuration error: ") for line in lines)
+    assert not (tmp_path / "dist").exists()
 
 
 def test_configuration_comes_from_the_environment_and_flags_win() -> None:
@@ -265,6 +313,26 @@ def test_the_package_is_valid_against_the_official_schema(package: Path) -> None
     assert report["ok"] is True
     assert report["manifestVersion"] == MANIFEST_VERSION
     assert report["files"] == {"manifest.json": [], "sv.json": [], "en.json": []}
+
+
+def test_the_app_id_and_the_public_url_make_a_valid_package(tmp_path: Path) -> None:
+    """``MicrosoftAppId=… ATMT_PUBLIC_URL=https://bot.example.fi atmt-bot manifest build``."""
+    env = {"MicrosoftAppId": BOT_ID, "ATMT_PUBLIC_URL": "https://bot.example.fi"}
+    built = _atmt_bot(tmp_path, env)
+    assert built.returncode == 0, built.stderr
+    package = tmp_path / "dist" / "atmt-bot-teams.zip"
+    with zipfile.ZipFile(package) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["developer"] == {
+        "name": DEFAULT_DEVELOPER_NAME,
+        "websiteUrl": "https://bot.example.fi/",
+        "privacyUrl": "https://bot.example.fi/privacy",
+        "termsOfUseUrl": "https://bot.example.fi/terms",
+    }
+    assert manifest["validDomains"] == ["bot.example.fi"]
+    result = _node_validate(package)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["ok"] is True
 
 
 def test_the_schema_check_catches_mistakes(files: dict[str, bytes], tmp_path: Path) -> None:
