@@ -21,8 +21,13 @@
 //     {"as": "manager", "do": "waitText", "text": "..."},
 //     {"do": "exec", "argv": ["python", "x.py"], "env": {...}},  // outside the browser
 //     {"as": "manager", "do": "screenshot", "name": "01-help"}      // -> screenshots/01-help.png
+//     {"as": "reader", "do": "visit", "url": "http://.../privacy?lang=sv"}  // any web page:
+//         detail = {status, title, lang (of <html>), requests (every URL the page loaded)}
+//     {"as": "reader", "do": "follow", "link": "svenska"}  // click a link by its text, as visit
+//     {"as": "reader", "do": "screenshot", "name": "x", "fullPage": true}  // the whole page
 //   ],
-//   "validate": [card, ...]          // optional: cards to check without a Playground
+//   "validate": [card, ...],         // optional: cards to check without a Playground
+//   "viewport": {"width": 1280, "height": 900}   // optional (this is the default)
 // }
 // REPORT = {"ok", "error", "steps": [{"index", "do", "as", "ms", "detail"}],
 //           "cards": [{"as", "conversation", "action", "title", "errors", "warnings"}]}
@@ -126,7 +131,7 @@ async function main() {
     for (const [who, url] of Object.entries(plan.clients || {})) {
       // One context per person: own storage, as separate Teams clients would be.
       const context = await browser.newContext({
-        viewport: { width: 1280, height: 900 },
+        viewport: plan.viewport || { width: 1280, height: 900 },
         locale: "fi-FI",
         timezoneId: "Europe/Helsinki",
       });
@@ -236,6 +241,29 @@ async function main() {
           await field.selectOption({ label: step.option });
           break;
         }
+        case "visit":
+        case "follow": {
+          // A plain web page (the bot's /privacy): what loaded, and in which language.
+          const requests = [];
+          const listener = (request) => requests.push(request.url());
+          page.on("request", listener);
+          let response;
+          if (step.do === "visit") {
+            response = await page.goto(step.url || client.url, { waitUntil: "load" });
+          } else {
+            const link = page.getByRole("link", { name: step.link, exact: true }).first();
+            [response] = await Promise.all([page.waitForNavigation({ waitUntil: "load" }), link.click()]);
+          }
+          page.off("request", listener);
+          record.detail = {
+            status: response ? response.status() : null,
+            url: page.url(),
+            title: await page.title(),
+            lang: await page.evaluate(() => document.documentElement.lang),
+            requests,
+          };
+          break;
+        }
         case "dump": {
           const file = path.join(plan.screenshots, `${step.name}.html`);
           fs.writeFileSync(file, await page.content());
@@ -245,7 +273,7 @@ async function main() {
         case "screenshot": {
           await page.waitForTimeout(step.settleMs || 300);
           const file = path.join(plan.screenshots, `${step.name}.png`);
-          await page.screenshot({ path: file, fullPage: false });
+          await page.screenshot({ path: file, fullPage: step.fullPage === true });
           record.detail = file;
           break;
         }
