@@ -63,6 +63,7 @@ from bot.notifier import Notifier
 from bot.scheduler import Scheduler, build_scheduler
 from bot.state_storage import StateStorage
 from bot.trust import TRUST, TrustGate, identified_only, invoke_problem, strip_invisible_texts
+from dialogs import activity_fields as fields
 from dialogs.authority import AuthorityChat
 from dialogs.i18n import Translator
 from dialogs.pages import page_locale, privacy_page, terms_page
@@ -312,7 +313,7 @@ def _on_turn_error(runtime: Runtime) -> Callable[[TurnContext, Exception], Await
             extra=_ids(activity) | {"event": "turn_failed"},
         )
         messages = turn_context.turn_state.get(MESSAGES_KEY) or runtime.translator.get(
-            activity.locale
+            fields.locale(activity)
         )
         try:
             await turn_context.send_activity(messages.t("error.generic"))
@@ -329,11 +330,8 @@ def _on_turn_error(runtime: Runtime) -> Callable[[TurnContext, Exception], Await
 def _ids(activity: Activity | None) -> dict[str, Any]:
     if activity is None:
         return {}
-    return {
-        "activity_id": activity.id,
-        "activity_type": activity.type,
-        "channel_id": activity.channel_id,
-        "conversation_id": activity.conversation.id if activity.conversation else None,
+    return fields.log_ids(activity) | {
+        "conversation_id": fields.conversation_id(activity),
         "user_key": user_key_of(activity),
     }
 

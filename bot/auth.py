@@ -84,6 +84,7 @@ from msrest.authentication import Authentication
 from bot.config import Settings
 from bot.identity import user_key_of
 from bot.ratelimit import RateLimiter
+from dialogs import activity_fields as fields
 
 __all__ = [
     "CHANNEL_TOKEN_ISSUER",
@@ -381,23 +382,8 @@ def forget_openid_metadata(url: str) -> None:
 
 def tenant_ids_of(activity: Activity) -> set[str]:
     """Every tenant id the activity claims (``conversation.tenantId``,
-    ``channelData.tenant.id``), lower case."""
-    found: set[str] = set()
-    conversation = activity.conversation
-    if conversation is not None:
-        # botbuilder-schema maps ``tenant_id`` to "tenantID"; Teams sends "tenantId",
-        # which lands in ``additional_properties``.
-        extra = getattr(conversation, "additional_properties", None) or {}
-        for value in (conversation.tenant_id, extra.get("tenantId")):
-            if isinstance(value, str):
-                found.add(value.strip().lower())
-    data = activity.channel_data
-    if isinstance(data, dict):
-        tenant = data.get("tenant")
-        if isinstance(tenant, dict) and isinstance(tenant.get("id"), str):
-            found.add(tenant["id"].strip().lower())
-    found.discard("")
-    return found
+    ``channelData.tenant.id``), lower case (:func:`dialogs.activity_fields.tenant_ids`)."""
+    return fields.tenant_ids(activity)
 
 
 class RequestGuard:
@@ -438,8 +424,7 @@ class RequestGuard:
             return web.json_response({"error": "tenant not allowed"}, status=403)
         if self.limiter is None:
             return None
-        sender = activity.from_property
-        key = (min(tenants, default=""), (sender.id if sender is not None else None) or "")
+        key = (min(tenants, default=""), fields.sender_id(activity) or "")
         wait = self.limiter.take(key)
         if wait <= 0.0:
             return None
@@ -462,8 +447,4 @@ class RequestGuard:
 
 
 def _log_ids(activity: Activity) -> dict[str, Any]:
-    return {
-        "activity_id": activity.id,
-        "activity_type": activity.type,
-        "channel_id": activity.channel_id,
-    }
+    return fields.log_ids(activity)

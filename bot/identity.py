@@ -47,6 +47,7 @@ from botbuilder.schema import Activity
 
 from access.addresses import normalize_email
 from access.ports import ConversationRefs
+from dialogs import activity_fields as fields
 from dialogs.turn import CALLER_KEY, Caller
 
 __all__ = [
@@ -72,8 +73,7 @@ MAX_USER_KEY_CHARS = 255
 
 def user_key_of(activity: Activity) -> str | None:
     """``"<tenant>:<aadObjectId>"`` in lower case; None without both (or too long)."""
-    sender = activity.from_property
-    aad = sender.aad_object_id if sender is not None else None
+    aad = fields.sender_aad_object_id(activity)
     tenant = tenant_of(activity)
     if not isinstance(aad, str) or not aad.strip() or not tenant or not tenant.strip():
         return None
@@ -82,20 +82,8 @@ def user_key_of(activity: Activity) -> str | None:
 
 
 def tenant_of(activity: Activity) -> str | None:
-    conversation = activity.conversation
-    if conversation is not None:
-        # botbuilder maps ``tenant_id`` to "tenantID"; Teams sends "tenantId", which
-        # lands in ``additional_properties``.
-        extra = getattr(conversation, "additional_properties", None) or {}
-        for value in (conversation.tenant_id, extra.get("tenantId")):
-            if isinstance(value, str) and value.strip():
-                return value
-    data = activity.channel_data
-    if isinstance(data, dict):
-        tenant = data.get("tenant")
-        if isinstance(tenant, dict) and isinstance(tenant.get("id"), str):
-            return str(tenant["id"])
-    return None
+    """The tenant the activity names (:func:`dialogs.activity_fields.tenant_id`)."""
+    return fields.tenant_id(activity)
 
 
 def _email_of(member: Any) -> str | None:
@@ -140,27 +128,7 @@ def _reference_fingerprint(
     activity: Activity, locale: str | None, chosen_locale: str | None
 ) -> Hashable:
     """What a stored reference depends on, except the incoming activity's id."""
-    sender = activity.from_property
-    bot = activity.recipient
-    conversation = activity.conversation
-    return (
-        activity.service_url,
-        activity.channel_id,
-        conversation.id if conversation else None,
-        conversation.conversation_type if conversation else None,
-        conversation.is_group if conversation else None,
-        conversation.name if conversation else None,
-        tenant_of(activity),
-        sender.id if sender else None,
-        sender.name if sender else None,
-        sender.aad_object_id if sender else None,
-        sender.role if sender else None,
-        bot.id if bot else None,
-        bot.name if bot else None,
-        activity.locale,
-        locale,
-        chosen_locale,
-    )
+    return (*fields.reference_fields(activity), locale, chosen_locale)
 
 
 class IdentityResolver:
@@ -192,7 +160,7 @@ class IdentityResolver:
         language the user chose with the bot (keeps a cached e-mail)."""
         activity = turn_context.activity
         key = user_key_of(activity)
-        if key is None or activity.conversation is None or not activity.service_url:
+        if key is None or not fields.conversation_id(activity) or not fields.service_url(activity):
             return
         fingerprint = _reference_fingerprint(activity, locale, chosen_locale)
         if email is None and self._stored.get(key) == fingerprint:
@@ -218,19 +186,19 @@ class IdentityResolver:
         key = user_key_of(activity)
         if key is None:
             return None
-        sender = activity.from_property
+        sender_id = fields.sender_id(activity)
         known = self._emails.get(key)
         email = known if isinstance(known, str) else None
         if email is None:
             stored = await self._refs.get(key)
             email = stored.email if stored is not None else None
-        if email is None and sender is not None and sender.id:
-            email = await self._lookup_email(turn_context, sender.id, key)
+        if email is None and sender_id:
+            email = await self._lookup_email(turn_context, sender_id, key)
         if email is not None:
             self._emails.put(key, email)
         identity = Caller(
             user_key=key,
-            aad_object_id=sender.aad_object_id if sender is not None else None,
+            aad_object_id=fields.sender_aad_object_id(activity),
             tenant_id=tenant_of(activity),
             email=email,
         )

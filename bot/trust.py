@@ -51,6 +51,7 @@ from bot.auth import tenant_ids_of
 from bot.config import Settings, is_loopback_url
 from bot.identity import user_key_of
 from bot.ratelimit import RateLimiter
+from dialogs import activity_fields as fields
 from dialogs.i18n import Translator
 
 __all__ = [
@@ -170,14 +171,14 @@ class TrustGate:
 
     def check(self, activity: Activity) -> web.Response | None:
         """``None`` to go on, else the refusal (403)."""
-        channel = (activity.channel_id or "").strip().lower()
+        channel = (fields.channel_id(activity) or "").strip().lower()
         if channel not in self.channels:
             log.warning(
                 "channel not allowed",
                 extra={"event": "channel_refused", "channel_id": channel[:64], "status": 403},
             )
             return _refusal(403, "channel not allowed")
-        if self.anonymous and not is_loopback_url(activity.service_url):
+        if self.anonymous and not is_loopback_url(fields.service_url(activity)):
             log.warning(
                 "serviceUrl not allowed in anonymous mode",
                 extra={"event": "service_url_refused", "status": 403},
@@ -187,17 +188,15 @@ class TrustGate:
         if len(tenants) > 1:
             log.warning(
                 "tenant ids disagree",
-                extra={
+                extra=fields.log_ids(activity)
+                | {
                     "event": "tenant_refused",
-                    "activity_id": activity.id,
-                    "activity_type": activity.type,
-                    "channel_id": activity.channel_id,
                     "tenant_id": ",".join(sorted(tenants)),
                     "status": 403,
                 },
             )
             return _refusal(403, "tenant not allowed")
-        if activity.type == "invoke" and user_key_of(activity) is None:
+        if fields.is_invoke(activity) and user_key_of(activity) is None:
             log.info(
                 "sender without tenant and Entra object id",
                 extra={"event": "sender_unidentified", "status": 403},
@@ -216,12 +215,12 @@ def identified_only(on_turn: TurnHandler, translator: Translator) -> TurnHandler
 
     async def turn(turn_context: TurnContext) -> None:
         activity = turn_context.activity
-        if activity.type == "message" and user_key_of(activity) is None:
+        if fields.is_message(activity) and user_key_of(activity) is None:
             log.info(
                 "sender without tenant and Entra object id",
                 extra={"event": "sender_unidentified", "activity_type": "message"},
             )
-            messages = translator.get(activity.locale)
+            messages = translator.get(fields.locale(activity))
             await turn_context.send_activity(messages.t("hardening.no_object_id"))
             return
         await on_turn(turn_context)

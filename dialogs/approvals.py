@@ -45,6 +45,7 @@ from access.errors import (
 from access.model import AccessRequest, GrantState, RequestState
 from access.ports import ConversationRefs
 from access.service import AccessService
+from dialogs import activity_fields as fields
 from dialogs.cards.approval import (
     VERB_APPROVE,
     VERB_LIST,
@@ -211,7 +212,11 @@ class ApprovalHandler:
         except AccessError as error:  # anything the service refuses that we did not expect
             log.info(
                 "approval invoke refused",
-                extra={"event": "invoke_refused", "reason": error.code, "activity_id": activity.id},
+                extra={
+                    "event": "invoke_refused",
+                    "reason": error.code,
+                    "activity_id": fields.activity_id(activity),
+                },
             )
             card = message_card(m, m.t("approval.error.refused"))
         return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)

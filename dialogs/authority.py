@@ -33,6 +33,7 @@ from access.keha import ACTIONS, KEHA_COLUMNS
 from access.model import RevokeReason
 from access.ports import ConversationRefs
 from access.reports import REPORT_COLUMNS, Report
+from dialogs import activity_fields as fields
 from dialogs.cards.keha import CARD, batch_card, keha_card
 from dialogs.cards.my_data import directory_card, my_data_card, privacy_card
 from dialogs.cards.report import report_card
@@ -142,7 +143,7 @@ class AuthorityChat:
         batch_id = value.get("batch") if isinstance(value.get("batch"), str) else ""
         area = value.get("area") if isinstance(value.get("area"), str) else ""
         activity = turn_context.activity
-        card_key = f"{activity.reply_to_id or activity.id}:{op}"
+        card_key = f"{fields.card_message_id(activity) or fields.activity_id(activity)}:{op}"
         try:
             if op == "batch" and area:
                 batch = await self.authority.create_batch(

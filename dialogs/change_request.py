@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
-from botbuilder.schema import ActivityTypes
 
 from access.model import AccessRequest, Grant, RequestDraft, RequestKind
 from access.policy import Violation
+from dialogs import activity_fields as fields
 from dialogs.cards.grants import GRANT_PICK_CARD
 from dialogs.cards.request_form import FormOptions
 from dialogs.grant_pick import active_grants, handle_pick, show_pick
@@ -116,10 +116,10 @@ class ChangeRequestDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
 
     async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
         context = dialog_context.context
-        if context.activity.type != ActivityTypes.message:
+        if not fields.is_message(context.activity):
             return Dialog.end_of_turn
         state = dialog_context.active_dialog.state
-        value = context.activity.value
+        value = fields.value(context.activity)
         if isinstance(value, dict) and value.get("atmt_card") == GRANT_PICK_CARD:
             if state.get("step") != "pick":
                 await context.send_activity(messages_of(context).t("manager.card.old"))

@@ -12,6 +12,7 @@ from typing import Any
 from botbuilder.core import TurnContext
 
 from access.model import Grant, GrantState
+from dialogs import activity_fields as fields
 from dialogs.cards.grants import GRANT_PICK_CARD, PICK_LIMIT, SEARCH_MAX, GrantLine, grant_pick_card
 from dialogs.cards.request_form import FieldError
 from dialogs.i18n import Messages
@@ -96,7 +97,7 @@ async def handle_pick(
     ):
         await context.send_activity(m.t("manager.card.old"))
         return None
-    card_id = context.activity.reply_to_id or state.get("card_id")
+    card_id = fields.card_message_id(context.activity) or state.get("card_id")
     action = value.get("atmt_action")
     if action == "cancel":
         return "cancel"

@@ -21,6 +21,8 @@ from typing import Any
 from botbuilder.core import TurnContext
 from botbuilder.schema import Activity
 
+from dialogs import activity_fields as fields
+
 __all__ = ["MAX_TEXT_CHARS", "Refusal", "refusal_for", "text_without_mention"]
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,8 @@ def refusal_for(text: object, value: object) -> Refusal | None:
 def text_without_mention(activity: Activity) -> str | None:
     """The typed text without the bot's @mention; the raw text if the mention
     entities are malformed."""
-    if not activity.text:
+    typed = fields.text(activity)
+    if not typed:
         return None
     try:
         text: str | None = TurnContext.remove_recipient_mention(activity)
@@ -58,7 +61,7 @@ def text_without_mention(activity: Activity) -> str | None:
             "mention entities unreadable",
             extra={"event": "mention_unreadable", "error_type": type(error).__name__},
         )
-        return str(activity.text)
+        return typed
     return text
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from botbuilder.core import CardFactory, MessageFactory, StatePropertyAccessor, TurnContext
 from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
-from botbuilder.schema import ActivityTypes
 
+from dialogs import activity_fields as fields
 from dialogs.cards.language import (
     LANGUAGE_CARD,
     LANGUAGE_INPUT,
@@ -60,7 +60,7 @@ class LanguageDialog(Dialog):  # type: ignore[misc]
 
     async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
         context = dialog_context.context
-        if context.activity.type != ActivityTypes.message:
+        if not fields.is_message(context.activity):
             return Dialog.end_of_turn
         choice = self._choice(context)
         if choice is None:
@@ -73,21 +73,20 @@ class LanguageDialog(Dialog):  # type: ignore[misc]
         messages = self._translator.get(choice)
         set_messages(context, messages)
 
-        card_id = context.activity.reply_to_id or dialog_context.active_dialog.state.get(
-            "card_activity_id"
-        )
+        state = dialog_context.active_dialog.state
+        card_id = fields.card_message_id(context.activity) or state.get("card_activity_id")
         await self._replace_card(context, card_id, choice)
         await context.send_activity(messages.t("language.changed"))
         return await dialog_context.end_dialog(choice)
 
     def _choice(self, context: TurnContext) -> str | None:
-        value = context.activity.value
+        value = fields.value(context.activity)
         if isinstance(value, dict):
             if value.get("atmt_card") not in (None, LANGUAGE_CARD):
                 return None
             raw = value.get(LANGUAGE_INPUT)
             return normalize_locale(raw) if isinstance(raw, str) and len(raw) <= 16 else None
-        text = (context.activity.text or "").strip().casefold()
+        text = (fields.text(context.activity) or "").strip().casefold()
         if text in LOCALES:
             return text
         return self._typed.get(text)

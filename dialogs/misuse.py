@@ -16,6 +16,7 @@ from access import authz
 from access.errors import AccessDenied, AccessError, NotFound, PolicyViolations
 from access.misuse import MisuseReports
 from access.service import AccessService
+from dialogs import activity_fields as fields
 from dialogs.cards.misuse import MISUSE_CARD, misuse_card
 from dialogs.turn import caller_email, messages_of
 
@@ -71,7 +72,7 @@ class MisuseChat:
             await turn_context.send_activity(m.t("review.no_identity"))
             return True
         activity = turn_context.activity
-        card_ref = activity.reply_to_id or activity.id or "card"
+        card_ref = fields.card_message_id(activity) or fields.activity_id(activity) or "card"
         key = f"misuse:{card_ref}:{grant_id}"[:255]
         try:
             report = await self.reports.report(email, grant_id, note, idempotency_key=key)

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
-from botbuilder.schema import ActivityTypes
 
 from access.errors import AccessDenied, AccessError, PolicyViolations
 from access.model import (
@@ -27,6 +26,7 @@ from access.model import (
 )
 from access.policy import Violation
 from access.queries import RequestView
+from dialogs import activity_fields as fields
 from dialogs.cards.request_form import CONFIRM_PREFIX, FormOptions
 from dialogs.cards.requests_list import (
     DETAILS_CARD,
@@ -286,10 +286,10 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
     async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
         context = dialog_context.context
         m = messages_of(context)
-        if context.activity.type != ActivityTypes.message:
+        if not fields.is_message(context.activity):
             return Dialog.end_of_turn
         state = dialog_context.active_dialog.state
-        value = context.activity.value
+        value = fields.value(context.activity)
         kind = value.get("atmt_card") if isinstance(value, dict) else None
         if kind in (LIST_CARD, DETAILS_CARD):
             assert isinstance(value, dict)
@@ -312,7 +312,7 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
     ) -> DialogTurnResult:
         context = dc.context
         m = messages_of(context)
-        card_id = context.activity.reply_to_id or state.get("card_id")
+        card_id = fields.card_message_id(context.activity) or state.get("card_id")
         action = value.get("atmt_action")
         if action == "close":
             await context.send_activity(m.t("manager.requests.closed"))

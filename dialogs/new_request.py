@@ -12,10 +12,10 @@ from dataclasses import replace
 from typing import Any
 
 from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
-from botbuilder.schema import ActivityTypes
 
 from access.model import AccessRequest, RequestDraft, RequestKind
 from access.policy import Violation, add_months
+from dialogs import activity_fields as fields
 from dialogs.cards.request_form import FormOptions
 from dialogs.i18n import Messages
 from dialogs.request_flow import (
@@ -114,7 +114,7 @@ class NewRequestDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
 
     async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
         context = dialog_context.context
-        if context.activity.type != ActivityTypes.message:
+        if not fields.is_message(context.activity):
             return Dialog.end_of_turn
         state = dialog_context.active_dialog.state
         result = await self.continue_form(dialog_context, state)

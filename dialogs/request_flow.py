@@ -52,6 +52,7 @@ from access.policy import (
     check_request,
 )
 from access.service import AccessService
+from dialogs import activity_fields as fields
 from dialogs.cards.request_form import (
     CONFIRM_PREFIX,
     FORM_CARD,
@@ -463,7 +464,7 @@ class FormDialogMixin:
         state["values"] = values
         draft = self.make_draft(values, state, options)
         errors = form_errors(m, self.deps.directory, await self.precheck(draft, state), parsed)
-        card_id = context.activity.reply_to_id or state.get("card_id")
+        card_id = fields.card_message_id(context.activity) or state.get("card_id")
         if errors:
             await self.show_form(context, state, errors, card_id=card_id)
             return DialogTurnResultWaiting
@@ -484,7 +485,7 @@ class FormDialogMixin:
     ) -> DialogTurnResult:
         context = dc.context
         m = messages_of(context)
-        card_id = context.activity.reply_to_id or state.get("card_id")
+        card_id = fields.card_message_id(context.activity) or state.get("card_id")
         action = value.get("atmt_action")
         if action == "cancel":
             return await self.cancel_flow(dc, state)
@@ -536,7 +537,7 @@ class FormDialogMixin:
         """Handles form and summary cards; ``None`` when the activity is not one."""
         context = dc.context
         m = messages_of(context)
-        value = context.activity.value
+        value = fields.value(context.activity)
         if not isinstance(value, dict) or value.get("atmt_card") not in (FORM_CARD, SUMMARY_CARD):
             return None
         if not same_user(context, state):

@@ -14,10 +14,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
-from botbuilder.schema import ActivityTypes
 
 from access.errors import AccessDenied, AccessError, PolicyViolations
 from access.model import RevokeReason
+from dialogs import activity_fields as fields
 from dialogs.cards.grants import (
     GRANT_PICK_CARD,
     REVOKE_FORM_CARD,
@@ -174,10 +174,10 @@ class RevokeGrantDialog(Dialog):  # type: ignore[misc]
     async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
         context = dialog_context.context
         m = messages_of(context)
-        if context.activity.type != ActivityTypes.message:
+        if not fields.is_message(context.activity):
             return Dialog.end_of_turn
         state = dialog_context.active_dialog.state
-        value = context.activity.value
+        value = fields.value(context.activity)
         kind = value.get("atmt_card") if isinstance(value, dict) else None
         if kind == GRANT_PICK_CARD:
             if state.get("step") != "pick":
@@ -237,7 +237,7 @@ class RevokeGrantDialog(Dialog):  # type: ignore[misc]
             return await self._cancel(dc)
         values, errors = self._parse(m, value, state)
         state["values"] = values
-        card_id = context.activity.reply_to_id or state.get("card_id")
+        card_id = fields.card_message_id(context.activity) or state.get("card_id")
         if errors:
             await self._show_form(dc, state, errors, card_id)
             return Dialog.end_of_turn
@@ -254,7 +254,7 @@ class RevokeGrantDialog(Dialog):  # type: ignore[misc]
     ) -> DialogTurnResult:
         context = dc.context
         m = messages_of(context)
-        card_id = context.activity.reply_to_id or state.get("card_id")
+        card_id = fields.card_message_id(context.activity) or state.get("card_id")
         action = value.get("atmt_action")
         if action == "cancel":
             return await self._cancel(dc)

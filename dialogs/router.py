@@ -33,6 +33,7 @@ from botbuilder.schema.teams import TeamInfo
 from access.acknowledgements import Acknowledgements
 from access.directory import DirectorySource, current_directory
 from access.service import AccessService
+from dialogs import activity_fields as fields
 from dialogs.approvals import ApprovalHandler
 from dialogs.authority import HANDLED as AUTHORITY_COMMANDS
 from dialogs.authority import AuthorityChat
@@ -113,9 +114,9 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         chosen = await self._chosen_locale(turn_context)
         # Remember first: the host's e-mail cache needs the row.
         await self.identities.remember(
-            turn_context, locale=turn_context.activity.locale, chosen_locale=chosen
+            turn_context, locale=fields.locale(turn_context.activity), chosen_locale=chosen
         )
-        if turn_context.activity.type in ("message", "invoke"):
+        if fields.is_message(turn_context.activity) or fields.is_invoke(turn_context.activity):
             # Who is speaking, with the e-mail (cached; one member lookup per user), so
             # that conversations can read it and notifications find this conversation.
             await self._caller(turn_context)
@@ -126,7 +127,7 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         chosen_now = await self._chosen_locale(turn_context)
         if chosen_now != chosen:  # chosen in this turn: notifications use it from now on
             await self.identities.remember(
-                turn_context, locale=turn_context.activity.locale, chosen_locale=chosen_now
+                turn_context, locale=fields.locale(turn_context.activity), chosen_locale=chosen_now
             )
 
     async def _chosen_locale(self, turn_context: TurnContext) -> str | None:
@@ -149,8 +150,8 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         preferences: dict[str, Any] = await self.preferences.get(turn_context, dict)
         chosen = preferences.get(PREFERENCES_LOCALE)
         activity = turn_context.activity
-        candidates = [chosen if isinstance(chosen, str) else None, activity.locale]
-        candidates.extend(_client_info_locales(activity.entities))
+        candidates = [chosen if isinstance(chosen, str) else None, fields.locale(activity)]
+        candidates.extend(fields.client_info_locales(activity))
         for candidate in candidates:
             locale = normalize_locale(candidate)
             if locale is not None:
@@ -192,9 +193,9 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
     async def on_members_added_activity(
         self, members_added: list[ChannelAccount], turn_context: TurnContext
     ) -> None:
-        recipient = turn_context.activity.recipient
+        bot_id = fields.recipient_id(turn_context.activity)
         added = [m for m in members_added or [] if m is not None]  # junk lists happen
-        if recipient is not None and any(m.id == recipient.id for m in added):
+        if bot_id is not None and any(m.id == bot_id for m in added):
             await self._welcome(turn_context)
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
@@ -216,12 +217,13 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
-        refusal = refusal_for(activity.text, activity.value)
+        value = fields.card_value(activity)
+        refusal = refusal_for(fields.text(activity), fields.value(activity))
         if refusal is not None:
             await turn_context.send_activity(messages_of(turn_context).t(refusal[0], **refusal[1]))
             return
         text = text_without_mention(activity)
-        command = CommandRecognizer.from_value(activity.value) or self.commands.recognize(text)
+        command = CommandRecognizer.from_value(value) or self.commands.recognize(text)
         messages = messages_of(turn_context)
         dialog_context = await self.dialogs.create_context(turn_context)
 
@@ -248,8 +250,8 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
                 return
             if (
                 command is None
-                and isinstance(activity.value, dict)
-                and await self.authority.answer_card(turn_context, activity.value)
+                and value is not None
+                and await self.authority.answer_card(turn_context, value)
             ):
                 return
         if command is Command.REVIEW and self.review is not None:
@@ -258,9 +260,9 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         if command is Command.MISUSE and self.misuse is not None:
             await self.misuse.run(turn_context)
             return
-        if command is None and isinstance(activity.value, dict):
+        if command is None and value is not None:
             for chat in (self.review, self.misuse):
-                if chat is not None and await chat.answer_card(turn_context, activity.value):
+                if chat is not None and await chat.answer_card(turn_context, value):
                     return
         manager_dialog = self.manager.dialog_for(command) if self.manager is not None else None
         if command is Command.LANGUAGE:
@@ -269,10 +271,8 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
             await self.approvals.send_list(turn_context)
         elif manager_dialog is not None:
             await dialog_context.begin_dialog(manager_dialog)
-        elif isinstance(activity.value, dict) and "atmt_card" in activity.value:
-            if self.manager is None or not await self.manager.answer_card(
-                turn_context, activity.value
-            ):
+        elif value is not None and "atmt_card" in value:
+            if self.manager is None or not await self.manager.answer_card(turn_context, value):
                 await turn_context.send_activity(messages.t("card.expired"))
         else:
             await turn_context.send_activity(_card(hint_card(messages)))
@@ -287,19 +287,3 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         if self.approvals is None:
             return await super().on_adaptive_card_invoke(turn_context, invoke_value)
         return await self.approvals.on_invoke(turn_context, invoke_value)
-
-
-def _client_info_locales(entities: Any) -> list[str | None]:
-    locales: list[str | None] = []
-    for entity in entities or []:
-        entity_type = getattr(entity, "type", None)
-        if entity_type is None and isinstance(entity, dict):
-            entity_type = entity.get("type")
-        if entity_type != "clientInfo":
-            continue
-        props = getattr(entity, "additional_properties", None) or (
-            entity if isinstance(entity, dict) else {}
-        )
-        value = props.get("locale")
-        locales.append(value if isinstance(value, str) else None)
-    return locales
