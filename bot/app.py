@@ -65,6 +65,7 @@ from bot.state_storage import StateStorage
 from bot.trust import TRUST, TrustGate, identified_only, invoke_problem, strip_invisible_texts
 from dialogs import activity_fields as fields
 from dialogs.authority import AuthorityChat
+from dialogs.connector_errors import connector_failure
 from dialogs.i18n import Translator
 from dialogs.pages import page_locale, privacy_page, terms_page
 from dialogs.router import AccessBot
@@ -321,7 +322,8 @@ def _on_turn_error(runtime: Runtime) -> Callable[[TurnContext, Exception], Await
             log.warning(
                 "could not tell the user about the error",
                 extra=_ids(activity)
-                | {"event": "error_reply_failed", "error_type": type(send_error).__name__},
+                | {"event": "error_reply_failed", "error_type": type(send_error).__name__}
+                | connector_failure(send_error).log_fields(),
             )
 
     return on_turn_error

@@ -4,7 +4,8 @@
 (empty in local anonymous mode), waits for a token of the conversation's and the
 tenant's rate limiters first (:mod:`bot.ratelimit`), bounds the call with a time-out
 and turns every failure into a :class:`DeliveryError` that says whether a retry can
-help and how long Teams asked us to wait (``Retry-After``):
+help and how long Teams asked us to wait (``Retry-After``), as read by
+:func:`dialogs.connector_errors.connector_failure`:
 
 * 429, 412, 408, 5xx, time-outs and connection errors -> retryable;
 * 400, 401, 403 (bot blocked or uninstalled), 404 (conversation gone) -> permanent:
@@ -31,10 +32,10 @@ from botbuilder.core import BotAdapter, TurnContext
 from botbuilder.schema import Activity, ConversationReference
 
 from bot.ratelimit import RateLimiter
+from dialogs.connector_errors import connector_failure
 
 __all__ = ["DeliveryError", "TeamsSender", "backoff"]
 
-RETRYABLE = frozenset({408, 412, 429})
 MAX_BACKOFF = 900.0
 
 
@@ -75,37 +76,21 @@ def backoff(
     return delay
 
 
-def _status_of(error: BaseException) -> tuple[int | None, float | None]:
-    response = getattr(error, "response", None)
-    status = getattr(response, "status_code", None) or getattr(response, "status", None)
-    headers = getattr(response, "headers", None)
-    retry_after: float | None = None
-    if headers is not None:
-        raw = headers.get("Retry-After")
-        if raw:
-            try:
-                retry_after = max(0.0, float(raw))
-            except ValueError:
-                retry_after = None
-    return (int(status) if isinstance(status, int) else None), retry_after
-
-
 def classify(error: BaseException) -> DeliveryError:
     """A :class:`DeliveryError` for whatever the connector client raised."""
     if isinstance(error, DeliveryError):
         return error
     if isinstance(error, TimeoutError):
         return DeliveryError("timed out", retryable=True)
-    status, retry_after = _status_of(error)
-    if status is None:
+    failure = connector_failure(error)
+    if failure.status is None:
         # Connection refused/reset, DNS, a body that is not JSON ...
         return DeliveryError(type(error).__name__, retryable=True)
-    retryable = status in RETRYABLE or status >= 500
     return DeliveryError(
-        f"connector answered {status}",
-        status=status,
-        retry_after=retry_after,
-        retryable=retryable,
+        f"connector answered {failure.status}",
+        status=failure.status,
+        retry_after=failure.retry_after,
+        retryable=failure.retryable,
     )
 
 

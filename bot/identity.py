@@ -48,6 +48,7 @@ from botbuilder.schema import Activity
 from access.addresses import normalize_email
 from access.ports import ConversationRefs
 from dialogs import activity_fields as fields
+from dialogs.connector_errors import connector_failure
 from dialogs.turn import CALLER_KEY, Caller
 
 __all__ = [
@@ -217,7 +218,8 @@ class IdentityResolver:
                     "event": "member_lookup_failed",
                     "user_key": key,
                     "error_type": type(error).__name__,
-                },
+                }
+                | connector_failure(error).log_fields(),
             )
             return None
         email = _email_of(member)

@@ -23,6 +23,7 @@ from dialogs.cards.language import (
     language_card,
     language_chosen_card,
 )
+from dialogs.connector_errors import connector_failure
 from dialogs.i18n import LOCALES, Translator, normalize_locale
 from dialogs.turn import messages_of, set_messages
 
@@ -103,5 +104,6 @@ class LanguageDialog(Dialog):  # type: ignore[misc]
         except Exception as error:  # best effort: the choice is stored either way
             log.warning(
                 "could not update the language card",
-                extra={"event": "card_update_failed", "error_type": type(error).__name__},
+                extra={"event": "card_update_failed", "error_type": type(error).__name__}
+                | connector_failure(error).log_fields(),
             )

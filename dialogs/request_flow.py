@@ -63,6 +63,7 @@ from dialogs.cards.request_form import (
     request_sent_card,
     request_summary_card,
 )
+from dialogs.connector_errors import connector_failure
 from dialogs.i18n import Messages
 from dialogs.turn import caller_of, messages_of
 from dialogs.violations import code_name, violation_text
@@ -203,7 +204,8 @@ async def put_card(context: TurnContext, card: dict[str, Any], card_id: str | No
         except Exception as error:  # the old card stays; the user gets a new one
             log.warning(
                 "could not update a card",
-                extra={"event": "card_update_failed", "error_type": type(error).__name__},
+                extra={"event": "card_update_failed", "error_type": type(error).__name__}
+                | connector_failure(error).log_fields(),
             )
     response = await context.send_activity(card_activity(card))
     return getattr(response, "id", None)
