@@ -7,7 +7,9 @@ itself (races, all or nothing, limits) is tested in tests/storage/test_bot_state
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -19,20 +21,21 @@ from botbuilder.core import (
 )
 from botbuilder.core.adapters import TestAdapter
 from botbuilder.dialogs import (
+    ComponentDialog,
     Dialog,
+    DialogContext,
     DialogInstance,
     DialogSet,
+    DialogState,
     DialogTurnStatus,
     PromptOptions,
-    PromptValidatorContext,
-    TextPrompt,
     WaterfallDialog,
     WaterfallStepContext,
 )
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.state_storage import StateStorage, StorageConflictError
+from bot.state_storage import StateStorage, StorageConflictError, UnstorableState
 from storage.bot_state import StateDocumentStore
 from storage.db import create_engine
 from storage.models import BotState
@@ -200,25 +203,33 @@ async def test_perform_batch_operations(storage: StateStorage) -> None:
     assert result == {}
 
 
+class _NamePrompt(Dialog):  # type: ignore[misc]
+    """TextPrompt's behaviour with JSON state: botbuilder's prompts keep a
+    ``PromptOptions`` object in theirs, which this storage refuses (and the bot's
+    conversations use cards instead)."""
+
+    async def begin_dialog(self, dialog_context: DialogContext, options: object = None) -> Any:
+        dialog_context.active_dialog.state["attempts"] = 0
+        await dialog_context.context.send_activity("Please type your name")
+        return Dialog.end_of_turn
+
+    async def continue_dialog(self, dialog_context: DialogContext) -> Any:
+        state = dialog_context.active_dialog.state
+        name = dialog_context.context.activity.text or ""
+        if len(name) > 3:
+            await dialog_context.context.send_activity(
+                f"You got it at the {state['attempts']}rd try!"
+            )
+            return await dialog_context.end_dialog(name)
+        await dialog_context.context.send_activity(
+            f"Please send a name that is longer than 3 characters. {state['attempts']}"
+        )
+        state["attempts"] += 1
+        return Dialog.end_of_turn
+
+
 def _waterfall_dialogs(convo_state: ConversationState) -> DialogSet:
     dialogs = DialogSet(convo_state.create_property("dialogState"))
-
-    async def prompt_validator(prompt_context: PromptValidatorContext) -> bool:
-        result = prompt_context.recognized.value
-        if len(result) > 3:
-            await prompt_context.context.send_activity(
-                MessageFactory.text(
-                    f"You got it at the {prompt_context.options.number_of_attempts}rd try!"
-                )
-            )
-            return True
-        await prompt_context.context.send_activity(
-            MessageFactory.text(
-                "Please send a name that is longer than 3 characters. "
-                f"{prompt_context.options.number_of_attempts}"
-            )
-        )
-        return False
 
     async def step_1(step_context: WaterfallStepContext) -> DialogTurnStatus:
         assert isinstance(step_context.active_dialog.state["stepIndex"], int)
@@ -227,18 +238,16 @@ def _waterfall_dialogs(convo_state: ConversationState) -> DialogSet:
 
     async def step_2(step_context: WaterfallStepContext) -> Any:
         assert isinstance(step_context.active_dialog.state["stepIndex"], int)
-        return await step_context.prompt(
-            TextPrompt.__name__,
-            PromptOptions(prompt=MessageFactory.text("Please type your name")),
-        )
+        return await step_context.begin_dialog(_NamePrompt.__name__)
 
     async def step_3(step_context: WaterfallStepContext) -> DialogTurnStatus:
         assert isinstance(step_context.active_dialog.state["stepIndex"], int)
+        step_context.values["name"] = step_context.result
         await step_context.context.send_activity("step3")
         return Dialog.end_of_turn
 
     dialogs.add(WaterfallDialog(WaterfallDialog.__name__, [step_1, step_2, step_3]))
-    dialogs.add(TextPrompt(TextPrompt.__name__, prompt_validator))
+    dialogs.add(_NamePrompt(_NamePrompt.__name__))
     return dialogs
 
 
@@ -306,27 +315,150 @@ async def test_dialog_state_round_trips_across_storage_instances(
     assert isinstance(instance, DialogInstance)
     assert instance.id == WaterfallDialog.__name__
     assert instance.state["stepIndex"] == 2
-    assert "dialogState" in stored
+    assert instance.state["values"] == {"name": "Alice"}
+
+    # Stored as plain JSON: the dialog stack in botbuilder-js's shape, no class names.
+    async with second_engine.connect() as conn:
+        raw = (await conn.execute(select(BotState.document))).scalar_one()
+    document = json.loads(raw)
+    assert "py/" not in raw
+    assert document["dialogState"] == {
+        "dialogStack": [
+            {
+                "id": WaterfallDialog.__name__,
+                "state": {
+                    "options": None,
+                    "values": {"name": "Alice"},
+                    "instanceId": instance.state["instanceId"],
+                    "stepIndex": 2,
+                },
+            }
+        ]
+    }
 
 
-async def test_store_item_objects_round_trip(storage: StateStorage) -> None:
-    item = StoreItem(name="example", count=1, tags={"a": [1, 2]}, nested={1: "int key"})
-    await storage.write({"obj": item})
-    assert item.e_tag  # the caller's item carries the new etag after the write
+async def _items(storage: StateStorage, engine: AsyncEngine) -> list[Any]:
+    async with engine.connect() as conn:
+        keys = list((await conn.execute(select(BotState.key))).scalars().all())
+    return list((await storage.read(keys)).values())
 
-    loaded = (await storage.read(["obj"]))["obj"]
-    assert isinstance(loaded, StoreItem)
-    assert loaded.name == "example"
-    assert loaded.tags == {"a": [1, 2]}
-    assert loaded.nested == {1: "int key"}
-    assert loaded.e_tag == item.e_tag
 
-    loaded.count = 2
-    await storage.write({"obj": loaded})
-    item.count = 99  # item.e_tag is stale now
-    with pytest.raises(StorageConflictError):
-        await storage.write({"obj": item})
-    assert (await storage.read(["obj"]))["obj"].count == 2
+async def test_a_waiting_child_dialog_is_stored_on_the_stack(
+    storage: StateStorage, engine: AsyncEngine
+) -> None:
+    step = await _adapter(storage).send("hello")
+    step = await step.assert_reply("step1")
+    step = await step.send("hello")
+    await step.assert_reply("Please type your name")
+    [stored] = await _items(storage, engine)
+    stack = stored["dialogState"].dialog_stack
+    # The top of botbuilder's stack comes first.
+    assert [i.id for i in stack] == [_NamePrompt.__name__, WaterfallDialog.__name__]
+    assert stack[0].state == {"attempts": 0}
+
+
+async def test_a_component_dialogs_inner_stack_round_trips(
+    storage: StateStorage, engine: AsyncEngine
+) -> None:
+    class Inner(ComponentDialog):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__("inner")
+            self.add_dialog(_NamePrompt(_NamePrompt.__name__))
+            self.initial_dialog_id = _NamePrompt.__name__
+
+    convo_state = ConversationState(storage)
+    dialogs = DialogSet(convo_state.create_property("dialogState"))
+    dialogs.add(Inner())
+
+    async def turn(turn_context: TurnContext) -> None:
+        dialog_context = await dialogs.create_context(turn_context)
+        result = await dialog_context.continue_dialog()
+        if result.status == DialogTurnStatus.Empty:
+            await dialog_context.begin_dialog("inner")
+        await convo_state.save_changes(turn_context)
+
+    step = await TestAdapter(turn).send("hello")
+    step = await step.assert_reply("Please type your name")
+    [item] = await _items(storage, engine)
+    (outer,) = item["dialogState"].dialog_stack
+    inner = outer.state["dialogs"]
+    assert isinstance(inner, DialogState)
+    assert [i.id for i in inner.dialog_stack] == [_NamePrompt.__name__]
+    # A fresh adapter on the same storage (another process) continues the inner prompt.
+    step = await TestAdapter(turn).send("Bob")
+    step = await step.assert_reply("Please send a name that is longer than 3 characters. 0")
+    step = await step.send("Alice")
+    await step.assert_reply("You got it at the 1rd try!")
+
+
+@pytest.mark.parametrize(
+    ("item", "path"),
+    [
+        ({"obj": StoreItem(name="x")}, "k.obj"),
+        ({"when": (1, 2)}, "k.when"),
+        ({"nested": {"deep": [{"at": {1: "int key"}}]}}, "k.nested.deep[0].at[1] (key)"),
+        ({"prompt": PromptOptions(prompt=MessageFactory.text("name?"))}, "k.prompt"),
+        (
+            {"dialogState": DialogState([DialogInstance("d", {"options": PromptOptions()})])},
+            "k.dialogState.dialogStack[0].state.options",
+        ),
+        (StoreItem(count=1), "k"),
+    ],
+)
+async def test_anything_but_plain_json_is_refused_before_writing(
+    storage: StateStorage, item: Any, path: str
+) -> None:
+    with pytest.raises(UnstorableState) as caught:
+        await storage.write({"ok": {"id": 1}, "k": item})
+    assert caught.value.path == path
+    assert await storage.read(["ok", "k"]) == {}  # nothing written
+
+
+async def test_documents_of_the_jsonpickle_format_are_still_read(
+    storage: StateStorage, engine: AsyncEngine
+) -> None:
+    legacy = {
+        "DialogState": {
+            "py/object": "botbuilder.dialogs.dialog_state.DialogState",
+            "_dialog_stack": [
+                {
+                    "py/object": "botbuilder.dialogs.dialog_instance.DialogInstance",
+                    "id": "manager.new_request",
+                    "state": {"values": {"a": "b"}, "pair": {"py/tuple": [1, 2]}},
+                }
+            ],
+        },
+        "Welcome": {"sent": True},
+    }
+    unreadable = {
+        "DialogState": {
+            "py/object": "botbuilder.dialogs.dialog_state.DialogState",
+            "_dialog_stack": [{"py/object": "somewhere.Else", "x": {"py/id": 3}}],
+        }
+    }
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        for key, document in (("legacy", legacy), ("unreadable", unreadable)):
+            await conn.execute(
+                insert(BotState).values(
+                    key=key, document=json.dumps(document), etag="e1", updated_at=now
+                )
+            )
+    found = await storage.read(["legacy", "unreadable"])
+    assert set(found) == {"legacy"}  # the unreadable one starts afresh
+    (instance,) = found["legacy"]["DialogState"].dialog_stack
+    assert (instance.id, instance.state) == (
+        "manager.new_request",
+        {"values": {"a": "b"}, "pair": [1, 2]},
+    )
+    assert found["legacy"]["Welcome"] == {"sent": True}
+    assert found["legacy"]["e_tag"] == "e1"
+    await storage.write({"legacy": found["legacy"]})  # written back as plain JSON
+    async with engine.connect() as conn:
+        raw = (
+            await conn.execute(select(BotState.document).where(BotState.key == "legacy"))
+        ).scalar_one()
+    assert "py/" not in raw and json.loads(raw)["DialogState"]["dialogStack"][0]["id"]
 
 
 async def test_sequential_saves_with_the_same_item_do_not_conflict(storage: StateStorage) -> None:

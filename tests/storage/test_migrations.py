@@ -127,3 +127,109 @@ async def test_0006_copies_languages_chosen_in_user_state_to_the_references(
     assert chosen == {"aad-chose": "sv", "aad-other": None, "aad-no-state": None, "aad-odd": None}
     await upgrade_to_head(engine)  # the later revisions on top (people keyed by tenant too)
     assert await is_at_head(engine)
+
+
+async def test_0009_converts_jsonpickled_dialog_state_to_plain_json(engine: AsyncEngine) -> None:
+    def downgrade(conn: Connection) -> None:
+        command.downgrade(alembic_config(conn), "0008")
+
+    def upgrade(conn: Connection, to: str = "head") -> None:
+        command.upgrade(alembic_config(conn), to)
+
+    state = "botbuilder.dialogs.dialog_state.DialogState"
+    instance = "botbuilder.dialogs.dialog_instance.DialogInstance"
+    legacy = {  # what jsonpickle wrote (keys=True) for the request form waiting for input
+        "DialogState": {
+            "py/object": state,
+            "_dialog_stack": [
+                {
+                    "py/object": instance,
+                    "id": "inner",
+                    "state": {"attempts": 1, "pair": {"py/tuple": [1, "a"]}},
+                },
+                {
+                    "py/object": instance,
+                    "id": "outer",
+                    "state": {
+                        "dialogs": {"py/object": state, "_dialog_stack": []},
+                        "values": {"municipality": "laukaa", "names": ["Ö", "ä"]},
+                    },
+                },
+            ],
+        },
+        "Welcome": {"sent": True},
+    }
+    plain = {
+        "DialogState": {
+            "dialogStack": [
+                {"id": "inner", "state": {"attempts": 1, "pair": [1, "a"]}},
+                {
+                    "id": "outer",
+                    "state": {
+                        "dialogs": {"dialogStack": []},
+                        "values": {"municipality": "laukaa", "names": ["Ö", "ä"]},
+                    },
+                },
+            ]
+        },
+        "Welcome": {"sent": True},
+    }
+    rows = {
+        "msteams/conversations/a:legacy": legacy,
+        "msteams/conversations/a:shared": {  # a shared reference: cannot be read
+            "DialogState": {
+                "py/object": state,
+                "_dialog_stack": [
+                    {"py/object": instance, "id": "d", "state": {"a": {}, "b": {"py/id": 3}}}
+                ],
+            }
+        },
+        "msteams/conversations/a:int-key": {"Other": {"json://1": "x"}},
+        "msteams/users/29:plain": {"Preferences": {"locale": "sv"}},
+    }
+    now = datetime.now(UTC)
+    async with engine.begin() as conn:
+        await conn.run_sync(downgrade)
+    try:
+        async with engine.begin() as conn:
+            for key, document in rows.items():
+                await conn.execute(
+                    text(
+                        "INSERT INTO bot_state (key, document, etag, updated_at)"
+                        " VALUES (:key, :document, 'e1', :now)"
+                    ),
+                    {"key": key, "document": json.dumps(document), "now": now},
+                )
+    finally:
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade)
+
+    async def stored() -> dict[str, tuple[object, str]]:
+        async with engine.connect() as conn:
+            found = await conn.execute(text("SELECT key, document, etag FROM bot_state"))
+            return {key: (json.loads(doc), etag) for key, doc, etag in found.all()}
+
+    after = await stored()
+    assert after == {
+        "msteams/conversations/a:legacy": (plain, "e1"),
+        "msteams/users/29:plain": ({"Preferences": {"locale": "sv"}}, "e1"),
+    }
+    assert await is_at_head(engine)
+
+    # Down again: the code of 0008 finds its jsonpickle shapes (tuples stay lists).
+    async with engine.begin() as conn:
+        await conn.run_sync(downgrade)
+    try:
+        legacy_again = (await stored())["msteams/conversations/a:legacy"][0]
+        assert isinstance(legacy_again, dict)
+        stack = legacy_again["DialogState"]
+        assert stack["py/object"] == state
+        assert [entry["id"] for entry in stack["_dialog_stack"]] == ["inner", "outer"]
+        assert stack["_dialog_stack"][1]["state"]["dialogs"] == {
+            "py/object": state,
+            "_dialog_stack": [],
+        }
+    finally:
+        async with engine.begin() as conn:
+            await conn.run_sync(upgrade)
+    assert (await stored())["msteams/conversations/a:legacy"] == (plain, "e1")
