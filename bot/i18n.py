@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import string
-import warnings
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -24,12 +23,7 @@ from typing import Any
 from babel.dates import format_date as _babel_format_date
 from babel.dates import format_datetime as _babel_format_datetime
 from babel.dates import get_timezone
-
-with warnings.catch_warnings():
-    # Babel 2.9.1 (pinned by botbuilder-dialogs) imports the deprecated ``cgi`` module,
-    # which Python 3.13 removes: this project needs Python 3.11/3.12 until the pin goes.
-    warnings.filterwarnings("ignore", message="'cgi' is deprecated", category=DeprecationWarning)
-    from babel.messages.pofile import read_po
+from babel.messages.pofile import read_po
 
 __all__ = [
     "LOCALES",
