@@ -5,7 +5,8 @@
 SHELL := /bin/bash
 
 # "X.Y.Z /path/to/python VENV", worked out once and only by the targets that need it.
-PICK = $(eval PICK := $(shell scripts/python_env.sh pick))$(PICK)
+# (PYTHON is handed over explicitly: make 4.3's $(shell) sees no command-line variable.)
+PICK = $(eval PICK := $(shell PYTHON='$(PYTHON)' scripts/python_env.sh pick))$(PICK)
 PY = $(word 2,$(PICK))
 VENV = $(word 3,$(PICK))
 BIN = $(VENV)/bin

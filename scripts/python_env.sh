@@ -147,6 +147,9 @@ ensure() {
     # Byte-compiled ahead for the tests: the first import of a module compiles it, and
     # the SyntaxWarnings that recognizers-text's code gives then would be errors under
     # pytest's filterwarnings = error. `make run` leaves it to the imports (quicker).
+    if [ "$compile" = --compile ]; then
+        ensure_uv "$py"  # tests/unit/test_lock.py tries the installer
+    fi
     if [ "$compile" = --compile ] && [ "$(sed -n 3p "$stamp")" != compiled ]; then
         echo "byte-compiling the packages of $venv"
         site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')"
