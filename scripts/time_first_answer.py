@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time from a fresh clone to the bot's first answered message (standard library only).
 
-    python3 scripts/time_first_answer.py SOURCE [--rev REV] [--dir /tmp/first-answer]
+    python3 scripts/time_first_answer.py SOURCE [--rev REV] [--dir /tmp/first-answer] [--verbose]
         [-- make variables such as PYTHON=python3.13]
 
 1. ``git clone SOURCE DIR`` (and ``git checkout REV``), timed from here;
@@ -100,6 +100,7 @@ def main() -> int:
     parser.add_argument("--rev")
     parser.add_argument("--dir", default="/tmp/first-answer")  # noqa: S108 - a throwaway clone
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--verbose", action="store_true", help="print make run's output")
     parser.add_argument("make_args", nargs="*")
     args = parser.parse_args()
 
@@ -169,6 +170,8 @@ def main() -> int:
         connector.shutdown()
     for name, seconds in marks.items():
         print(f"{name:<26} {seconds:7.1f} s")
+    if args.verbose:
+        print("\n".join(f"  > {line}" for line in output))
     print(f"make run printed {len(output)} lines; warnings/banners: {len(noise)}")
     for line in noise:
         print(f"  | {line}")
