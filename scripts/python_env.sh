@@ -51,14 +51,14 @@ candidates() {
             path="$(command -v "$name" 2>/dev/null)" || continue
             # pyenv's shims are slow and run only the versions pyenv activates: its
             # versions are looked at directly below.
-            [ "${path#"$root"/shims/}" = "$path" ] && describe "$path"
+            if [ "${path#"$root"/shims/}" = "$path" ]; then describe "$path"; fi
         done
         for path in "$root"/versions/*/bin/python3.1[0-9] /usr/local/bin/python3.1[0-9] \
             /usr/bin/python3.1[0-9]; do
-            [ -x "$path" ] && describe "$path"
+            if [ -x "$path" ]; then describe "$path"; fi
         done
     } | awk 'NF == 2 && !seen[$2]++' | while read -r version path; do
-        supported "$version" && echo "$version $path"
+        if supported "$version"; then echo "$version $path"; fi
     done
 }
 
