@@ -61,4 +61,4 @@ bench: env
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf .venv .venv-3.* .tools var dist node_modules devTools .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-3.* .tools .tools.venv var dist node_modules devTools .pytest_cache .mypy_cache .ruff_cache

@@ -103,7 +103,9 @@ pick() {
     echo "$found $venv"
 }
 
-# uv from tools.lock (hash-checked by pip) in .tools/, made with the interpreter $1.
+# uv from tools.lock (hash-checked by pip) in .tools/bin/uv. uv is a program, not a
+# module: the interpreter's own pip puts it there (--target, ~2 s); without a usable
+# pip there (PIP_REQUIRE_VIRTUALENV, no pip module) a throwaway venv's pip does.
 ensure_uv() {
     local py="$1" want
     want="$(sha256sum "$TOOLS_LOCK" | cut -d' ' -f1)"
@@ -112,9 +114,14 @@ ensure_uv() {
         return
     fi
     rm -rf "$TOOLS"
-    "$py" -m venv "$TOOLS"
-    "$TOOLS/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps \
-        --require-hashes -r "$TOOLS_LOCK"
+    local pip_args=(install --quiet --disable-pip-version-check --root-user-action=ignore
+        --no-deps --require-hashes --target "$TOOLS" -r "$TOOLS_LOCK")
+    if ! "$py" -m pip "${pip_args[@]}" 2>/dev/null; then
+        rm -rf "$TOOLS"
+        "$py" -m venv "$TOOLS.venv"
+        "$TOOLS.venv/bin/python" -m pip "${pip_args[@]}"
+        rm -rf "$TOOLS.venv"
+    fi
     echo "$want" >"$TOOLS/.atmt-tools"
 }
 
