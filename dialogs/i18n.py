@@ -29,7 +29,6 @@ from __future__ import annotations
 import gettext
 import logging
 import string
-import warnings
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -42,12 +41,8 @@ from babel.dates import get_timezone
 
 from access.locales import LOCALES
 
-with warnings.catch_warnings():
-    # Babel 2.9.1 (pinned by botbuilder-dialogs) imports the deprecated ``cgi`` module,
-    # which Python 3.13 removes: this project needs Python 3.11/3.12 until the pin goes.
-    warnings.filterwarnings("ignore", message="'cgi' is deprecated", category=DeprecationWarning)
-    from babel.messages.plurals import get_plural
-    from babel.messages.pofile import read_po
+from babel.messages.plurals import get_plural
+from babel.messages.pofile import read_po
 
 __all__ = [
     "LOCALES",

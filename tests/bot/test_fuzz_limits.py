@@ -76,13 +76,23 @@ async def test_a_forged_card_value_is_refused_politely(
     assert sent.body["text"] == T.get("fi").t("hardening.card_invalid")
 
 
+def _json_error(nested: bytes) -> str:
+    """The bot's answer to a body nested this deep: Python's json gives up below 5 000
+    levels up to 3.12 ("not valid JSON"); 3.13's reads them and the depth check answers."""
+    try:
+        json.loads(nested)
+    except RecursionError:
+        return "the body is not valid JSON"
+    return "the body is nested too deeply"
+
+
 @pytest.mark.parametrize(
     ("body", "error"),
     [
         (b"[" * 10_000 + b"]" * 10_000, "the body is not valid JSON"),
         (
             b'{"type": "message", "x": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",
-            "the body is not valid JSON",
+            _json_error(b"[" * 5_000 + b"]" * 5_000),
         ),
     ],
 )
