@@ -38,11 +38,10 @@ from typing import Any
 from babel.dates import format_date as _babel_format_date
 from babel.dates import format_datetime as _babel_format_datetime
 from babel.dates import get_timezone
-
-from access.locales import LOCALES
-
 from babel.messages.plurals import get_plural
 from babel.messages.pofile import read_po
+
+from access.locales import LOCALES
 
 __all__ = [
     "LOCALES",
