@@ -30,18 +30,13 @@ def _card(content: dict[str, Any]) -> Any:
 
 
 class MisuseChat:
-    def __init__(
-        self, reports: MisuseReports, service: AccessService
-    ) -> None:
+    def __init__(self, reports: MisuseReports, service: AccessService) -> None:
         self.reports = reports
         self.service = service
 
-    async def _email(self, turn_context: TurnContext) -> str | None:
-        return caller_email(turn_context)
-
     async def run(self, turn_context: TurnContext) -> None:
         m = messages_of(turn_context)
-        email = await self._email(turn_context)
+        email = caller_email(turn_context)
         if email is None:
             await turn_context.send_activity(m.t("review.no_identity"))
             return
@@ -67,7 +62,7 @@ class MisuseChat:
         if not isinstance(grant_id, str) or not grant_id or not isinstance(note, str):
             await turn_context.send_activity(m.t("misuse.incomplete"))
             return True
-        email = await self._email(turn_context)
+        email = caller_email(turn_context)
         if email is None:
             await turn_context.send_activity(m.t("review.no_identity"))
             return True

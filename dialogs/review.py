@@ -35,12 +35,9 @@ class ReviewChat:
     def __init__(self, reviews: ReviewService) -> None:
         self.reviews = reviews
 
-    async def _email(self, turn_context: TurnContext) -> str | None:
-        return caller_email(turn_context)
-
     async def run(self, turn_context: TurnContext) -> None:
         m = messages_of(turn_context)
-        email = await self._email(turn_context)
+        email = caller_email(turn_context)
         if email is None:
             await turn_context.send_activity(m.t("review.no_identity"))
             return
@@ -83,7 +80,7 @@ class ReviewChat:
         ):
             await turn_context.send_activity(m.t("card.expired"))
             return True
-        email = await self._email(turn_context)
+        email = caller_email(turn_context)
         if email is None:
             await turn_context.send_activity(m.t("review.no_identity"))
             return True
