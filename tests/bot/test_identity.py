@@ -123,7 +123,7 @@ async def test_a_changed_chosen_language_is_written_at_once(
     await resolver.remember(_context(message(url, "sv")), locale="fi-FI", chosen_locale="sv")
     await resolver.remember(_context(message(url, "hej")), locale="fi-FI", chosen_locale="sv")
     assert saves == [None, "sv"]
-    stored = await refs.get("00000000-0000-0000-0000-000000000001")
+    stored = await refs.get(KEY)
     assert stored is not None and (stored.locale, stored.chosen_locale) == ("fi-FI", "sv")
 
 
