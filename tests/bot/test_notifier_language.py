@@ -9,7 +9,7 @@ import aiohttp
 from fakes.botapp import make_settings, post_activity
 from fakes.connector import FakeConnector
 from fakes.notify_support import MANAGER, WORKER, draft, introduce
-from fakes.teams import message
+from fakes.teams import TENANT_ID, message
 
 from bot.app import RUNTIME
 from storage.conversation_refs import ConversationRefRepository
@@ -26,7 +26,7 @@ async def test_notifications_use_the_language_chosen_in_the_bot(
     for person in (MANAGER, WORKER):
         await introduce(http, server, connector, person)
     refs = ConversationRefRepository(create_session_factory(runtime.engine))
-    before = await refs.get(WORKER.aad)
+    before = await refs.get(f"{TENANT_ID}:{WORKER.aad}")
     assert before is not None and before.locale == "sv-FI" and before.chosen_locale is None
 
     # The worker's Teams speaks Swedish; they choose English with the bot.
@@ -41,11 +41,11 @@ async def test_notifications_use_the_language_chosen_in_the_bot(
     card = connector.sent(WORKER.conversation_id)[-1]
     submit = message(url, None, value={"language": "en"}, reply_to_id=card.answered_id, **who)
     assert (await post_activity(http, server, submit))[0] == 200
-    after = await refs.get(WORKER.aad)
+    after = await refs.get(f"{TENANT_ID}:{WORKER.aad}")
     assert after is not None and after.chosen_locale == "en" and after.locale == "sv-FI"
 
     sent_before = len(connector.sent(WORKER.conversation_id))
-    request = await runtime.service.submit(
+    request = await runtime.service.requests.submit(
         MANAGER.email, draft(runtime.service.clock.today()), idempotency_key="lang-submit"
     )
     told = await connector.wait_for_activities(
