@@ -302,7 +302,13 @@ class NotificationQueue(Protocol):
 class StoredConversationRef:
     """Where a person can be reached in Teams: the conversation reference of their last
     turn (a plain JSON document), their tenant, the Teams client's locale (``locale``),
-    the language they chose with the bot (``chosen_locale``) and, once known, e-mail."""
+    the language they chose with the bot (``chosen_locale``) and, once known, e-mail.
+
+    ``personal``: the reference is the person's 1:1 chat with the bot. Otherwise the
+    row only says who the person is and where their tenant's Teams service is (the
+    reference's ``user``, ``bot``, ``channelId`` and ``serviceUrl``, no conversation):
+    they were seen in a team or group chat, or in a roster when the bot was installed
+    there, and a 1:1 chat has to be opened before anything is sent to them."""
 
     user_key: str
     email: str | None
@@ -311,13 +317,16 @@ class StoredConversationRef:
     locale: str | None
     updated_at: datetime
     chosen_locale: str | None = None
+    personal: bool = True
 
 
 class ConversationRefs(Protocol):
-    """The conversation references of the people who talked to the bot, one per user.
+    """The conversation references of the people the bot met, one per user.
 
-    ``save`` is an upsert that keeps a stored e-mail, tenant, locale and chosen locale
-    when given ``None``; e-mail addresses are compared lower-cased."""
+    ``save`` is an upsert of a person's 1:1 chat that keeps a stored e-mail, tenant,
+    locale and chosen locale when given ``None``; ``save_member`` records a person
+    seen outside a 1:1 chat and never replaces a stored 1:1 reference. E-mail
+    addresses are compared lower-cased; ``get_by_email`` prefers a 1:1 reference."""
 
     async def save(
         self,
@@ -335,6 +344,25 @@ class ConversationRefs(Protocol):
     async def get(self, user_key: str) -> StoredConversationRef | None: ...
 
     async def get_by_email(self, email: str) -> StoredConversationRef | None: ...
+
+    async def save_member(
+        self,
+        *,
+        user_key: str,
+        reference: Mapping[str, Any],
+        tenant_id: str | None = None,
+        locale: str | None = None,
+        email: str | None = None,
+        chosen_locale: str | None = None,
+    ) -> None:
+        """Record a person met outside a 1:1 chat (``reference`` without a
+        conversation); a stored 1:1 reference is kept, ``None`` keeps stored values."""
+        ...
+
+    async def newest_in_tenant(self, tenant_id: str) -> StoredConversationRef | None:
+        """The most recently updated reference of anyone in ``tenant_id``: where that
+        tenant's Teams service is (``serviceUrl``) and the bot's account there."""
+        ...
 
 
 class UsedLinks(Protocol):

@@ -88,6 +88,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,6 +126,7 @@ BOT_FRAMEWORK_OPENID_METADATA_URL = (
     "https://login.botframework.com/v1/.well-known/openidconfiguration"
 )
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 EVERY_TENANT = "*"
 
 
@@ -428,6 +430,26 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ATMT_GRAPH_CA_BUNDLE", "graph_ca_bundle"),
         description="CA file for the two above (tests only); empty = the system's CAs",
     )
+    graph_user_lookup: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("ATMT_GRAPH_USER_LOOKUP", "graph_user_lookup"),
+        description=(
+            "find a person the bot has never met by their e-mail (user principal name) in "
+            "Microsoft Graph (`GET /users/{upn}`, application permission "
+            "`User.ReadBasic.All`) to open a 1:1 Teams chat with them"
+        ),
+    )
+    teams_catalog_app_id: str = Field(
+        default="",
+        validation_alias=AliasChoices("ATMT_TEAMS_CATALOG_APP_ID", "teams_catalog_app_id"),
+        description=(
+            "id of the app in the organisation's Teams app catalog (a GUID, not the "
+            "manifest's id: Graph `GET /appCatalogs/teamsApps?$filter=externalId eq "
+            "'{manifest id}'`); set = when Teams cannot reach a person the app is installed "
+            "for them (`POST /users/{id}/teamwork/installedApps`, application permission "
+            "`TeamsAppInstallation.ReadWriteForUser.All`); empty = never"
+        ),
+    )
 
     # Scheduled jobs: reminders, expiry, escalation, reviews (bot/scheduler.py).
     scheduler_enabled: bool = Field(
@@ -564,6 +586,14 @@ class Settings(BaseSettings):
     def _ca_bundle(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("teams_catalog_app_id")
+    @classmethod
+    def _teams_catalog_app_id(cls, value: str) -> str:
+        text = value.strip().lower()
+        if text and not _GUID.fullmatch(text):
+            raise ValueError("must be the app's id in the Teams app catalog (a GUID)")
+        return text
+
     @field_validator("graph_authority", "graph_url")
     @classmethod
     def _graph_urls(cls, value: str) -> str:
@@ -584,6 +614,30 @@ class Settings(BaseSettings):
             and (self.graph_client_secret or self.app_password)
             and (self.graph_tenant_id or self.app_tenant_id)
         )
+
+    @property
+    def graph_tenant(self) -> str:
+        """The tenant of the Graph app (and of the people it finds)."""
+        return self.graph_tenant_id or self.app_tenant_id
+
+    @property
+    def graph_credentials(self) -> bool:
+        """Client credentials for Microsoft Graph are configured."""
+        return bool(
+            (self.graph_client_id or self.app_id)
+            and (self.graph_client_secret or self.app_password)
+            and self.graph_tenant
+        )
+
+    @property
+    def user_lookup_enabled(self) -> bool:
+        """People are looked up in Graph by e-mail (``ATMT_GRAPH_USER_LOOKUP``)."""
+        return self.graph_user_lookup and self.graph_credentials
+
+    @property
+    def app_install_enabled(self) -> bool:
+        """The app is installed through Graph for people Teams cannot reach."""
+        return bool(self.teams_catalog_app_id) and self.graph_credentials
 
     def audit_chain_key(self) -> AuditKey:
         """``ATMT_AUDIT_KEY``, else the public development key (local mode and tests;

@@ -19,6 +19,11 @@ here.
 
 :func:`backoff` is the retry delay: exponential with jitter, never shorter than a
 ``Retry-After``.
+
+:meth:`TeamsSender.open_personal_chat` creates the 1:1 chat of the bot and a person
+(``adapter.create_conversation`` -> ``POST {serviceUrl}/v3/conversations``, the same
+limits and error classes); Teams answers the same conversation id each time for the
+same person, so opening it again is harmless.
 """
 
 from __future__ import annotations
@@ -29,7 +34,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from botbuilder.core import BotAdapter, TurnContext
-from botbuilder.schema import Activity, ConversationReference
+from botbuilder.schema import (
+    Activity,
+    ChannelAccount,
+    ConversationParameters,
+    ConversationReference,
+)
 
 from bot.ratelimit import RateLimiter
 from dialogs.connector_errors import connector_failure
@@ -157,3 +167,54 @@ class TeamsSender:
             raise classify(outcome["error"])
         found = outcome.get("id")
         return found if isinstance(found, str) else None
+
+    async def open_personal_chat(
+        self,
+        *,
+        service_url: str,
+        bot: Mapping[str, Any],
+        member_id: str,
+        tenant_id: str,
+        channel_id: str = "msteams",
+    ) -> str:
+        """The id of the 1:1 chat of the bot (``bot``: its account in the tenant) and
+        the member (``member_id``: their Teams user id or Entra object id), created
+        when needed. Raises :class:`DeliveryError`."""
+        bot_id = bot.get("id")
+        if not isinstance(bot_id, str) or not bot_id:
+            raise DeliveryError("no bot account for the tenant", retryable=False)
+        bot_name = bot.get("name")
+        parameters = ConversationParameters(
+            is_group=False,
+            bot=ChannelAccount(id=bot_id, name=bot_name if isinstance(bot_name, str) else None),
+            members=[ChannelAccount(id=member_id)],
+            tenant_id=tenant_id,
+            # Teams reads the tenant from channelData (botbuilder spells the field
+            # of the parameters "tenantID").
+            channel_data={"tenant": {"id": tenant_id}},
+        )
+        await self._tenants.acquire(tenant_id or "-")
+        outcome: dict[str, Any] = {}
+
+        async def logic(turn_context: TurnContext) -> None:
+            conversation = turn_context.activity.conversation
+            outcome["id"] = conversation.id if conversation is not None else None
+
+        try:
+            async with asyncio.timeout(self._timeout):
+                # CloudAdapter's signature (BotAdapter's names other arguments).
+                await self._adapter.create_conversation(
+                    bot_app_id=self._app_id,
+                    callback=logic,
+                    conversation_parameters=parameters,
+                    channel_id=channel_id,
+                    service_url=service_url,
+                )
+        except TimeoutError:
+            raise DeliveryError("timed out", retryable=True) from None
+        except Exception as error:  # the connector's answer, a token ...
+            raise classify(error) from None
+        found = outcome.get("id")
+        if not isinstance(found, str) or not found:
+            raise DeliveryError("no conversation id in the answer", retryable=True)
+        return found

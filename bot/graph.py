@@ -1,4 +1,6 @@
-"""E-mail through Microsoft Graph ``sendMail`` (the fallback of the notifier).
+"""Microsoft Graph for the notifier: e-mail through ``sendMail`` (the fallback), and
+for reaching people in Teams (``bot.reach``) a user's object id by their UPN and the
+app's installation for a user.
 
 The token comes from ``msal.ConfidentialClientApplication.acquire_token_for_client``
 (scope ``https://graph.microsoft.com/.default``, client credentials of an app with
@@ -13,6 +15,13 @@ typed can turn into HTML, and since mail clients turn URLs and host names in pla
 text into links, the body goes through :func:`access.text.defang_links` (none of our
 own texts has a link). Each message carries the notification's idempotency key as
 the internet header ``x-atmt-notification`` so a duplicate can be recognised.
+
+:class:`GraphClient` holds the token and makes the Teams-side calls
+(:meth:`GraphClient.find_user`: ``GET /users/{upn}?$select=id,userPrincipalName``,
+permission ``User.ReadBasic.All``; :meth:`GraphClient.install_app`: ``POST
+/users/{id}/teamwork/installedApps``, permission
+``TeamsAppInstallation.ReadWriteForUser.All``); :class:`GraphMailer` is one that
+also sends mail, so a process has one msal app and one token cache.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ import requests
 from access.text import defang_links
 from bot.config import Settings
 
-__all__ = ["GRAPH_SCOPE", "GraphError", "GraphMailer", "MailMessage"]
+__all__ = ["GRAPH_SCOPE", "GraphClient", "GraphError", "GraphMailer", "MailMessage"]
 
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
@@ -59,11 +68,10 @@ class MailMessage:
     idempotency_key: str
 
 
-class GraphMailer:
-    """Sends mail as ``settings.mail_sender``; one instance per process."""
+class GraphClient:
+    """Client-credentials calls to Microsoft Graph; one instance per process."""
 
     def __init__(self, settings: Settings) -> None:
-        self.sender = settings.mail_sender
         self._client_id = settings.graph_client_id or settings.app_id
         self._secret = settings.graph_client_secret or settings.app_password
         tenant = settings.graph_tenant_id or settings.app_tenant_id
@@ -128,6 +136,73 @@ class GraphMailer:
         if self._ca_bundle:
             return ssl.create_default_context(cafile=self._ca_bundle)
         return True
+
+    async def _call(
+        self, method: str, path: str, *, payload: dict[str, Any] | None = None
+    ) -> tuple[int, Any, float | None]:
+        """One Graph request: (status, JSON body or None, Retry-After)."""
+        token = await self._token()
+        timeout = aiohttp.ClientTimeout(total=self._timeout)
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=timeout) as session,
+                session.request(
+                    method,
+                    f"{self._graph_url}/v1.0{path}",
+                    json=payload,
+                    headers={"Authorization": f"Bearer {token}"},
+                    ssl=self._ssl(),
+                ) as response,
+            ):
+                try:
+                    body = await response.json(content_type=None)
+                except ValueError:
+                    body = None
+                return response.status, body, _retry_after(response.headers.get("Retry-After"))
+        except (TimeoutError, aiohttp.ClientError) as error:
+            raise GraphError(f"{method} {path.split('/')[1]}: {type(error).__name__}") from None
+
+    async def find_user(self, upn: str) -> str | None:
+        """The Entra object id of the user whose ``userPrincipalName`` is ``upn``; None
+        when there is none. Raises :class:`GraphError`."""
+        status, body, retry_after = await self._call(
+            "GET", f"/users/{quote(upn, safe='@')}?$select=id,userPrincipalName"
+        )
+        if status == 404:
+            return None
+        if status != 200 or not isinstance(body, dict):
+            raise GraphError(f"users answered {status}", status=status, retry_after=retry_after)
+        found, name = body.get("id"), body.get("userPrincipalName")
+        # Only the user asked for: never someone an alternative address leads to.
+        if not isinstance(found, str) or not found or not isinstance(name, str):
+            return None
+        return found if name.strip().lower() == upn.strip().lower() else None
+
+    async def install_app(self, user: str, catalog_app_id: str) -> bool:
+        """Install the Teams app ``catalog_app_id`` for ``user`` (object id or UPN);
+        True when installed now, False when it already was. Raises :class:`GraphError`."""
+        status, _body, retry_after = await self._call(
+            "POST",
+            f"/users/{quote(user, safe='@')}/teamwork/installedApps",
+            payload={
+                "teamsApp@odata.bind": (
+                    f"{self._graph_url}/v1.0/appCatalogs/teamsApps/{quote(catalog_app_id)}"
+                )
+            },
+        )
+        if status == 409:  # Conflict: installed already
+            return False
+        if 200 <= status < 300:
+            return True
+        raise GraphError(f"installedApps answered {status}", status=status, retry_after=retry_after)
+
+
+class GraphMailer(GraphClient):
+    """Sends mail as ``settings.mail_sender``; one instance per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.sender = settings.mail_sender
 
     async def send(self, message: MailMessage) -> None:
         """Send one message; raises :class:`GraphError`."""

@@ -21,6 +21,17 @@ by e-mail, so the e-mail is resolved once and cached:
    error, another channel) gives ``email=None`` and is retried on a later turn; it
    never fails the turn.
 4. Within one turn the result is memoized in ``turn_state``.
+5. Only a 1:1 chat is kept as a person's reference. A turn in a team channel or a
+   group chat records who the person is (user id, Entra object id, tenant, the
+   service URL, the bot's account) without that conversation
+   (:meth:`ConversationRefs.save_member`), so a notification meant for one person
+   never goes to a channel; the notifier opens a 1:1 chat instead (``bot.reach``).
+6. People are reachable before they write (:meth:`IdentityResolver.remember_installation`,
+   :meth:`IdentityResolver.remember_members`): on an install in personal scope the
+   installer's e-mail is looked up; when the bot is installed in a team or group chat
+   its roster (``TeamsInfo.get_paged_members``, with each ``userPrincipalName``) is
+   recorded, and so is every member added later. Guests (``#EXT#`` UPNs, which match
+   nobody in the directory) and other tenants' accounts are left out.
 
 For performance, the reference and the e-mail are also remembered in the
 process for :data:`REFRESH_SECONDS`. A turn whose reference is the one this process
@@ -38,7 +49,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any
 
 from botbuilder.core import TurnContext
@@ -56,6 +67,7 @@ __all__ = [
     "MAX_USER_KEY_CHARS",
     "REFRESH_SECONDS",
     "IdentityResolver",
+    "is_personal",
     "tenant_of",
     "user_key_of",
 ]
@@ -66,6 +78,15 @@ REFRESH_SECONDS = 300.0
 CACHE_SIZE = 10_000
 
 MemberLookup = Callable[[TurnContext, str], Awaitable[Any]]
+#: ``TeamsInfo.get_paged_members(turn_context, continuation_token, page_size)``
+RosterPage = Callable[[TurnContext, str | None, int], Awaitable[Any]]
+
+#: A roster is read in pages of this size (Teams allows up to 500), at most
+#: :data:`ROSTER_PAGES` of them when the bot is installed in a team or group chat.
+ROSTER_PAGE_SIZE = 200
+ROSTER_PAGES = 25
+#: Members of one ``membersAdded`` looked up at most (a real one names a few).
+ADDED_MEMBERS = 50
 
 
 #: The longest user key the storage takes (``conversation_refs.user_key``).
@@ -85,6 +106,30 @@ def user_key_of(activity: Activity) -> str | None:
 def tenant_of(activity: Activity) -> str | None:
     """The tenant the activity names (:func:`dialogs.activity_fields.tenant_id`)."""
     return fields.tenant_id(activity)
+
+
+def is_personal(activity: Activity) -> bool:
+    """Whether the activity's conversation is a 1:1 chat of the bot and one person."""
+    conversation = activity.conversation
+    if conversation is None or conversation.is_group:
+        return False
+    return conversation.conversation_type in (None, "", "personal")
+
+
+def _member_reference(activity: Activity, user_id: str, aad_object_id: str) -> dict[str, Any]:
+    """Who a person is and where their tenant's Teams service is, without a
+    conversation (enough to open a 1:1 chat with them)."""
+    bot = activity.recipient
+    return {
+        "user": {"id": user_id, "aadObjectId": aad_object_id},
+        "bot": {"id": bot.id, "name": bot.name} if bot is not None else None,
+        "channelId": activity.channel_id,
+        "serviceUrl": activity.service_url,
+    }
+
+
+def _roster_page(turn_context: TurnContext, token: str | None, size: int) -> Awaitable[Any]:
+    return TeamsInfo.get_paged_members(turn_context, token, size)  # type: ignore[no-any-return]
 
 
 def _email_of(member: Any) -> str | None:
@@ -140,12 +185,14 @@ class IdentityResolver:
         refs: ConversationRefs,
         member_lookup: MemberLookup = TeamsInfo.get_member,
         *,
+        roster: RosterPage = _roster_page,
         clock: Callable[[], float] = time.monotonic,
         refresh_seconds: float = REFRESH_SECONDS,
         cache_size: int = CACHE_SIZE,
     ) -> None:
         self._refs = refs
         self._lookup = member_lookup
+        self._roster = roster
         self._stored = _RecentValues(clock, refresh_seconds, cache_size)
         self._emails = _RecentValues(clock, refresh_seconds, cache_size)
 
@@ -166,17 +213,124 @@ class IdentityResolver:
         fingerprint = _reference_fingerprint(activity, locale, chosen_locale)
         if email is None and self._stored.get(key) == fingerprint:
             return  # this process stored this very reference a moment ago
-        reference = TurnContext.get_conversation_reference(activity)
         self._stored.forget(key)
-        await self._refs.save(
-            user_key=key,
-            reference=reference.serialize(),
-            tenant_id=tenant_of(activity),
-            locale=locale,
-            email=email,
-            chosen_locale=chosen_locale,
-        )
+        sender = activity.from_property
+        if is_personal(activity):
+            reference = TurnContext.get_conversation_reference(activity)
+            await self._refs.save(
+                user_key=key,
+                reference=reference.serialize(),
+                tenant_id=tenant_of(activity),
+                locale=locale,
+                email=email,
+                chosen_locale=chosen_locale,
+            )
+        elif sender is not None and sender.id and sender.aad_object_id:
+            # A channel or group chat: never the person's reference (see 5. above).
+            await self._refs.save_member(
+                user_key=key,
+                reference=_member_reference(activity, sender.id, sender.aad_object_id),
+                tenant_id=tenant_of(activity),
+                locale=locale,
+                email=email,
+                chosen_locale=chosen_locale,
+            )
         self._stored.put(key, fingerprint)
+
+    async def remember_installation(self, turn_context: TurnContext) -> bool:
+        """The bot was installed in this conversation: keep everyone it reaches
+        reachable (personal scope: the installer's e-mail; a team or group chat: its
+        roster). False when the connector could not tell (try again on the next
+        install event); a connector failure is logged, never raised."""
+        activity = turn_context.activity
+        if is_personal(activity):
+            caller = await self.resolve(turn_context)
+            return caller is not None and caller.email is not None
+        tenant = tenant_of(activity)
+        if not tenant or not activity.service_url or activity.conversation is None:
+            return False
+        token: str | None = None
+        try:
+            for _ in range(ROSTER_PAGES):
+                page = await self._roster(turn_context, token, ROSTER_PAGE_SIZE)
+                for member in getattr(page, "members", None) or []:
+                    await self._remember_member(activity, tenant, member)
+                found = getattr(page, "continuation_token", None)
+                token = found if isinstance(found, str) and found else None
+                if token is None:
+                    return True
+        except Exception as error:  # connector down, not Teams, the database ...
+            log.warning(
+                "roster lookup failed",
+                extra={"event": "roster_lookup_failed", "error_type": type(error).__name__},
+            )
+            return False
+        log.warning("roster longer than read", extra={"event": "roster_truncated"})
+        return True
+
+    async def remember_members(self, turn_context: TurnContext, members: Sequence[Any]) -> None:
+        """People added to this conversation (not the bot): in a team or group chat
+        each is looked up (``userPrincipalName``) and recorded; in a 1:1 chat only the
+        sender can be added, whose e-mail is resolved. Failures are logged, never
+        raised."""
+        activity = turn_context.activity
+        sender = activity.from_property
+        if is_personal(activity):
+            if sender is not None and any(getattr(m, "id", None) == sender.id for m in members):
+                await self.resolve(turn_context)
+            return
+        tenant = tenant_of(activity)
+        bot_id = activity.recipient.id if activity.recipient is not None else None
+        if not tenant or not activity.service_url:
+            return
+        for added in list(members)[:ADDED_MEMBERS]:
+            member_id = getattr(added, "id", None)
+            if not isinstance(member_id, str) or not member_id or member_id == bot_id:
+                continue
+            try:
+                member = await self._lookup(turn_context, member_id)
+            except Exception as error:  # the ids Teams sent are still worth keeping
+                log.warning(
+                    "member lookup failed",
+                    extra={"event": "member_lookup_failed", "error_type": type(error).__name__},
+                )
+                member = added
+            try:
+                await self._remember_member(activity, tenant, member)
+            except Exception as error:
+                log.warning(
+                    "member not recorded",
+                    extra={"event": "member_not_recorded", "error_type": type(error).__name__},
+                )
+
+    async def _remember_member(self, activity: Activity, tenant: str, member: Any) -> None:
+        """Record one member of a team or group chat (ids and UPN e-mail only)."""
+        member_id = getattr(member, "id", None)
+        aad = getattr(member, "aad_object_id", None)
+        if not isinstance(member_id, str) or not isinstance(aad, str) or not aad.strip():
+            return
+        if activity.recipient is not None and member_id == activity.recipient.id:
+            return
+        upn = getattr(member, "user_principal_name", None)
+        if (isinstance(upn, str) and "#ext#" in upn.lower()) or getattr(
+            member, "user_role", None
+        ) == "guest":
+            return  # a guest: matches nobody in the directory
+        own_tenant = getattr(member, "tenant_id", None)
+        if isinstance(own_tenant, str) and own_tenant.strip().lower() != tenant.strip().lower():
+            return
+        key = f"{tenant.strip().lower()}:{aad.strip().lower()}"
+        if len(key) > MAX_USER_KEY_CHARS:
+            return
+        email = _email_of(member)
+        await self._refs.save_member(
+            user_key=key,
+            reference=_member_reference(activity, member_id, aad.strip()),
+            tenant_id=tenant,
+            email=email,
+        )
+        if email is not None:
+            self._emails.put(key, email)
 
     async def resolve(self, turn_context: TurnContext) -> Caller | None:
         """The sender's identity with the e-mail when it can be found."""

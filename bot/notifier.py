@@ -15,12 +15,16 @@ messages go in order, recipients in parallel) and for each row:
    Finnish dates, typed text is escaped (:func:`dialogs.cards.markup.plain`).
 3. Approvers of ``request.submitted`` / ``request.resubmitted`` get the approver card
    (:mod:`dialogs.approvals`) instead of a text.
-4. Sends it proactively with the stored conversation reference (:mod:`bot.delivery`,
+4. Sends it proactively with the recipient's stored 1:1 chat (:mod:`bot.delivery`,
    rate-limited); retryable failures are rescheduled with exponential back-off and
    jitter (``Retry-After`` honoured) for ``ATMT_NOTIFY_TEAMS_ATTEMPTS`` attempts.
-5. Falls back to **e-mail** through Graph (:mod:`bot.graph`) when the recipient has
-   no conversation reference, Teams refuses for good (403/404 ...) or the Teams
-   attempts are used up; e-mail failures are retried the same way.
+   A recipient without a stored 1:1 chat is reached the way notification bots reach
+   people (:mod:`bot.reach`): the 1:1 chat is opened with the Bot Connector (the
+   person known from an install, a team roster or Graph), else, where configured, the
+   app is installed for them through Graph and the row tried again later.
+5. Falls back to **e-mail** through Graph (:mod:`bot.graph`) when Teams cannot reach
+   the recipient, refuses for good (403/404 ...) or the Teams attempts are used up;
+   e-mail failures are retried the same way.
 6. After ``ATMT_NOTIFY_MAX_ATTEMPTS`` attempts (or with nowhere to send) the row
    becomes a **dead letter** (``failed``) that ``atmt-bot outbox dead`` lists and
    ``atmt-bot outbox retry ID`` re-queues.
@@ -50,8 +54,9 @@ from access.errors import AccessError
 from access.ports import ConversationRefs, NotificationQueue, OutboxItem, StoredConversationRef
 from bot.config import Settings
 from bot.delivery import DeliveryError, TeamsSender, backoff
-from bot.graph import GraphError, GraphMailer, MailMessage
+from bot.graph import GraphClient, GraphError, GraphMailer, MailMessage
 from bot.ratelimit import RateLimiter
+from bot.reach import INSTALL_SETTLE_SECONDS, PersonalChats
 from dialogs.approvals import ApprovalHandler
 from dialogs.cards.markup import plain
 from dialogs.i18n import Messages, Translator, normalize_locale
@@ -167,6 +172,7 @@ class Notifier:
         translator: Translator,
         directory: Directory | Callable[[], Directory],
         approvals: ApprovalHandler | None = None,
+        chats: PersonalChats | None = None,
         now: Callable[[], datetime] = _utcnow,
         rng: random.Random | None = None,
     ) -> None:
@@ -174,6 +180,7 @@ class Notifier:
         self.queue = queue
         self.sender = sender
         self.mailer = mailer
+        self.chats = chats
         self.refs = refs
         self.translator = translator
         self._directory = directory
@@ -205,6 +212,9 @@ class Notifier:
                 await task
         if self.mailer is not None:
             await self.mailer.close()
+        graph = self.chats.graph if self.chats is not None else None
+        if graph is not None and graph is not self.mailer:
+            await graph.close()
 
     def wake(self) -> None:
         """Look at the outbox now (e.g. right after a command wrote to it)."""
@@ -286,7 +296,17 @@ class Notifier:
         mail_ok = self.mailer is not None and settings.mail_enabled
         teams_budget = settings.notify_teams_attempts if mail_ok else settings.notify_max_attempts
         error_text = "no conversation with the bot"
-        if ref is not None and self.sender is not None and item.attempts <= teams_budget:
+        teams_ok = self.sender is not None and item.attempts <= teams_budget
+        if teams_ok and (ref is None or not ref.personal) and self.chats is not None:
+            opening = await self.chats.open(item.recipient, ref)
+            if opening.ref is not None:
+                ref = opening.ref
+            else:
+                error_text = opening.reason or error_text
+                if opening.wait and item.attempts < teams_budget:
+                    await self._reschedule(item, error_text, opening.retry_after)
+                    return
+        if ref is not None and ref.personal and self.sender is not None and teams_ok:
             try:
                 activity = await self._activity(m, item)
                 await self.sender.send(
@@ -457,13 +477,29 @@ def build_notifier(
         tenant_limiter=RateLimiter(settings.notify_tenant_rate, burst=1),
         timeout=settings.notify_timeout,
     )
+    # One Graph client (one token cache) for the e-mail and the Teams-side calls.
+    graph: GraphClient | None = None
+    if settings.mail_enabled:
+        graph = GraphMailer(settings)
+    elif settings.user_lookup_enabled or settings.app_install_enabled:
+        graph = GraphClient(settings)
+    chats = PersonalChats(
+        refs=refs,
+        sender=sender,
+        graph=graph if settings.user_lookup_enabled or settings.app_install_enabled else None,
+        user_lookup=settings.user_lookup_enabled,
+        catalog_app_id=settings.teams_catalog_app_id if settings.app_install_enabled else "",
+        graph_tenant=settings.graph_tenant,
+        settle_seconds=min(INSTALL_SETTLE_SECONDS, settings.notify_backoff_max),
+    )
     return Notifier(
         settings=settings,
         queue=queue,
         sender=sender,
-        mailer=GraphMailer(settings) if settings.mail_enabled else None,
+        mailer=graph if isinstance(graph, GraphMailer) else None,
         refs=refs,
         translator=translator,
         directory=directory,
         approvals=approvals,
+        chats=chats,
     )

@@ -187,7 +187,8 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         turn_context: TurnContext,
     ) -> None:
         # Replaces botbuilder's version, which looks every added member up on the
-        # connector (and fails the turn if that fails); only the bot matters here.
+        # connector (and fails the turn if that fails); the host looks the people up
+        # itself (``remember_members``), a failure costing nothing but their e-mail.
         await self.on_members_added_activity(members_added, turn_context)
 
     async def on_members_added_activity(
@@ -196,22 +197,31 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         bot_id = fields.recipient_id(turn_context.activity)
         added = [m for m in members_added or [] if m is not None]  # junk lists happen
         if bot_id is not None and any(m.id == bot_id for m in added):
-            await self._welcome(turn_context)
+            await self._installed(turn_context)
+        others = [m for m in added if m.id != bot_id]
+        if others:  # people joined a conversation the bot is in: reachable from now on
+            await self.identities.remember_members(turn_context, others)
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
-        await self._welcome(turn_context)
+        await self._installed(turn_context)
 
     async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
         await self.welcome_state.set(turn_context, {"sent": False})
 
-    async def _welcome(self, turn_context: TurnContext) -> None:
+    async def _installed(self, turn_context: TurnContext) -> None:
         # Teams sends both installationUpdate and conversationUpdate on install:
-        # greet once per installation.
-        state: dict[str, Any] = await self.welcome_state.get(turn_context, dict)
-        if state.get("sent"):
-            return
-        await turn_context.send_activity(_card(welcome_card(messages_of(turn_context))))
-        await self.welcome_state.set(turn_context, {"sent": True})
+        # greet once per installation, then have the host keep the people the
+        # installation reaches (the installer; a team's or group chat's roster), so
+        # that notifications reach them before they write. A roster the connector
+        # could not give is asked for again on the other install event.
+        state: dict[str, Any] = dict(await self.welcome_state.get(turn_context, dict))
+        if not state.get("sent"):
+            await turn_context.send_activity(_card(welcome_card(messages_of(turn_context))))
+            state["sent"] = True
+            await self.welcome_state.set(turn_context, state)
+        if not state.get("people") and await self.identities.remember_installation(turn_context):
+            state["people"] = True
+            await self.welcome_state.set(turn_context, state)
 
     # -------------------------------------------------------------- messages
 

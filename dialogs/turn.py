@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from botbuilder.core import BotState, TurnContext
 
@@ -66,6 +66,16 @@ class CallerSource(Protocol):
         ...
 
     async def resolve(self, turn_context: TurnContext) -> Caller | None: ...
+
+    async def remember_installation(self, turn_context: TurnContext) -> bool:
+        """The bot was installed in this conversation: keep the people it reaches
+        reachable before they write (False: the host could not tell yet)."""
+        ...
+
+    async def remember_members(self, turn_context: TurnContext, members: Sequence[Any]) -> None:
+        """``members`` (other than the bot) were added to this conversation: keep them
+        reachable before they write."""
+        ...
 
 
 class StateLoader(Protocol):

@@ -10,6 +10,9 @@ caches the user's work e-mail once resolved from Teams (``TeamsInfo.get_member``
 * ``locale`` is the Teams client's locale of the last turn, ``chosen_locale`` the
   language the user chose with the bot.
 * E-mail addresses are stored lower-cased and stripped.
+* ``personal`` (migration ``0009``): ``save`` stores a 1:1 chat; ``save_member`` a
+  person met in a team or group chat, whose row never replaces a stored 1:1 chat
+  (only fills in what is missing). ``get_by_email`` prefers a 1:1 chat.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, func, select, update
+from sqlalchemy import Select, Table, case, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -40,6 +43,7 @@ _COLUMNS = (
     _TABLE.c.locale,
     _TABLE.c.updated_at,
     _TABLE.c.chosen_locale,
+    _TABLE.c.personal,
 )
 
 
@@ -53,6 +57,7 @@ def _row_to_ref(row: Any) -> StoredConversationRef:
         locale=row.locale,
         updated_at=row.updated_at,
         chosen_locale=row.chosen_locale,
+        personal=bool(row.personal),
     )
 
 
@@ -98,6 +103,7 @@ class ConversationRefRepository:
                 reference=document,
                 locale=locale,
                 chosen_locale=chosen_locale,
+                personal=True,
                 updated_at=utcnow(),
             )
             await session.execute(
@@ -105,6 +111,52 @@ class ConversationRefRepository:
                     index_elements=["user_key"],
                     set_={
                         "reference": stmt.excluded.reference,
+                        "personal": True,
+                        "tenant_id": func.coalesce(stmt.excluded.tenant_id, _TABLE.c.tenant_id),
+                        "locale": func.coalesce(stmt.excluded.locale, _TABLE.c.locale),
+                        "chosen_locale": func.coalesce(
+                            stmt.excluded.chosen_locale, _TABLE.c.chosen_locale
+                        ),
+                        "email": func.coalesce(stmt.excluded.email, _TABLE.c.email),
+                        "updated_at": stmt.excluded.updated_at,
+                    },
+                )
+            )
+
+    async def save_member(
+        self,
+        *,
+        user_key: str,
+        reference: Mapping[str, Any],
+        tenant_id: str | None = None,
+        locale: str | None = None,
+        email: str | None = None,
+        chosen_locale: str | None = None,
+    ) -> None:
+        """Insert or update a person met outside a 1:1 chat; a stored 1:1 reference
+        stays, ``None`` keeps a stored value."""
+        document = json.dumps(dict(reference), separators=(",", ":"), ensure_ascii=False)
+        async with self._sessions() as session, session.begin():
+            dialect = session.get_bind().dialect.name
+            insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+            stmt = insert(_TABLE).values(
+                user_key=user_key,
+                email=normalize_email(email or "") or None,
+                tenant_id=tenant_id,
+                reference=document,
+                locale=locale,
+                chosen_locale=chosen_locale,
+                personal=False,
+                updated_at=utcnow(),
+            )
+            await session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=["user_key"],
+                    set_={
+                        "reference": case(
+                            (_TABLE.c.personal, _TABLE.c.reference),
+                            else_=stmt.excluded.reference,
+                        ),
                         "tenant_id": func.coalesce(stmt.excluded.tenant_id, _TABLE.c.tenant_id),
                         "locale": func.coalesce(stmt.excluded.locale, _TABLE.c.locale),
                         "chosen_locale": func.coalesce(
@@ -138,6 +190,17 @@ class ConversationRefRepository:
         return await self._read_one(
             select(*_COLUMNS)
             .where(_TABLE.c.email == wanted)
+            .order_by(_TABLE.c.personal.desc(), _TABLE.c.updated_at.desc())
+            .limit(1)
+        )
+
+    async def newest_in_tenant(self, tenant_id: str) -> StoredConversationRef | None:
+        """The most recently updated reference in ``tenant_id`` (its Teams service)."""
+        if not tenant_id:
+            return None
+        return await self._read_one(
+            select(*_COLUMNS)
+            .where(func.lower(_TABLE.c.tenant_id) == tenant_id.strip().lower())
             .order_by(_TABLE.c.updated_at.desc())
             .limit(1)
         )

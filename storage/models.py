@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, Index, MetaData, String, Text
+from sqlalchemy import Boolean, DateTime, Index, MetaData, String, Text, true
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = ["NAMING_CONVENTION", "Base", "BotState", "ConversationRef", "utcnow"]
@@ -60,6 +60,11 @@ class ConversationRef(Base):
     locale: Mapped[str | None] = mapped_column(String(35), nullable=True)  # Teams client
     # The language chosen with the bot's language command, if any.
     chosen_locale: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    # True: ``reference`` is the person's 1:1 chat with the bot. False: the person was
+    # met in a team or group chat (migration 0009); a 1:1 chat is opened when needed.
+    personal: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=True, server_default=true()
+    )
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), nullable=False, default=utcnow, onupdate=utcnow
     )

@@ -54,3 +54,42 @@ async def test_chosen_locale_is_kept_apart_from_the_teams_locale(
     stored = await refs.get_by_email("user3@example.fi")
     assert stored is not None
     assert (stored.locale, stored.chosen_locale) == ("en-GB", "sv")
+
+
+MEMBER = {"user": {"id": "29:b", "aadObjectId": "aad-b"}, "serviceUrl": "http://127.0.0.1:2/"}
+
+
+async def test_a_person_met_in_a_team_never_replaces_their_own_chat(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """``save_member`` records who someone is; their 1:1 chat, once stored, stays."""
+    refs = ConversationRefRepository(session_factory)
+    await refs.save_member(
+        user_key="t:aad-b", reference=MEMBER, tenant_id="t", email="B@Example.fi"
+    )
+    member = await refs.get("t:aad-b")
+    assert member is not None and not member.personal
+    assert member.email == "b@example.fi" and member.reference == MEMBER
+
+    await refs.save(user_key="t:aad-b", reference=REFERENCE, locale="sv-FI")  # a 1:1 chat
+    await refs.save_member(user_key="t:aad-b", reference=MEMBER, locale="fi-FI", chosen_locale="en")
+    stored = await refs.get("t:aad-b")
+    assert stored is not None and stored.personal
+    assert stored.reference == REFERENCE  # kept
+    assert stored.email == "b@example.fi" and stored.tenant_id == "t"
+    assert (stored.locale, stored.chosen_locale) == ("fi-FI", "en")
+
+
+async def test_an_address_prefers_a_personal_chat_and_a_tenant_has_a_newest_reference(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    refs = ConversationRefRepository(session_factory)
+    assert await refs.newest_in_tenant("T") is None
+    await refs.save(user_key="t:old", reference=REFERENCE, tenant_id="T", email="x@example.fi")
+    await refs.save_member(user_key="t:new", reference=MEMBER, tenant_id="T", email="x@example.fi")
+    found = await refs.get_by_email("x@example.fi")
+    assert found is not None and found.user_key == "t:old"  # the 1:1 chat, though older
+    newest = await refs.newest_in_tenant("t")  # tenant ids compared case-insensitively
+    assert newest is not None and newest.user_key == "t:new"
+    assert await refs.newest_in_tenant("other") is None
+    assert await refs.newest_in_tenant("") is None

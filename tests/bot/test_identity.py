@@ -172,3 +172,107 @@ async def test_the_email_is_the_user_principal_name_never_the_settable_email(
         )
         identity = await resolver.resolve(second)
         assert identity is not None and identity.email is None
+
+
+class _Roster:
+    """Stands in for TeamsInfo.get_paged_members: pages of two, recording the calls."""
+
+    def __init__(self, members: list[dict[str, Any]]) -> None:
+        self.members = members
+        self.calls: list[tuple[str | None, int]] = []
+
+    async def __call__(self, _turn_context: TurnContext, token: str | None, size: int) -> Any:
+        from botbuilder.schema.teams import TeamsPagedMembersResult
+
+        self.calls.append((token, size))
+        start = int(token or 0)
+        page = TeamsPagedMembersResult().deserialize({"members": self.members[start : start + 2]})
+        page.continuation_token = str(start + 2) if start + 2 < len(self.members) else None
+        return page
+
+
+def _in_team(activity: dict[str, Any]) -> dict[str, Any]:
+    activity["conversation"].update(
+        {"id": "19:team@thread.tacv2", "conversationType": "channel", "isGroup": True}
+    )
+    activity["channelData"]["team"] = {"id": "19:team@thread.tacv2"}
+    return activity
+
+
+async def test_an_install_in_a_team_records_its_roster_without_guests_or_strangers(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """Ids and the UPN of each member, no conversation: never the team's channel."""
+
+    def member(n: int, **extra: Any) -> dict[str, Any]:
+        return {
+            "id": f"29:m{n}",
+            "aadObjectId": f"AAD-{n}",
+            "userPrincipalName": f"M{n}@Laukaa.example.fi",
+            "email": "contact@pks-area.example.fi",  # settable: never used
+            "name": f"Member {n}",
+            "tenantId": TENANT_ID,
+            **extra,
+        }
+
+    roster = _Roster(
+        [
+            member(1),
+            member(2, userPrincipalName="guest_x.example#EXT#@laukaa.onmicrosoft.com"),
+            member(3, userRole="guest"),
+            member(4, tenantId="another-tenant"),
+            {"id": "28:00000000-0000-0000-0000-00000000b07", "name": "the bot itself"},
+            member(5),
+        ]
+    )
+    refs = ConversationRefRepository(session_factory)
+    resolver = IdentityResolver(refs, _Lookup(FakeConnector()), roster=roster)
+    context = _context(_in_team(message("http://127.0.0.1:1/", "x")))
+    assert await resolver.remember_installation(context)
+    assert roster.calls == [(None, 200), ("2", 200), ("4", 200)]
+
+    found = {n: await refs.get(f"{TENANT_ID}:aad-{n}") for n in range(1, 6)}
+    assert {n for n, row in found.items() if row is not None} == {1, 5}
+    one = found[1]
+    assert one is not None and not one.personal and one.email == "m1@laukaa.example.fi"
+    assert one.reference == {
+        "user": {"id": "29:m1", "aadObjectId": "AAD-1"},
+        "bot": {"id": "28:00000000-0000-0000-0000-00000000b07", "name": "A-TMT bot"},
+        "channelId": "msteams",
+        "serviceUrl": "http://127.0.0.1:1/",
+    }
+    assert "Member 1" not in str(one.reference)  # ids only
+
+
+async def test_a_turn_in_a_channel_never_becomes_the_persons_reference(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """A notification meant for one person must not go to a channel: a channel or
+    group chat turn records who is speaking, and a stored 1:1 chat stays."""
+    refs = ConversationRefRepository(session_factory)
+    resolver = IdentityResolver(refs, _Lookup(FakeConnector()))
+    url = "http://127.0.0.1:1/"
+    await resolver.remember(_context(_in_team(message(url, "x"))), locale="fi-FI")
+    stored = await refs.get(KEY)
+    assert stored is not None and not stored.personal
+    assert "conversation" not in stored.reference
+
+    await resolver.remember(_context(message(url, "apua")), locale="fi-FI")  # 1:1 chat
+    await resolver.remember(_context(_in_team(message(url, "y"))), locale="sv-FI")
+    stored = await refs.get(KEY)
+    assert stored is not None and stored.personal
+    assert stored.reference["conversation"]["id"] == "a:conversation-1"
+    assert stored.locale == "sv-FI"
+
+
+async def test_a_roster_the_connector_cannot_give_is_no_failure(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    async def broken(_turn_context: TurnContext, _token: str | None, _size: int) -> Any:
+        raise RuntimeError("connector down")
+
+    resolver = IdentityResolver(
+        ConversationRefRepository(session_factory), _Lookup(FakeConnector()), roster=broken
+    )
+    context = _context(_in_team(message("http://127.0.0.1:1/", "x")))
+    assert not await resolver.remember_installation(context)  # asked again on the next event

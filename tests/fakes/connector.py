@@ -12,7 +12,14 @@ you POST to the bot; everything the bot sends comes here and is recorded.
 
 Routes (Bot Connector REST API v3):
 
-* ``POST /v3/conversations`` -> ``{"id": "conv-N"}`` (create a conversation)
+* ``POST /v3/conversations`` -> ``{"id": "a:1on1-N"}``: opens the 1:1 chat of the bot
+  and one member, as Teams does. CHECKS the body (``isGroup`` false, a ``bot.id``,
+  exactly one member by Teams user id or ``aadObjectId``, the tenant in
+  ``channelData.tenant.id``, agreeing with any ``tenantId``/``tenantID``): a bad one
+  is 400. A member unknown to :attr:`members` is 404; one for whom the app is not
+  installed (:meth:`FakeConnector.install`: in personal scope or a team of theirs)
+  403; otherwise the same chat id for the same person every time. Every opened chat
+  is in :attr:`chats`.
 * ``POST /v3/conversations/{cid}/activities`` -> ``{"id": "activity-N"}`` (send)
 * ``POST /v3/conversations/{cid}/activities/{aid}`` (reply; ``reply_to_id`` = aid)
 * ``PUT /v3/conversations/{cid}/activities/{aid}`` (update), ``DELETE`` (delete)
@@ -21,6 +28,11 @@ Routes (Bot Connector REST API v3):
   The bot takes the e-mail from ``userPrincipalName`` (Teams also sends ``email``,
   which the bot ignores).
 * ``GET /v3/conversations/{cid}/members`` -> every member
+* ``GET /v3/conversations/{cid}/pagedmembers?pageSize=N&continuationToken=T`` -> the
+  members of :attr:`rosters` ``[cid]`` (default: every member), ``pageSize`` a page
+
+With :attr:`token` set, every request must carry ``Authorization: Bearer <token>``
+(what the bot's credentials hand out, ``fakes.auth.OUTBOUND_TOKEN``), else 401.
 
 Faults on a schedule: :meth:`FakeConnector.fail_next` queues :class:`Fault` s for a
 route kind (``"activities"``, ``"members"``, ``"conversations"``); each request of that
@@ -79,7 +91,11 @@ class Recorded:
 class FakeConnector:
     members: dict[str, dict[str, Any]] = field(default_factory=dict)
     host: str = "127.0.0.1"  # another address: a "connector" that is not on loopback
+    token: str | None = None  # the bearer token every request must carry, if set
     requests: list[Recorded] = field(default_factory=list)
+    installed: set[str] = field(default_factory=set)  # member ids the app is installed for
+    rosters: dict[str, list[str]] = field(default_factory=dict)  # conversation -> member ids
+    chats: dict[str, str] = field(default_factory=dict)  # member id -> their 1:1 chat id
     _faults: dict[str, deque[Fault]] = field(default_factory=lambda: defaultdict(deque))
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _server: TestServer | None = None
@@ -96,6 +112,7 @@ class FakeConnector:
         app.router.add_delete("/v3/conversations/{cid}/activities/{aid}", self._activity)
         app.router.add_get("/v3/conversations/{cid}/members/{mid}", self._member)
         app.router.add_get("/v3/conversations/{cid}/members", self._member_list)
+        app.router.add_get("/v3/conversations/{cid}/pagedmembers", self._paged_members)
         self._changed = asyncio.Condition()
         self._server = TestServer(app, host=self.host)
         await self._server.start_server()
@@ -131,6 +148,20 @@ class FakeConnector:
 
     def add_member(self, member_id: str, **account: Any) -> None:
         self.members[member_id] = dict(account)
+
+    def install(self, member_id: str) -> None:
+        """The app is now installed for this member (personally or in a team of theirs):
+        the bot may open a 1:1 chat with them."""
+        self.installed.add(member_id)
+
+    def member_id_of(self, user: str) -> str | None:
+        """The Teams user id of a member named by that id or by their Entra object id."""
+        if user in self.members:
+            return user
+        for member_id, account in self.members.items():
+            if str(account.get("aadObjectId", "")).lower() == user.lower():
+                return member_id
+        return None
 
     @property
     def activities(self) -> list[Recorded]:
@@ -172,6 +203,10 @@ class FakeConnector:
             headers=dict(request.headers),
         )
         fault = self._faults[kind].popleft() if self._faults[kind] else None
+        if self.token is not None and request.headers.get("Authorization") != (
+            f"Bearer {self.token}"
+        ):
+            fault = Fault(status=401, body={"error": {"code": "Unauthorized", "message": "token"}})
         if fault is not None and fault.status is not None:
             recorded.status = fault.status
         self.requests.append(recorded)
@@ -205,12 +240,42 @@ class FakeConnector:
         await self._notify()
         return web.json_response({"id": recorded.answered_id})
 
+    def _answer(self, recorded: Recorded, status: int, code: str) -> web.Response:
+        recorded.status = status
+        return web.json_response({"error": {"code": code, "message": code}}, status=status)
+
     async def _create_conversation(self, request: web.Request) -> web.Response:
         recorded, fault = await self._record(request, "conversations")
         if fault is not None:
             return fault
-        conversation_id = f"conv-{next(self._ids)}"
+        body = recorded.body
+        members = body.get("members")
+        bot = body.get("bot")
+        data = body.get("channelData")
+        tenant = data.get("tenant", {}).get("id") if isinstance(data, dict) else None
+        named = {body.get(k) for k in ("tenantId", "tenantID") if body.get(k) is not None}
+        if (
+            body.get("isGroup") is not False
+            or not isinstance(bot, dict)
+            or not bot.get("id")
+            or not isinstance(members, list)
+            or len(members) != 1
+            or not isinstance(members[0], dict)
+            or not isinstance(members[0].get("id"), str)
+            or not isinstance(tenant, str)
+            or not tenant
+            or named - {tenant}
+        ):
+            return self._answer(recorded, 400, "BadArgument")
+        member_id = self.member_id_of(members[0]["id"])
+        if member_id is None:
+            return self._answer(recorded, 404, "NotFound")
+        if member_id not in self.installed:
+            return self._answer(recorded, 403, "Forbidden")  # the app is not installed
+        conversation_id = self.chats.get(member_id) or f"a:1on1-{next(self._ids)}"
+        self.chats[member_id] = conversation_id
         recorded.conversation_id = conversation_id
+        await self._notify()
         return web.json_response({"id": conversation_id, "activityId": None})
 
     def _account(self, member_id: str) -> dict[str, Any] | None:
@@ -236,3 +301,16 @@ class FakeConnector:
         if fault is not None:
             return fault
         return web.json_response([self._account(mid) for mid in self.members])
+
+    async def _paged_members(self, request: web.Request) -> web.Response:
+        _recorded, fault = await self._record(request, "members")
+        if fault is not None:
+            return fault
+        ids = self.rosters.get(request.match_info["cid"], list(self.members))
+        size = int(request.query.get("pageSize", "50"))
+        start = int(request.query.get("continuationToken", "0"))
+        page = ids[start : start + size]
+        answer: dict[str, Any] = {"members": [self._account(mid) for mid in page]}
+        if start + size < len(ids):
+            answer["continuationToken"] = str(start + size)
+        return web.json_response(answer)

@@ -12,15 +12,27 @@ trust (``ATMT_GRAPH_CA_BUNDLE``).
   not expired) and the payload (subject, a text body, exactly one recipient), then
   records the message (202). A wrong token -> 401, a bad payload -> 400.
 
-``fail_next(status, ...)`` makes the next sendMail answers fail (e.g. 503).
+* ``GET /v1.0/users/{upn}?$select=id,userPrincipalName`` -- CHECKS the token and the
+  ``$select``; the user of :attr:`FakeGraph.users` (UPN -> object id), else 404;
+* ``POST /v1.0/users/{id or upn}/teamwork/installedApps`` -- CHECKS the token and the
+  body (exactly ``teamsApp@odata.bind`` = this Graph's
+  ``/v1.0/appCatalogs/teamsApps/{catalog_app_id}``), 404 for an unknown user, 409 when
+  installed already, else 201; records the object id in :attr:`installs` and calls
+  :attr:`on_install` with it (a test's Teams: it tells the bot of the installation).
+
+``fail_next(status, ...)`` makes the next sendMail answers fail (e.g. 503),
+``fail_installs(status, ...)`` the next installations, ``fail_lookups(...)`` the next
+user look-ups.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import ipaddress
 import secrets
 import ssl
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +47,7 @@ from cryptography.x509.oid import NameOID
 __all__ = ["FakeGraph", "SentMail"]
 
 SCOPE = "https://graph.microsoft.com/.default"
+CATALOG_APP_ID = "0b3a1f5e-7c2d-4e8f-9a6b-1c2d3e4f5a6b"
 
 
 @dataclass
@@ -108,6 +121,15 @@ class FakeGraph:
     _failures: list[int] = field(default_factory=list)
     _server: TestServer | None = None
     ca_file: Path | None = None
+    users: dict[str, str] = field(default_factory=dict)  # UPN (lower case) -> object id
+    catalog_app_id: str = CATALOG_APP_ID
+    lookups: list[str] = field(default_factory=list)  # the UPNs looked up
+    installs: list[str] = field(default_factory=list)  # object ids the app was installed for
+    install_requests: list[str] = field(default_factory=list)  # every user asked for
+    on_install: Callable[[str], Coroutine[Any, Any, None]] | None = None
+    _install_failures: list[int] = field(default_factory=list)
+    _lookup_failures: list[int] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def __aenter__(self) -> FakeGraph:
         cert_file, key_file = _certificate(self.directory)
@@ -118,11 +140,15 @@ class FakeGraph:
         app.router.add_get("/{tenant}/v2.0/.well-known/openid-configuration", self._openid)
         app.router.add_post("/{tenant}/oauth2/v2.0/token", self._token)
         app.router.add_post("/v1.0/users/{sender}/sendMail", self._send_mail)
+        app.router.add_get("/v1.0/users/{user}", self._user)
+        app.router.add_post("/v1.0/users/{user}/teamwork/installedApps", self._install)
         self._server = TestServer(app, host="127.0.0.1", scheme="https")
         await self._server.start_server(ssl=context)
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
+        for task in self._tasks:
+            await task  # an installation the bot was told of (a failure shows here)
         if self._server is not None:
             await self._server.close()
 
@@ -143,8 +169,18 @@ class FakeGraph:
             "graph_ca_bundle": self.ca_file,
         }
 
+    def teams_settings(self) -> dict[str, Any]:
+        """Settings overrides that also look people up and install the app here."""
+        return {"graph_user_lookup": True, "teams_catalog_app_id": self.catalog_app_id}
+
     def fail_next(self, *statuses: int) -> None:
         self._failures.extend(statuses)
+
+    def fail_installs(self, *statuses: int) -> None:
+        self._install_failures.extend(statuses)
+
+    def fail_lookups(self, *statuses: int) -> None:
+        self._lookup_failures.extend(statuses)
 
     # ------------------------------------------------------------- routes
 
@@ -212,3 +248,63 @@ class FakeGraph:
             return web.json_response({"error": {"code": "ErrorInvalidRequest"}}, status=400)
         self.sent.append(SentMail(request.match_info["sender"], token, message))
         return web.Response(status=202)
+
+    def _unauthorized(self, request: web.Request) -> web.Response | None:
+        header = request.headers.get("Authorization", "")
+        token = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
+        expires = self.tokens.get(token)
+        if expires is None or expires < dt.datetime.now(dt.UTC):
+            self.rejected.append((401, "token"))
+            return web.json_response({"error": {"code": "InvalidAuthenticationToken"}}, status=401)
+        return None
+
+    def _object_id(self, user: str) -> str | None:
+        """The object id of a user named by object id or UPN."""
+        if user.lower() in self.users:
+            return self.users[user.lower()]
+        return user if user in self.users.values() else None
+
+    async def _user(self, request: web.Request) -> web.Response:
+        refused = self._unauthorized(request)
+        if refused is not None:
+            return refused
+        if request.query.get("$select") != "id,userPrincipalName":
+            self.rejected.append((400, "select"))
+            return web.json_response({"error": {"code": "BadRequest"}}, status=400)
+        upn = request.match_info["user"].lower()
+        self.lookups.append(upn)
+        if self._lookup_failures:
+            status = self._lookup_failures.pop(0)
+            self.rejected.append((status, "scheduled"))
+            return web.json_response({"error": {"code": "Fault"}}, status=status)
+        object_id = self.users.get(upn)
+        if object_id is None:
+            return web.json_response({"error": {"code": "Request_ResourceNotFound"}}, status=404)
+        return web.json_response({"id": object_id, "userPrincipalName": upn})
+
+    async def _install(self, request: web.Request) -> web.Response:
+        refused = self._unauthorized(request)
+        if refused is not None:
+            return refused
+        try:
+            payload = await request.json()
+        except ValueError:
+            payload = None
+        self.install_requests.append(request.match_info["user"])
+        bind = f"{self.base_url}/v1.0/appCatalogs/teamsApps/{self.catalog_app_id}"
+        if payload != {"teamsApp@odata.bind": bind}:
+            self.rejected.append((400, "install payload"))
+            return web.json_response({"error": {"code": "BadRequest"}}, status=400)
+        if self._install_failures:
+            status = self._install_failures.pop(0)
+            self.rejected.append((status, "scheduled"))
+            return web.json_response({"error": {"code": "Fault"}}, status=status)
+        object_id = self._object_id(request.match_info["user"])
+        if object_id is None:
+            return web.json_response({"error": {"code": "NotFound"}}, status=404)
+        if object_id in self.installs:
+            return web.json_response({"error": {"code": "Conflict"}}, status=409)
+        self.installs.append(object_id)
+        if self.on_install is not None:  # Teams tells the bot a little later
+            self._tasks.append(asyncio.get_running_loop().create_task(self.on_install(object_id)))
+        return web.json_response({"id": f"installation-{len(self.installs)}"}, status=201)

@@ -13,24 +13,32 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 from fakes.botapp import post_activity
 from fakes.connector import FakeConnector, Recorded
-from fakes.teams import message
+from fakes.teams import BOT_ID, TENANT_ID, conversation_update, installation_update, message
 
 from access.model import RequestDraft, RequestKind
 
 __all__ = [
+    "ADMIN",
     "APPROVER_A",
     "APPROVER_B",
     "MANAGER",
     "WORKER",
     "Person",
+    "Post",
     "activity_card",
     "draft",
     "execute",
+    "install_in_team",
+    "install_personally",
     "introduce",
     "invoke_card",
     "notification_keys",
+    "teams_member",
     "wait_until",
 ]
+
+#: POSTs an activity to the bot (with whatever token the test's bot needs).
+Post = Callable[[dict[str, Any]], Awaitable[tuple[int, bytes]]]
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,80 @@ WORKER = Person(
     "00000000-0000-0000-0000-0000000000a4",
     "sv-FI",
 )
+
+
+ADMIN = Person(
+    "admin",
+    "admin@pks-area.example.fi",
+    "29:admin",
+    "00000000-0000-0000-0000-0000000000a5",
+    "fi-FI",
+)
+
+
+def teams_member(connector: FakeConnector, person: Person) -> None:
+    """The person as the connector's member API describes them (the bot takes the
+    ``userPrincipalName``)."""
+    connector.add_member(
+        person.user_id,
+        email=person.email,
+        userPrincipalName=person.email,
+        name=person.name,
+        aadObjectId=person.aad,
+        tenantId=TENANT_ID,
+    )
+
+
+async def install_personally(post: Post, connector: FakeConnector, person: Person) -> None:
+    """The app is installed for the person (by them or for them): Teams sends
+    ``installationUpdate`` and ``conversationUpdate`` (the bot added) in their 1:1
+    chat. Nobody types."""
+    teams_member(connector, person)
+    connector.install(person.user_id)
+    connector.chats[person.user_id] = person.conversation_id  # the chat Teams made
+    common: dict[str, Any] = {
+        "locale": person.locale,
+        "conversation_id": person.conversation_id,
+        "user_id": person.user_id,
+        "aad_object_id": person.aad,
+    }
+    for activity in (
+        installation_update(connector.service_url, **common),
+        conversation_update(connector.service_url, members_added=[BOT_ID], **common),
+    ):
+        status, body = await post(activity)
+        assert status == 200, body
+
+
+async def install_in_team(
+    post: Post,
+    connector: FakeConnector,
+    installer: Person,
+    members: Sequence[Person],
+    *,
+    team_id: str = "19:area-team@thread.tacv2",
+) -> None:
+    """``installer`` adds the app to a team of ``installer`` and ``members``: Teams
+    sends ``installationUpdate`` and ``conversationUpdate`` (the bot added) in the
+    team's General channel (whose id is the team's). Nobody types."""
+    for person in (installer, *members):
+        teams_member(connector, person)
+        connector.install(person.user_id)  # a team's bot may open a chat with its members
+    connector.rosters[team_id] = [p.user_id for p in (installer, *members)]
+    common: dict[str, Any] = {
+        "locale": installer.locale,
+        "conversation_id": team_id,
+        "user_id": installer.user_id,
+        "aad_object_id": installer.aad,
+        "conversation_type": "channel",
+        "team_id": team_id,
+    }
+    for activity in (
+        installation_update(connector.service_url, **common),
+        conversation_update(connector.service_url, members_added=[BOT_ID], **common),
+    ):
+        status, body = await post(activity)
+        assert status == 200, body
 
 
 async def introduce(

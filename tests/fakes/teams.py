@@ -20,6 +20,8 @@ def _base(
     user_id: str,
     aad_object_id: str | None,
     locale: str | None,
+    conversation_type: str = "personal",
+    team_id: str | None = None,
 ) -> dict[str, Any]:
     sender: dict[str, Any] = {"id": user_id, "name": "Test User"}
     if aad_object_id:
@@ -34,11 +36,15 @@ def _base(
         "recipient": {"id": BOT_ID, "name": "A-TMT bot"},
         "conversation": {
             "id": conversation_id,
-            "conversationType": "personal",
+            "conversationType": conversation_type,
             "tenantId": TENANT_ID,
         },
         "channelData": {"tenant": {"id": TENANT_ID}},
     }
+    if conversation_type != "personal":
+        activity["conversation"]["isGroup"] = True
+    if team_id is not None:  # a team's channel: Teams names the team
+        activity["channelData"]["team"] = {"id": team_id}
     if locale:
         activity["locale"] = locale
     return activity
@@ -54,6 +60,8 @@ def message(
     conversation_id: str = "a:conversation-1",
     user_id: str = "29:user-1",
     aad_object_id: str | None = "00000000-0000-0000-0000-000000000001",
+    conversation_type: str = "personal",
+    team_id: str | None = None,
 ) -> dict[str, Any]:
     activity = _base(
         "message",
@@ -62,6 +70,8 @@ def message(
         user_id=user_id,
         aad_object_id=aad_object_id,
         locale=locale,
+        conversation_type=conversation_type,
+        team_id=team_id,
     )
     if text is not None:
         activity["text"] = text
@@ -76,12 +86,15 @@ def message(
 def conversation_update(
     service_url: str,
     *,
-    members_added: list[str] | None = None,
+    members_added: list[str] | list[dict[str, Any]] | None = None,
     locale: str | None = "fi-FI",
     conversation_id: str = "a:conversation-1",
     user_id: str = "29:user-1",
     aad_object_id: str | None = "00000000-0000-0000-0000-000000000001",
+    conversation_type: str = "personal",
+    team_id: str | None = None,
 ) -> dict[str, Any]:
+    """Members added (ids, or accounts as Teams sends them: ``id``, ``aadObjectId``)."""
     activity = _base(
         "conversationUpdate",
         service_url,
@@ -89,8 +102,12 @@ def conversation_update(
         user_id=user_id,
         aad_object_id=aad_object_id,
         locale=locale,
+        conversation_type=conversation_type,
+        team_id=team_id,
     )
-    activity["membersAdded"] = [{"id": m} for m in (members_added or [BOT_ID])]
+    activity["membersAdded"] = [
+        m if isinstance(m, dict) else {"id": m} for m in (members_added or [BOT_ID])
+    ]
     activity["channelData"]["eventType"] = None
     return activity
 
@@ -103,6 +120,8 @@ def installation_update(
     conversation_id: str = "a:conversation-1",
     user_id: str = "29:user-1",
     aad_object_id: str | None = "00000000-0000-0000-0000-000000000001",
+    conversation_type: str = "personal",
+    team_id: str | None = None,
 ) -> dict[str, Any]:
     activity = _base(
         "installationUpdate",
@@ -111,6 +130,8 @@ def installation_update(
         user_id=user_id,
         aad_object_id=aad_object_id,
         locale=locale,
+        conversation_type=conversation_type,
+        team_id=team_id,
     )
     activity["action"] = action
     return activity
