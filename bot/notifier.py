@@ -160,6 +160,10 @@ def render_text(
 # ------------------------------------------------------------------ notifier
 
 
+#: How long :meth:`Notifier.stop` lets the round in progress finish before cancelling it.
+STOP_GRACE_SECONDS = 5.0
+
+
 class Notifier:
     def __init__(
         self,
@@ -202,12 +206,19 @@ class Notifier:
             self._stopping = False
             self._task = asyncio.create_task(self._loop(), name="atmt-notifier")
 
-    async def stop(self) -> None:
+    async def stop(self, *, grace: float = STOP_GRACE_SECONDS) -> None:
+        """Stop after the round in progress (at most ``grace`` seconds, then cancel it).
+
+        A round cut short by cancellation can leave a delivered row unrecorded (it is
+        sent again after its lease) and, on SQLite, a database call that never returns
+        to a loop that is closing; finishing the round avoids both."""
         self._stopping = True
         self._wake.set()
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
+            done, _ = await asyncio.wait({task}, timeout=grace)
+            if not done:
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self.mailer is not None:
