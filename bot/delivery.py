@@ -42,6 +42,7 @@ from botbuilder.schema import (
 )
 
 from bot.ratelimit import RateLimiter
+from dialogs import activity_fields as fields
 from dialogs.connector_errors import connector_failure
 
 __all__ = ["DeliveryError", "TeamsSender", "backoff"]
@@ -197,7 +198,7 @@ class TeamsSender:
         outcome: dict[str, Any] = {}
 
         async def logic(turn_context: TurnContext) -> None:
-            conversation = turn_context.activity.conversation
+            conversation = fields.conversation(turn_context.activity)
             outcome["id"] = conversation.id if conversation is not None else None
 
         try:

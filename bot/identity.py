@@ -110,7 +110,7 @@ def tenant_of(activity: Activity) -> str | None:
 
 def is_personal(activity: Activity) -> bool:
     """Whether the activity's conversation is a 1:1 chat of the bot and one person."""
-    conversation = activity.conversation
+    conversation = fields.conversation(activity)
     if conversation is None or conversation.is_group:
         return False
     return conversation.conversation_type in (None, "", "personal")
@@ -119,12 +119,12 @@ def is_personal(activity: Activity) -> bool:
 def _member_reference(activity: Activity, user_id: str, aad_object_id: str) -> dict[str, Any]:
     """Who a person is and where their tenant's Teams service is, without a
     conversation (enough to open a 1:1 chat with them)."""
-    bot = activity.recipient
+    bot = fields.recipient(activity)
     return {
         "user": {"id": user_id, "aadObjectId": aad_object_id},
         "bot": {"id": bot.id, "name": bot.name} if bot is not None else None,
-        "channelId": activity.channel_id,
-        "serviceUrl": activity.service_url,
+        "channelId": fields.channel_id(activity),
+        "serviceUrl": fields.service_url(activity),
     }
 
 
@@ -214,7 +214,7 @@ class IdentityResolver:
         if email is None and self._stored.get(key) == fingerprint:
             return  # this process stored this very reference a moment ago
         self._stored.forget(key)
-        sender = activity.from_property
+        sender = fields.sender(activity)
         if is_personal(activity):
             reference = TurnContext.get_conversation_reference(activity)
             await self._refs.save(
@@ -247,7 +247,7 @@ class IdentityResolver:
             caller = await self.resolve(turn_context)
             return caller is not None and caller.email is not None
         tenant = tenant_of(activity)
-        if not tenant or not activity.service_url or activity.conversation is None:
+        if not tenant or not fields.service_url(activity) or fields.conversation(activity) is None:
             return False
         token: str | None = None
         try:
@@ -274,14 +274,14 @@ class IdentityResolver:
         sender can be added, whose e-mail is resolved. Failures are logged, never
         raised."""
         activity = turn_context.activity
-        sender = activity.from_property
+        sender = fields.sender(activity)
         if is_personal(activity):
             if sender is not None and any(getattr(m, "id", None) == sender.id for m in members):
                 await self.resolve(turn_context)
             return
         tenant = tenant_of(activity)
-        bot_id = activity.recipient.id if activity.recipient is not None else None
-        if not tenant or not activity.service_url:
+        bot_id = fields.recipient(activity).id if fields.recipient(activity) is not None else None
+        if not tenant or not fields.service_url(activity):
             return
         for added in list(members)[:ADDED_MEMBERS]:
             member_id = getattr(added, "id", None)
@@ -309,7 +309,7 @@ class IdentityResolver:
         aad = getattr(member, "aad_object_id", None)
         if not isinstance(member_id, str) or not isinstance(aad, str) or not aad.strip():
             return
-        if activity.recipient is not None and member_id == activity.recipient.id:
+        if fields.recipient(activity) is not None and member_id == fields.recipient(activity).id:
             return
         upn = getattr(member, "user_principal_name", None)
         if (isinstance(upn, str) and "#ext#" in upn.lower()) or getattr(

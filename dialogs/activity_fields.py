@@ -26,13 +26,16 @@ __all__ = [
     "card_value",
     "channel_id",
     "client_info_locales",
+    "conversation",
     "conversation_id",
     "is_invoke",
     "is_message",
     "locale",
     "log_ids",
+    "recipient",
     "recipient_id",
     "reference_fields",
+    "sender",
     "sender_aad_object_id",
     "sender_id",
     "service_url",
@@ -49,6 +52,21 @@ def _text(value: object) -> str | None:
 
 def _sender(activity: Any) -> Any:
     return getattr(activity, "from_property", None)
+
+
+def sender(activity: Any) -> Any:
+    """The sender's channel account (``from``), or None."""
+    return _sender(activity)
+
+
+def recipient(activity: Any) -> Any:
+    """The recipient's channel account (the bot, for an incoming activity), or None."""
+    return getattr(activity, "recipient", None)
+
+
+def conversation(activity: Any) -> Any:
+    """The activity's conversation account, or None."""
+    return getattr(activity, "conversation", None)
 
 
 def activity_id(activity: Any) -> str | None:

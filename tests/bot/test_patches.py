@@ -56,12 +56,15 @@ def test_apply_is_idempotent_and_keeps_the_originals() -> None:
     assert patches.original(len) is len
 
 
-def test_the_pinned_versions_are_the_constraints() -> None:
+def test_the_pinned_versions_are_the_locked_ones() -> None:
     pins = {}
-    for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
-        name, sep, version = line.split("#")[0].strip().partition("==")
+    for line in (ROOT / "requirements.lock").read_text(encoding="utf-8").splitlines():
+        if line[:1] in ("", " ", "#"):
+            continue  # hashes, comments
+        requirement = line.split(";")[0].rstrip(" \\")
+        name, sep, version = requirement.partition("==")
         if sep:
-            pins[name.lower()] = version
+            pins[name.strip().lower()] = version.strip()
     assert {name: pins[name] for name in patches.PINNED} == patches.PINNED
     dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     assert "botbuilder-core>=4.17,<4.18" in dependencies["project"]["dependencies"]
