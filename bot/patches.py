@@ -82,7 +82,7 @@ PINNED: dict[str, str] = {
     "msrest": "0.7.1",
 }
 """The distributions whose internals this module relies on, at the versions it was
-checked against (``constraints.txt`` pins the same; a test keeps them equal)."""
+checked against (``requirements.lock`` pins the same; a test keeps them equal)."""
 
 ORIGINAL = "__atmt_original__"
 
@@ -105,7 +105,7 @@ def require_pinned_versions() -> None:
         raise UnpinnedFramework(
             "bot.patches was checked against other framework versions: "
             + "; ".join(wrong)
-            + ". Install constraints.txt, or re-check every patch against the new version "
+            + ". Install requirements.lock (make test), or re-check every patch against the new version "
             "(tests/bot/test_patches.py) and update bot.patches.PINNED."
         )
 
