@@ -105,8 +105,8 @@ def require_pinned_versions() -> None:
         raise UnpinnedFramework(
             "bot.patches was checked against other framework versions: "
             + "; ".join(wrong)
-            + ". Install requirements.lock (make test), or re-check every patch against the new version "
-            "(tests/bot/test_patches.py) and update bot.patches.PINNED."
+            + ". Install requirements.lock (make test), or re-check every patch against the "
+            "new version (tests/bot/test_patches.py) and update bot.patches.PINNED."
         )
 
 
