@@ -19,6 +19,15 @@ from storage.migrations_runner import (
 )
 
 
+def _now(engine: AsyncEngine) -> object:
+    """Now, as a raw SQL parameter: SQLite gets SQLAlchemy's text form (Python 3.12+
+    deprecates sqlite3's own datetime adapter), PostgreSQL a datetime."""
+    now = datetime.now(UTC)
+    if engine.dialect.name == "sqlite":
+        return now.replace(tzinfo=None).isoformat(" ")
+    return now
+
+
 def test_head_revision_is_single_and_chains_from_0001() -> None:
     assert head_revision()  # raises on several heads
 
@@ -86,7 +95,7 @@ async def test_0006_copies_languages_chosen_in_user_state_to_the_references(
     def reference(user_id: str) -> str:
         return json.dumps({"channelId": "msteams", "user": {"id": user_id}})
 
-    now = datetime.now(UTC)
+    now = _now(engine)
     states = {
         "msteams/users/29:chose": {"Preferences": {"locale": "sv"}, "Other": {"x": 1}},
         "msteams/users/29:other": {"Other": {"x": 1}},
@@ -187,7 +196,7 @@ async def test_0009_converts_jsonpickled_dialog_state_to_plain_json(engine: Asyn
         "msteams/conversations/a:int-key": {"Other": {"json://1": "x"}},
         "msteams/users/29:plain": {"Preferences": {"locale": "sv"}},
     }
-    now = datetime.now(UTC)
+    now = _now(engine)
     async with engine.begin() as conn:
         await conn.run_sync(downgrade)
     try:
