@@ -3,10 +3,12 @@ access at once; second click, someone else's click, edited values."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiohttp
 from conftest import StartBot
-from fakes.botapp import make_settings, texts
-from fakes.connector import FakeConnector
+from fakes.botapp import card_of, make_settings, texts
+from fakes.connector import FakeConnector, Recorded
 from fakes.manager_chat import (
     APPROVER,
     LAUKAA,
@@ -27,6 +29,10 @@ from storage.db import create_session_factory
 from storage.domain_tables import OUTBOX
 
 T = Translator.load()
+
+
+def _cards(recorded: list[Recorded]) -> list[dict[str, Any]]:
+    return [card_of(r.body) for r in recorded if r.body.get("attachments")]
 
 
 async def _templates(chat: Chat, template: str) -> list[tuple[str, str]]:
@@ -81,7 +87,10 @@ async def test_requester_reports_and_the_approver_revokes(
 
     approver = Chat(http, server, connector, email=APPROVER, locale="en-GB")
     en = T.get("en")
-    card = only_card(await approver.say("misuse"))
+    # the open reports come first (the manager's two), then the report card
+    matters, card = _cards(await approver.say("misuse"))
+    assert texts(matters)[0] == en.t("misuse.matters.title")
+    assert len(inputs(matters)["matter_id"]["choices"]) == 2
     assert "revoke_now" in inputs(card)
     done = await approver.press(
         card, en.t("misuse.card.submit"), {**fill, "revoke_now": "true", "note": "Confirmed"}
