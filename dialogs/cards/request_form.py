@@ -18,6 +18,7 @@ from access.addresses import EMAIL_MAX
 from access.policy import JOB_TITLE_MAX, JUSTIFICATION_MAX, NAME_MAX, NAME_PATTERN
 from dialogs.cards.base import Card, card, text, title
 from dialogs.cards.markup import plain
+from dialogs.cards.status import error_line
 from dialogs.i18n import Messages
 
 __all__ = [
@@ -84,14 +85,8 @@ class FormOptions:
 
 
 def attention(value: str) -> dict[str, Any]:
-    return {
-        "type": "TextBlock",
-        "text": value,
-        "wrap": True,
-        "color": "Attention",
-        "size": "Small",
-        "spacing": "None",
-    }
+    """A problem under its field (:func:`dialogs.cards.status.error_line`)."""
+    return error_line(value)
 
 
 def _errors_for(errors: Sequence[FieldError], name: str) -> list[dict[str, Any]]:
@@ -179,7 +174,7 @@ def request_form_card(
         )
     general = [e for e in errors if e.field not in FIELDS]
     if general:
-        body.append(text(m.t("manager.form.has_errors"), weight="Bolder"))
+        body.append(attention(m.t("manager.form.has_errors")))
         body.extend(attention(e.text) for e in general)
     elif errors:
         body.append(attention(m.t("manager.form.has_errors")))
@@ -270,7 +265,13 @@ def request_form_card(
             {
                 "type": "Input.Toggle",
                 "id": f"{CONFIRM_PREFIX}{code}",
-                "label": m.t("manager.field.confirmation"),
+                # Each toggle its own label: a screen reader says which confirmation.
+                "label": m.t(
+                    "manager.field.confirmation_of",
+                    what=m.t(f"manager.requirement.{code}")
+                    if m.has(f"manager.requirement.{code}")
+                    else code,
+                ),
                 "title": m.t(f"manager.confirm.{code}"),
                 "valueOn": "true",
                 "valueOff": "false",
