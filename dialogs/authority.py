@@ -37,7 +37,7 @@ from dialogs import activity_fields as fields
 from dialogs.cards.keha import CARD, batch_card, keha_card
 from dialogs.cards.my_data import directory_card, my_data_card, privacy_card
 from dialogs.cards.report import report_card
-from dialogs.charts import bar_chart_png, data_uri
+from dialogs.charts import bar_chart_png, data_uri, month_label
 from dialogs.commands import Command
 from dialogs.downloads import Claim, LinkSigner, Served
 from dialogs.i18n import LOCALES, Messages, Translator
@@ -262,7 +262,13 @@ class AuthorityChat:
         user_key = _user_key(turn_context)
         for area in areas:
             report = await self.authority.report(email, area, first, last)
-            chart = data_uri(bar_chart_png([r for _, r, _ in report.monthly_totals()]))
+            totals = report.monthly_totals()
+            chart = data_uri(
+                bar_chart_png(
+                    [requests for _, requests, _ in totals],
+                    labels=[month_label(month) for month, _, _ in totals],
+                )
+            )
             ident = f"{area}|{first.isoformat()}|{last.isoformat()}"
             await turn_context.send_activity(
                 _card(

@@ -256,9 +256,7 @@ def approval_card(m: Messages, directory: Directory, view: ApprovalView) -> Card
     if pending and view.can_decide:
         body.append(badge("pending", m.t("approval.pending")))
     elif not pending:
-        body.append(
-            badge(request.state.value, outcome_line(m, request, view.decision))
-        )
+        body.append(badge(request.state.value, outcome_line(m, request, view.decision)))
     if pending and not view.can_decide:
         reason_key = f"approval.readonly.{view.readonly_reason or 'not_approver_in_area'}"
         if not m.has(reason_key):

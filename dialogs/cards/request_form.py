@@ -18,7 +18,7 @@ from access.addresses import EMAIL_MAX
 from access.policy import JOB_TITLE_MAX, JUSTIFICATION_MAX, NAME_MAX, NAME_PATTERN
 from dialogs.cards.base import Card, card, text, title
 from dialogs.cards.markup import plain
-from dialogs.cards.status import error_line
+from dialogs.cards.status import badge, error_line
 from dialogs.i18n import Messages
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "FieldError",
     "FormOptions",
     "attention",
+    "form_closed_card",
     "request_form_card",
     "request_sent_card",
     "request_summary_card",
@@ -352,12 +353,25 @@ def request_summary_card(
 
 
 def request_sent_card(
-    m: Messages, mode: str, number: str, state_label: str, facts: Sequence[tuple[str, str]]
+    m: Messages,
+    mode: str,
+    number: str,
+    state_label: str,
+    facts: Sequence[tuple[str, str]],
+    *,
+    state: str = "pending",
+    outcome: str | None = None,
+    refresh: dict[str, Any] | None = None,
 ) -> Card:
-    """The receipt that replaces the summary: number, state and what happens next."""
-    return card(
+    """The receipt that replaces the summary: number, state and what happens next.
+
+    With ``refresh`` (:func:`dialogs.cards.status.live_refresh`) Teams asks the bot for
+    the present state whenever the requester sees the card, so a decided request's
+    receipt says the decision (``outcome``) instead of "awaiting decision"."""
+    result = card(
         [
             title(m.t(f"manager.sent.title.{mode}", number=number)),
+            badge(state, state_label),
             {
                 "type": "FactSet",
                 "facts": [
@@ -366,6 +380,21 @@ def request_sent_card(
                 ]
                 + [{"title": label, "value": plain(value)} for label, value in facts],
             },
-            text(m.t(f"manager.sent.next.{mode}")),
+            text(outcome if outcome is not None else m.t(f"manager.sent.next.{mode}")),
+        ]
+    )
+    if refresh is not None:
+        result["refresh"] = refresh
+    return result
+
+
+def form_closed_card(m: Messages, reason: str) -> Card:
+    """What an open form becomes when it is cancelled or closed: read-only, saying so
+    (``reason``: ``cancelled`` or ``interrupted``); nothing on it can be clicked."""
+    return card(
+        [
+            title(m.t("manager.closed.title")),
+            badge("cancelled", m.t("manager.closed.state")),
+            text(m.t(f"manager.closed.{reason}")),
         ]
     )

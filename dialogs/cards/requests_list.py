@@ -23,6 +23,7 @@ __all__ = [
 LIST_CARD = "requests_list"
 DETAILS_CARD = "request_details"
 
+
 @dataclass(frozen=True)
 class RequestRow:
     request_id: str
@@ -93,7 +94,9 @@ def requests_list_card(m: Messages, rows: Sequence[RequestRow], *, instance: str
             {
                 "type": "ActionSet",
                 "spacing": "Small",
-                "actions": [details | {"title": m.t("manager.action.details_of", number=row.number)}],
+                "actions": [
+                    details | {"title": m.t("manager.action.details_of", number=row.number)}
+                ],
             }
         )
     body.append(text(m.t("manager.requests.hint"), subtle=True))

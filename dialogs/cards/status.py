@@ -28,6 +28,7 @@ __all__ = [
     "TEXT_COLOURS",
     "badge",
     "error_line",
+    "live_refresh",
     "speech_of",
     "state_badge",
 ]
@@ -115,6 +116,7 @@ ICONS: Mapping[str, str] = {
     "error": "⚠",
 }
 SPEAK_MAX = 400
+MAX_REFRESH_USERS = 60  # Teams refreshes automatically for at most 60 listed users
 # Markdown marks mean nothing spoken (and typed text must not format anything anywhere).
 _MARKS = re.compile(r"[\\`*_{}\[\]()#|~>]")
 
@@ -197,3 +199,17 @@ def speech_of(body: Iterable[Any], *, limit: int = 4) -> str:
     if len(spoken) > SPEAK_MAX:
         spoken = spoken[: SPEAK_MAX - 1] + "…"
     return escape(spoken)
+
+
+def live_refresh(
+    verb: str, data: Mapping[str, Any], user_ids: Iterable[str], *, title: str
+) -> dict[str, Any]:
+    """The ``refresh`` of a card that shows an object's present state (Teams Universal
+    Actions): when one of ``user_ids`` sees the card, Teams sends ``verb`` with
+    ``data`` as an ``adaptiveCard/action`` invoke and shows the card the bot answers.
+    ``title`` is the label of the manual refresh others get."""
+    ids = list(dict.fromkeys(u for u in user_ids if u))[:MAX_REFRESH_USERS]
+    return {
+        "action": {"type": "Action.Execute", "title": title, "verb": verb, "data": dict(data)},
+        "userIds": ids,
+    }
