@@ -98,7 +98,7 @@ BADGE_STYLES: Mapping[str, str] = {
     "error": "attention",
 }
 ICONS: Mapping[str, str] = {
-    "pending": "⏳",
+    "pending": "◷",
     "returned": "↩",
     "approved": "✔",
     "queued_for_keha": "✔",
@@ -106,11 +106,11 @@ ICONS: Mapping[str, str] = {
     "done": "✔",
     "rejected": "✖",
     "cancelled": "⊘",
-    "expired": "⌛",
+    "expired": "⊘",
     "active": "✔",
-    "revoking": "⏳",
+    "revoking": "◷",
     "removed": "⊘",
-    "queued": "⏳",
+    "queued": "◷",
     "sent": "➜",
     "confirmed": "✔",
     "error": "⚠",

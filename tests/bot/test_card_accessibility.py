@@ -82,7 +82,7 @@ def test_clickable_rows_have_visible_buttons_and_states_are_not_colour_only() ->
     assert [b["data"] for b in buttons] == [r["selectAction"]["data"] for r in rows]
     assert "2026-000001" in buttons[0]["title"]  # each button says which request
     # "returned" was yellow text on white; now an icon and the word in a tinted box
-    assert badges(card) == [("warning", "↩", "Palautettu"), ("accent", "⏳", "Odottaa")]
+    assert badges(card) == [("warning", "↩", "Palautettu"), ("accent", "◷", "Odottaa")]
     assert not [n for n in nodes(card) if n.get("color") in ("Warning", "Good", "Attention")]
 
 
