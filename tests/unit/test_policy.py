@@ -393,6 +393,21 @@ def test_documentation_lists_every_code() -> None:
     assert missing == []
 
 
+def test_every_code_names_its_seed_passage_or_is_an_own_choice() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "domain-rules.md").read_text(
+        encoding="utf-8"
+    )
+    table = text.split("## Violation codes", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert {row.split("`")[1] for row in rows} == VIOLATION_CODES
+    seed = re.compile(r"\b00[0-4] (?:§\d|\*|annex)|own choice")
+    unsourced = [row.split("`")[1] for row in rows if not seed.search(row.rsplit(" | ", 1)[1])]
+    assert unsourced == []
+    own = text.split("## The product's own choices", 1)[1]
+    for choice in ("review", "max_grant_months", "email_domains", "start_grace_days"):
+        assert choice in own
+
+
 def test_add_months_clamps_to_month_end() -> None:
     assert add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
     assert add_months(date(2026, 11, 15), 3) == date(2027, 2, 15)
