@@ -207,9 +207,7 @@ class Directory:
             requester_for=requester_for,
             approver_in=frozenset(a.code for a in self.areas.values() if who in a.approvers),
             deputy_in=frozenset(a.code for a in self.areas.values() if who in a.deputies),
-            admin_in=frozenset(
-                a.code for a in self.areas.values() if who in a.authority_admins
-            ),
+            admin_in=frozenset(a.code for a in self.areas.values() if who in a.authority_admins),
         )
 
     def approvers_of(self, area_code: str, *, with_deputies: bool = True) -> tuple[str, ...]:
@@ -352,9 +350,7 @@ class _Reader:
         return None
 
 
-def _catalog(
-    reader: _Reader, raw: object, path: str
-) -> dict[str, tuple[str, LocalizedText]]:
+def _catalog(reader: _Reader, raw: object, path: str) -> dict[str, tuple[str, LocalizedText]]:
     out: dict[str, tuple[str, LocalizedText]] = {}
     for i, item in enumerate(reader.items(raw, path)):
         item_path = f"{path}[{i}]"
@@ -578,9 +574,7 @@ def parse_directory(data: object) -> Directory:
     if not areas and "areas" in root:
         reader.fail("areas", "must list at least one area")
     retention = reader.mapping(root.get("retention", {}), "retention")
-    years = reader.integer(
-        retention, "personal_data_years_after_grant_end", "retention", 4, 1, 50
-    )
+    years = reader.integer(retention, "personal_data_years_after_grant_end", "retention", 4, 1, 50)
     if reader.problems:
         raise DirectoryError(reader.problems)
     return Directory(

@@ -36,6 +36,7 @@ DECISION_TEXT_MAX = 2000
 VIOLATION_CODES: frozenset[str] = frozenset(
     {
         "municipality.unknown",
+        "matter.grant_still_active",
         "municipality.no_agreement",
         "municipality.agreement_ended",
         "municipality.no_processing_agreement",

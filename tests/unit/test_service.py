@@ -248,8 +248,10 @@ async def test_notification_parameters_are_plain_values(w: World) -> None:
     )
     outbox = await w.notifications(request.id)
     rejected = [n for n in outbox if n.template == "request.rejected"]
-    [n] = rejected
+    [n] = [n for n in rejected if n.audience.value == "requester"]
     assert n.catalog_key == "request.rejected.requester"
+    [told] = [n for n in rejected if n.audience.value == "worker"]  # neutral, once
+    assert told.recipient == request.worker.email
     assert n.params["reason"] == "Tehtävä ei edellytä"
     assert n.params["number"] == request.number
     assert n.params["municipality_name"] == "Laukaa"
