@@ -202,6 +202,7 @@ def directory_diff(old: Directory, new: Directory) -> list[DirectoryChange]:
             (
                 "name",
                 "requires",
+                "municipality_requires",
                 "service_areas",
                 "access_levels",
                 "max_grant_months",
@@ -237,7 +238,15 @@ def directory_diff(old: Directory, new: Directory) -> list[DirectoryChange]:
                 code,
                 old_m[code],
                 new_m[code],
-                ("name", "area_code", "contracted", "agreement_ends", "requesters"),
+                (
+                    "name",
+                    "area_code",
+                    "contracted",
+                    "agreement_ends",
+                    "requesters",
+                    "email_domains",
+                    "processing_agreement",
+                ),
             )
     if old.retention_years != new.retention_years:
         changes.append(

@@ -117,7 +117,7 @@ class AuthorityChat:
     async def run(self, turn_context: TurnContext, command: Command) -> None:
         m = messages_of(turn_context)
         if command is Command.PRIVACY:
-            await turn_context.send_activity(_card(self._privacy(m)))
+            await turn_context.send_activity(_card(self._privacy(m, caller_email(turn_context))))
             return
         email = await self._email(turn_context)
         if email is None:
@@ -341,19 +341,24 @@ class AuthorityChat:
         directory = self.authority.directory
         await turn_context.send_activity(_card(my_data_card(m, directory, data, url)))
 
-    def _privacy(self, m: Messages) -> dict[str, Any]:
-        """The statement in the reader's language; its web page one click away, in this
-        language and the others (``/privacy?lang=..`` of ``pages_url``)."""
+    def _privacy(self, m: Messages, email: str | None) -> dict[str, Any]:
+        """The statement in the reader's language, naming the controller of the reader's
+        employment areas (by their roles; every area's for anyone else); its web page
+        one click away, in this language and the others (``/privacy?lang=..`` of
+        ``pages_url``, with ``&area=`` when the reader has one area)."""
+        directory = self.authority.directory
+        areas = _areas_of(directory, email)
         links: list[tuple[str, str]] = []
         if self.pages_url:
+            keep = f"&area={next(iter(areas))}" if len(areas) == 1 else ""
             page = f"{self.pages_url}/privacy?lang="
-            links.append((m.t("privacy.in_browser"), page + m.locale))
+            links.append((m.t("privacy.in_browser"), page + m.locale + keep))
             links += [
-                (self.translator.get(code).language_name(code), page + code)
+                (self.translator.get(code).language_name(code), page + code + keep)
                 for code in LOCALES
                 if code != m.locale
             ]
-        return privacy_card(m, self.authority.directory, links)
+        return privacy_card(m, directory, links, areas)
 
     # ----------------------------------------------------------- downloads
 
@@ -387,3 +392,17 @@ class AuthorityChat:
 def _user_key(turn_context: TurnContext) -> str:
     caller = caller_of(turn_context)
     return caller.user_key if caller is not None else ""
+
+
+def _areas_of(directory: Directory, email: str | None) -> frozenset[str]:
+    """The employment areas a person acts in according to the directory (none for a
+    worker or a stranger)."""
+    if not email:
+        return frozenset()
+    roles = directory.roles_of(email)
+    municipal = {
+        area.code
+        for code in roles.requester_for
+        if (area := directory.area_of(code)) is not None
+    }
+    return frozenset(municipal) | roles.decides_in | roles.admin_in

@@ -273,3 +273,12 @@ async def test_reports_directory_my_data_and_privacy(
     facts = json.dumps(privacy, ensure_ascii=False)
     assert "tietosuoja@pks-area.example.fi" in facts  # the area's data protection officer
     assert _cards(await worker.say("dataskydd")) and _cards(await worker.say("privacy"))
+    # The area contact reads the controller of their own employment area.
+    [own] = _cards(await approver.say("tietosuoja"))
+    facts = json.dumps(own, ensure_ascii=False)
+    assert "tietosuoja@pks-area.example.fi" in facts
+    assert "tietosuoja@kuopio-area.example.fi" not in facts
+    links = {a["title"]: a["url"] for a in own["actions"]}
+    assert links[m.t("privacy.in_browser")].endswith(
+        "/privacy?lang=fi&area=pohjoinen-keski-suomi"
+    )
