@@ -207,6 +207,12 @@ class RequestService:
             if request.state is not RequestState.RETURNED:
                 await tx.not_in_state(request)
             draft = _normalized(_apply_changes(request, changes))
+            if request.kind is RequestKind.CHANGE:  # an empty name or title keeps it
+                draft = replace(
+                    draft,
+                    worker_name=draft.worker_name or request.worker.name,
+                    worker_job_title=draft.worker_job_title or request.worker.job_title,
+                )
             answer = changes.answer.strip()
             grant = (
                 await tx.uow.grants.get(request.grant_id)

@@ -105,7 +105,8 @@ async def test_return_edit_resubmit_reaches_the_approvers_with_the_change(
     said = shown(new_card)
     assert "Muutokset palautuksen jälkeen" in said
     assert "Käyttöoikeuden taso: Katselu → Katselu ja kirjaus" in said
-    assert "Hakijalle esitetty kysymys: Miksi tarvitaan" in said
+    assert "Hakijan vastaus kysymykseen\nKysymys: Miksi tarvitaan" in said
+    assert "Vastaus: Kirjaus tarvitaan" in said
     b_card = activity_card(
         (await connector.wait_for_activities(3, conversation_id=APPROVER_B.conversation_id))[-1]
     )
