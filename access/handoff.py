@@ -288,10 +288,14 @@ async def _apply_to_grant(tx: Tx, request: AccessRequest) -> Grant:
     grant = grant_or_none
     if request.kind is RequestKind.CHANGE:
         assert request.end is not None
+        # A change may correct the worker's name or job title (never the e-mail).
         return await tx.update_grant(
             grant,
             GrantEventKind.CHANGED,
             request.id,
+            worker=replace(
+                grant.worker, name=request.worker.name, job_title=request.worker.job_title
+            ),
             service_areas=request.service_areas,
             level=request.level,
             end=request.end,

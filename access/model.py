@@ -37,7 +37,7 @@ SYSTEM_ACTOR = "system"
 
 class RequestKind(enum.StrEnum):
     GRANT = "grant"  # a new worker gets access
-    CHANGE = "change"  # service areas, level or end date of an active grant
+    CHANGE = "change"  # service areas, level, end date or a corrected name / job title
     REVOKE = "revoke"  # an active grant ends
 
 
@@ -157,8 +157,10 @@ class Worker:
 class RequestDraft:
     """What a requester fills in. Field names are the ``Violation.field`` names.
 
-    For ``change`` the worker and municipality come from the grant (``grant_id``);
-    for ``grant`` the worker fields are required.
+    For ``change`` the worker and municipality come from the grant (``grant_id``); a
+    change may carry a corrected ``worker_name`` / ``worker_job_title`` (empty keeps the
+    grant's; the e-mail is the worker's identity and is never corrected). For ``grant``
+    the worker fields are required.
     """
 
     kind: RequestKind
@@ -181,7 +183,10 @@ class RequestDraft:
 
 @dataclass(frozen=True)
 class RequestChanges:
-    """Edits made when resubmitting a returned request; ``None`` keeps the value."""
+    """Edits made when resubmitting a returned request; ``None`` keeps the value.
+
+    ``answer`` is the requester's answer to the approver's question (required).
+    """
 
     worker_name: str | None = None
     worker_job_title: str | None = None
@@ -191,9 +196,12 @@ class RequestChanges:
     end: date | None = None
     justification: str | None = None
     confirmations: frozenset[str] | None = None
+    answer: str = ""
 
     def __post_init__(self) -> None:
-        _strip_invisible_fields(self, ("worker_name", "worker_job_title", "justification"))
+        _strip_invisible_fields(
+            self, ("worker_name", "worker_job_title", "justification", "answer")
+        )
 
 
 def _strip_invisible_fields(draft: object, names: tuple[str, ...]) -> None:
@@ -229,6 +237,7 @@ class AccessRequest:
     revoke_reason: RevokeReason | None = None
     urgent: bool = False
     question: str | None = None  # the open question while returned
+    answer: str | None = None  # the requester's answer to the last question (resubmit)
 
     @property
     def is_open(self) -> bool:

@@ -366,14 +366,15 @@ def check_grant_target(
     return []
 
 
-def check_change_differs(
-    service_areas: Sequence[str], level: str, end: date | None, grant: Grant
-) -> list[Violation]:
-    """A change request must change something (service areas, level or end date)."""
+def check_change_differs(draft: RequestDraft, grant: Grant) -> list[Violation]:
+    """A change request must change something: service areas, level, end date, or
+    correct the worker's name or job title (an empty name or title keeps the grant's)."""
     if (
-        sorted(set(service_areas)) == sorted(grant.service_areas)
-        and level == grant.level
-        and end == grant.end
+        sorted(set(draft.service_areas)) == sorted(grant.service_areas)
+        and draft.level == grant.level
+        and draft.end == grant.end
+        and (draft.worker_name or grant.worker.name) == grant.worker.name
+        and (draft.worker_job_title or grant.worker.job_title) == grant.worker.job_title
     ):
         return [Violation("change.no_difference", None, {})]
     return []
@@ -395,6 +396,11 @@ def check_request(draft: RequestDraft, directory: Directory, ctx: PolicyContext)
         if grant is None:
             return out
         municipality_code = grant.municipality
+        # A correction of the name or job title (the e-mail is the identity: never).
+        for name, limit in (("worker_name", NAME_MAX), ("worker_job_title", JOB_TITLE_MAX)):
+            value = getattr(draft, name)
+            out += check_text(name, value, max_length=limit, required=False)
+            out += check_name(name, value)
     else:
         municipality_code = draft.municipality
         out += check_text("worker_name", draft.worker_name, max_length=NAME_MAX)
@@ -433,7 +439,7 @@ def check_request(draft: RequestDraft, directory: Directory, ctx: PolicyContext)
             exclude_request_id=ctx.exclude_request_id,
         )
     if draft.kind is RequestKind.CHANGE and grant is not None:
-        out += check_change_differs(draft.service_areas, draft.level, draft.end, grant)
+        out += check_change_differs(draft, grant)
     return out
 
 
@@ -449,6 +455,11 @@ def check_revoke(
 def check_decision_text(field_name: str, value: str) -> list[Violation]:
     """A rejection reason or a return question is required and bounded."""
     return check_text(field_name, value, max_length=DECISION_TEXT_MAX, required=True)
+
+
+def check_answer(value: str) -> list[Violation]:
+    """The requester's answer to an approver's question is required and bounded."""
+    return check_text("answer", value, max_length=DECISION_TEXT_MAX, required=True)
 
 
 def check_still_grantable(

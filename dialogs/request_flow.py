@@ -43,6 +43,7 @@ from access.directory import Directory
 from access.errors import AccessDenied, AccessError, NotFound, PolicyViolations
 from access.model import AccessRequest, RequestDraft, RequestKind, RequestState
 from access.policy import (
+    DECISION_TEXT_MAX,
     JOB_TITLE_MAX,
     JUSTIFICATION_MAX,
     NAME_MAX,
@@ -72,6 +73,7 @@ from dialogs.turn import caller_of, messages_of
 from dialogs.violations import code_name, violation_text
 
 __all__ = [
+    "CHANGE_REQUEST_DIALOG",
     "RECEIPT_CARD",
     "VERB_RECEIPT",
     "DoneCards",
@@ -100,11 +102,14 @@ TEXT_LIMITS = {
     "worker_email": EMAIL_MAX,
     "worker_job_title": JOB_TITLE_MAX,
     "justification": JUSTIFICATION_MAX,
+    "answer": DECISION_TEXT_MAX,
 }
 NAME_FIELDS = ("worker_name", "worker_job_title")
 DONE_LIMIT = 50
 RECEIPT_CARD = "request_receipt"
 VERB_RECEIPT = "atmt.receipt"
+CHANGE_REQUEST_DIALOG = "manager.change_request"
+"""The change dialog's id (the new-request form hands over to it)."""
 
 
 @dataclass(frozen=True)
@@ -245,6 +250,8 @@ def parse_form(
         return item
 
     text_fields: list[str] = ["justification"]
+    if options.answer_input:
+        text_fields.append("answer")
     if options.editable_worker:
         text_fields += ["worker_name", "worker_job_title"]
     if options.worker_email_input:
@@ -304,7 +311,7 @@ def parse_form(
                 FieldError("service_areas", m.t("manager.error.service_area_not_offered"))
             )
         values["service_areas"] = ",".join(kept)
-    for name in ("start", "end"):
+    for name in ("start", "end") if options.start_input else ("end",):
         item = raw(name)
         if item:
             try:
@@ -385,9 +392,18 @@ def check_draft(
 
 
 def summary_facts(
-    m: Messages, directory: Directory, draft: RequestDraft, options: FormOptions
+    m: Messages,
+    directory: Directory,
+    draft: RequestDraft,
+    options: FormOptions,
+    *,
+    answer: str | None = None,
 ) -> list[tuple[str, str]]:
-    facts: list[tuple[str, str]] = list(options.fixed)
+    """What the summary lists; ``answer`` (to the approver's question) comes first."""
+    facts: list[tuple[str, str]] = []
+    if answer is not None:
+        facts.append((m.t("manager.field.answer"), answer))
+    facts += list(options.fixed)
     if options.editable_worker:
         facts.append((m.t("manager.field.worker_name"), draft.worker_name))
     if options.worker_email_input:
@@ -404,7 +420,7 @@ def summary_facts(
         )
     )
     facts.append((m.t("manager.field.level"), code_name(m, directory, "level", draft.level)))
-    if draft.start is not None:
+    if draft.start is not None and options.start_input:
         facts.append((m.t("manager.field.start"), m.format_date(draft.start)))
     if draft.end is not None:
         facts.append((m.t("manager.field.end"), m.format_date(draft.end)))
@@ -460,7 +476,14 @@ class FormDialogMixin:
     ) -> None:
         m = messages_of(context)
         options = self.form_options(m, state)
-        form = request_form_card(m, options, state["values"], errors, instance=state["instance"])
+        form = request_form_card(
+            m,
+            options,
+            state["values"],
+            errors,
+            instance=state["instance"],
+            change_grant=state.get("offer_change"),
+        )
         state["card_id"] = await put_card(context, form, card_id)
         state["step"] = "form"
 
@@ -471,11 +494,15 @@ class FormDialogMixin:
         m = messages_of(context)
         if value.get("atmt_action") == "cancel":
             return await self.cancel_flow(dc, state)
+        if value.get("atmt_action") == "change_grant":
+            return await self.change_instead(dc, state, value)
         options = self.form_options(m, state)
         values, parsed = parse_form(m, value, options)
         state["values"] = values
         draft = self.make_draft(values, state, options)
-        errors = form_errors(m, self.deps.directory, await self.precheck(draft, state), parsed)
+        violations = await self.precheck(draft, state)
+        state["offer_change"] = offer_change(violations)
+        errors = form_errors(m, self.deps.directory, violations, parsed)
         card_id = fields.card_message_id(context.activity) or state.get("card_id")
         if errors:
             await self.show_form(context, state, errors, card_id=card_id)
@@ -484,7 +511,13 @@ class FormDialogMixin:
         summary = request_summary_card(
             m,
             self.mode,
-            summary_facts(m, self.deps.directory, draft, options),
+            summary_facts(
+                m,
+                self.deps.directory,
+                draft,
+                options,
+                answer=values.get("answer", "") if options.answer_input else None,
+            ),
             instance=state["instance"],
             revision=state["revision"],
         )
@@ -513,6 +546,7 @@ class FormDialogMixin:
         try:
             request = await self.send(draft, state, key)
         except PolicyViolations as problem:
+            state["offer_change"] = offer_change(problem.violations)
             errors = form_errors(m, self.deps.directory, problem.violations)
             await self.show_form(context, state, errors, card_id=card_id)
             return DialogTurnResultWaiting
@@ -541,6 +575,17 @@ class FormDialogMixin:
         )
         return await dc.end_dialog(request.id)
 
+    async def change_instead(
+        self, dc: DialogContext, state: dict[str, Any], value: Mapping[str, Any]
+    ) -> DialogTurnResult:
+        """The form offered to change the worker's existing grant and the user chose it:
+        the change dialog takes over with that grant (it checks the grant again)."""
+        grant_id = state.get("offer_change")
+        if not grant_id or value.get("grant_id") != grant_id:
+            await dc.context.send_activity(messages_of(dc.context).t("manager.card.old"))
+            return DialogTurnResultWaiting
+        return await dc.replace_dialog(CHANGE_REQUEST_DIALOG, {"grant_id": grant_id})
+
     async def cancel_flow(self, dc: DialogContext, state: dict[str, Any]) -> DialogTurnResult:
         await close_open_card(dc.context, state, "cancelled")
         await dc.context.send_activity(messages_of(dc.context).t("cancel.done"))
@@ -567,6 +612,18 @@ class FormDialogMixin:
             await context.send_activity(m.t("manager.card.old"))
             return DialogTurnResultWaiting
         return await self.on_summary(dc, state, value)
+
+
+def offer_change(violations: Sequence[Violation]) -> str | None:
+    """The worker's active grant a duplicate points at: the form offers to change it."""
+    for v in violations:
+        if (
+            v.code == "grant.duplicate"
+            and v.params.get("existing_kind") == "grant"
+            and v.params.get("state") == "active"
+        ):
+            return str(v.params["existing"])
+    return None
 
 
 def state_label(m: Messages, state: RequestState) -> str:

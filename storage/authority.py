@@ -42,7 +42,15 @@ BOT_STATE = cast(Table, BotState.__table__)
 CONVERSATION_REFS = cast(Table, ConversationRef.__table__)
 
 PERSONAL_PARAMS = frozenset(
-    {"worker_name", "worker_job_title", "note", "reason", "question", "justification"}
+    {
+        "worker_name",
+        "worker_job_title",
+        "note",
+        "reason",
+        "question",
+        "justification",
+        "answer",
+    }
 )
 """Notification parameters that hold names or free text (emptied by retention)."""
 
@@ -142,6 +150,7 @@ class SqlRetention:
                     worker_job_title="",
                     justification="",
                     question=None,
+                    answer=None,
                     requester=ref(r["requester"]),
                     created_by=ref(r["created_by"]),
                 )

@@ -125,6 +125,7 @@ class RequestRow(Base):
     revoke_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     urgent: Mapped[bool] = mapped_column(Boolean)
     question: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -141,6 +141,7 @@ def _request_values(r: AccessRequest) -> dict[str, Any]:
         "revoke_reason": r.revoke_reason.value if r.revoke_reason else None,
         "urgent": r.urgent,
         "question": r.question,
+        "answer": r.answer,
         "created_at": r.created_at,
         "updated_at": r.updated_at,
     }
@@ -180,6 +181,7 @@ def _request(row: Row[Any]) -> AccessRequest:
         revoke_reason=RevokeReason(m["revoke_reason"]) if m["revoke_reason"] else None,
         urgent=bool(m["urgent"]),
         question=m["question"],
+        answer=m["answer"],
     )
 
 

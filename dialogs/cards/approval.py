@@ -60,6 +60,7 @@ class Change:
     """One field that differs from the version the approvers saw before."""
 
     field: str  # service_areas | level | start | end | worker_name | worker_job_title
+    # | justification | confirmations
     old: str  # raw value: codes comma-separated, ISO dates, text
     new: str
 
@@ -71,6 +72,8 @@ class ApprovalView:
     earlier_grants: tuple[Grant, ...] = ()
     changes: tuple[Change, ...] = ()
     question: str | None = None  # the question answered by a resubmit
+    answer: str | None = None  # the requester's answer to it
+    grant_changes: tuple[Change, ...] = ()  # a change request: the grant now -> asked
     can_decide: bool = False
     readonly_reason: str | None = None  # authz denial reason
     notice: str | None = None  # shown on top (already decided, stale, error)
@@ -97,7 +100,24 @@ def _change_value(m: Messages, directory: Directory, name: str, raw: str) -> str
             return m.format_date(date.fromisoformat(raw))
         except ValueError:
             return "–"
-    return plain(raw, limit=200)
+    if name == "confirmations":
+        codes = [c for c in raw.split(",") if c]
+        return ", ".join(code_name(m, directory, "requirement", c) for c in codes) or "–"
+    return plain(raw, limit=300) or "–"
+
+
+def _change_items(m: Messages, directory: Directory, changes: Sequence[Change]) -> list[Any]:
+    return [
+        text(
+            m.t(
+                "approval.changes.item",
+                field=m.t(f"approval.fact.{change.field}"),
+                old=_change_value(m, directory, change.field, change.old),
+                new=_change_value(m, directory, change.field, change.new),
+            )
+        )
+        for change in changes
+    ]
 
 
 def _fact(m: Messages, key: str, value: str) -> dict[str, str]:
@@ -262,25 +282,26 @@ def approval_card(m: Messages, directory: Directory, view: ApprovalView) -> Card
         if not m.has(reason_key):
             reason_key = "approval.readonly.not_approver_in_area"
         body.append(text(m.t("approval.readonly", reason=m.t(reason_key)), subtle=True))
+    if view.answer:
+        # The requester's answer first: it is what the approver asked for.
+        body.append(_heading(m.t("approval.answer.title")))
+        if view.question:
+            body.append(
+                text(m.t("approval.answer.question", question=plain(view.question, limit=500)))
+            )
+        body.append(text(m.t("approval.answer.text", answer=plain(view.answer, limit=TEXT_MAX))))
     if view.changes or view.question:
         body.append(_heading(m.t("approval.changes.title")))
-        if view.question:
+        if view.question and not view.answer:
             body.append(
                 text(m.t("approval.changes.question", question=plain(view.question, limit=500)))
             )
-        for change in view.changes:
-            body.append(
-                text(
-                    m.t(
-                        "approval.changes.item",
-                        field=m.t(f"approval.fact.{change.field}"),
-                        old=_change_value(m, directory, change.field, change.old),
-                        new=_change_value(m, directory, change.field, change.new),
-                    )
-                )
-            )
+        body.extend(_change_items(m, directory, view.changes))
         if not view.changes:
             body.append(text(m.t("approval.changes.none"), subtle=True))
+    if view.grant_changes:
+        body.append(_heading(m.t("approval.change.title")))
+        body.extend(_change_items(m, directory, view.grant_changes))
     body.append(_facts(m, directory, request))
     body.append(_heading(m.t("approval.justification")))
     body.append(text(plain(request.justification or "–", limit=TEXT_MAX)))

@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from access.addresses import EMAIL_MAX
-from access.policy import JOB_TITLE_MAX, JUSTIFICATION_MAX, NAME_MAX, NAME_PATTERN
+from access.policy import (
+    DECISION_TEXT_MAX,
+    JOB_TITLE_MAX,
+    JUSTIFICATION_MAX,
+    NAME_MAX,
+    NAME_PATTERN,
+)
 from dialogs.cards.base import Card, card, text, title
 from dialogs.cards.markup import plain
 from dialogs.cards.status import badge, error_line
@@ -47,6 +53,7 @@ DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 
 # Inputs in the order they appear; errors of other fields go to the top.
 FIELDS: tuple[str, ...] = (
+    "answer",
     "worker_name",
     "worker_email",
     "worker_job_title",
@@ -82,6 +89,9 @@ class FormOptions:
     editable_worker: bool = True  # name and title are inputs
     worker_email_input: bool = True
     municipality_input: bool = True
+    answer_input: bool = False  # the answer to ``question`` (required)
+    start_input: bool = True  # a change cannot move the grant's start
+    identity_note: bool = False  # the e-mail is the identity: a new person, a new request
     extra: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -158,14 +168,31 @@ def request_form_card(
     errors: Sequence[FieldError],
     *,
     instance: str,
+    change_grant: str | None = None,
 ) -> Card:
-    """The whole request on one card; ``values`` keyed by input id."""
+    """The whole request on one card; ``values`` keyed by input id. ``change_grant``:
+    the worker already has this active grant, so the card offers to change it
+    instead."""
     body: list[dict[str, Any]] = [
         title(m.t(f"manager.form.title.{options.mode}")),
         text(m.t(f"manager.form.intro.{options.mode}"), subtle=True),
     ]
     if options.question is not None:
         body.append(text(m.t("manager.form.question", question=plain(options.question))))
+
+    def add(element: dict[str, Any], name: str) -> None:
+        body.append(element)
+        body.extend(_errors_for(errors, name))
+
+    get = values.get
+    if options.answer_input:
+        # The answer first, under the question: it is what the approver asked for.
+        add(
+            _text_input(
+                m, "answer", get("answer", ""), max_length=DECISION_TEXT_MAX, multiline=True
+            ),
+            "answer",
+        )
     if options.fixed:
         body.append(
             {
@@ -173,18 +200,16 @@ def request_form_card(
                 "facts": [{"title": label, "value": plain(v)} for label, v in options.fixed],
             }
         )
+    if options.identity_note:
+        body.append(text(m.t("manager.form.identity_note"), subtle=True))
     general = [e for e in errors if e.field not in FIELDS]
     if general:
         body.append(attention(m.t("manager.form.has_errors")))
         body.extend(attention(e.text) for e in general)
     elif errors:
         body.append(attention(m.t("manager.form.has_errors")))
-
-    def add(element: dict[str, Any], name: str) -> None:
-        body.append(element)
-        body.extend(_errors_for(errors, name))
-
-    get = values.get
+    if change_grant is not None:
+        body.append(text(m.t("manager.form.change_instead"), weight="Bolder"))
     if options.editable_worker:
         add(
             _text_input(
@@ -237,7 +262,7 @@ def request_form_card(
         "service_areas",
     )
     add(_choice_set(m, "level", options.levels, get("level", "")), "level")
-    for name in ("start", "end"):
+    for name in ("start", "end") if options.start_input else ("end",):
         add(
             {
                 "type": "Input.Date",
@@ -283,6 +308,21 @@ def request_form_card(
             }
         )
     body.extend(_errors_for(errors, "confirmations"))
+    offer: list[dict[str, Any]] = []
+    if change_grant is not None:
+        offer.append(
+            {
+                "type": "Action.Submit",
+                "title": m.t("manager.action.change_existing"),
+                "associatedInputs": "none",
+                "data": {
+                    "atmt_card": FORM_CARD,
+                    "atmt_instance": instance,
+                    "atmt_action": "change_grant",
+                    "grant_id": change_grant,
+                },
+            }
+        )
     return card(
         body,
         [
@@ -296,6 +336,7 @@ def request_form_card(
                     "atmt_action": "submit",
                 },
             },
+            *offer,
             {
                 "type": "Action.Submit",
                 "title": m.t("manager.action.cancel"),

@@ -119,6 +119,32 @@ CARDS: dict[str, Callable[[Messages], dict[str, Any]]] = {
             can_decide=True,
         ),
     ),
+    "answered": lambda m: approval_card(
+        m,
+        DIRECTORY,
+        ApprovalView(
+            replace(REQUEST, version=3, answer="Ohjaamo <b>"),
+            changes=(
+                Change("justification", "a", "*b*"),
+                Change("confirmations", "worker_agreement", "customer_consent_form"),
+            ),
+            question="Miksi?",
+            answer="Ohjaamo <b>",
+            can_decide=True,
+        ),
+    ),
+    "change": lambda m: approval_card(
+        m,
+        DIRECTORY,
+        ApprovalView(
+            replace(REQUEST, kind=RequestKind.CHANGE, grant_id="g-0"),
+            grant_changes=(
+                Change("worker_name", "Aino", "Aino *Virtanen*"),
+                Change("level", "view", "record"),
+            ),
+            can_decide=True,
+        ),
+    ),
     "readonly": lambda m: approval_card(
         m, DIRECTORY, ApprovalView(REQUEST, readonly_reason="own_request")
     ),

@@ -140,15 +140,17 @@ async def test_answer_a_returned_request(
     assert fields["worker_name"]["value"] == "Aino Esimerkki"
     assert fields["justification"]["value"] == "Asiakastyö"
     assert fields["confirm_worker_agreement"]["value"] == "true"
-    # a problem first, then the answer
+    # problems first (no answer, no justification), then the answer
     [update] = await chat.press(form, m.t("manager.action.continue"), {"justification": ""})
     again = card_of(update.body)
     assert m.t("violation.text.required", field=m.t("manager.field.justification")) in texts(again)
+    assert m.t("violation.text.required", field=m.t("manager.field.answer")) in texts(again)
     [update] = await chat.press(
         again,
         m.t("manager.action.continue"),
         {
             "justification": "Ohjaamon nuorten asiakkaiden ohjaus",
+            "answer": "Ohjaamon nuorten ohjaukseen",
         },
     )
     summary = card_of(update.body)
@@ -156,6 +158,7 @@ async def test_answer_a_returned_request(
     view = await service.queries.get_request(LAUKAA, request.id)
     assert view.request.state is RequestState.PENDING
     assert view.request.justification == "Ohjaamon nuorten asiakkaiden ohjaus"
+    assert view.request.answer == "Ohjaamon nuorten ohjaukseen"
     assert texts(receipt)[0] == m.t("manager.sent.title.resubmit", number=request.number)
 
 

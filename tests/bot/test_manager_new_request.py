@@ -24,7 +24,7 @@ from fakes.manager_chat import (
     service_of,
 )
 
-from access.model import RequestState
+from access.model import RequestDraft, RequestKind, RequestState
 from access.policy import add_months
 from dialogs.i18n import Messages, Translator
 
@@ -249,12 +249,29 @@ async def test_a_duplicate_found_at_confirm_brings_the_form_back(
     http: aiohttp.ClientSession,
 ) -> None:
     chat, m = await _start(db_url, start_bot, connector, http, locale)
-    for _ in range(2):
-        form = only_card(await chat.say(WORDS[locale]))
-        form_id = chat.card_id
-        summary = card_of((await chat.press(form, m.t("manager.action.continue"), GOOD))[0].body)
-        [update] = await chat.press(summary, m.t("manager.action.confirm"), reply_to_id=form_id)
-    [first] = await service_of(chat.server).queries.list_requests_for(LAUKAA)
+    form = only_card(await chat.say(WORDS[locale]))
+    form_id = chat.card_id
+    summary = card_of((await chat.press(form, m.t("manager.action.continue"), GOOD))[0].body)
+    # Someone else asks for the same worker while the summary is open.
+    service = service_of(chat.server)
+    first = await service.requests.submit(
+        "manager2@laukaa.example.fi",
+        RequestDraft(
+            kind=RequestKind.GRANT,
+            municipality="laukaa",
+            worker_name="Aino Esimerkki",
+            worker_email="aino.esimerkki@laukaa.example.fi",
+            worker_job_title="Ohjaaja",
+            service_areas=("youth",),
+            level="view",
+            start=TODAY,
+            end=TODAY + timedelta(days=30),
+            justification="Ohjaamo",
+            confirmations=frozenset({"customer_consent_form", "worker_agreement"}),
+        ),
+        idempotency_key="elsewhere",
+    )
+    [update] = await chat.press(summary, m.t("manager.action.confirm"), reply_to_id=form_id)
     again = card_of(update.body)
     assert texts(again)[0] == m.t("manager.form.title.new")
     assert _errors_under(again, "worker_email") == [

@@ -545,7 +545,10 @@ async def test_a_stale_card_cannot_decide(w: World) -> None:
         APPROVER, request.id, "Mikä on tehtävänimike?", idempotency_key=w.key()
     )
     resubmitted = await w.service.requests.resubmit(
-        MANAGER, request.id, RequestChanges(worker_job_title="Ohjaaja"), idempotency_key=w.key()
+        MANAGER,
+        request.id,
+        RequestChanges(worker_job_title="Ohjaaja", answer="Ohjaaja"),
+        idempotency_key=w.key(),
     )
     assert resubmitted.version == 3 and resubmitted.question is None
     with pytest.raises(StaleRequest):
@@ -572,11 +575,14 @@ async def test_return_and_resubmit(w: World) -> None:
     assert (await w.outbox(request.id)) >= {("request.returned", "requester", MANAGER)}
     with pytest.raises(PolicyViolations) as bad:
         await w.service.requests.resubmit(
-            MANAGER, request.id, RequestChanges(service_areas=()), idempotency_key=w.key()
+            MANAGER,
+            request.id,
+            RequestChanges(service_areas=(), answer="Ei"),
+            idempotency_key=w.key(),
         )
     assert [v.code for v in bad.value.violations] == ["service_area.missing"]
     again = await w.service.requests.resubmit(
-        MANAGER, request.id, RequestChanges(level="record"), idempotency_key=w.key()
+        MANAGER, request.id, RequestChanges(level="record", answer="Kyllä"), idempotency_key=w.key()
     )
     assert again.state is RequestState.PENDING and again.level == "record"
     assert ("request.resubmitted", "approver", APPROVER) in await w.outbox(request.id)
@@ -593,7 +599,7 @@ async def test_submission_snapshots_show_what_a_resubmit_changed(w: World) -> No
         APPROVER, request.id, "Tarvitaanko kirjausoikeus?", idempotency_key=w.key()
     )
     again = await w.service.requests.resubmit(
-        MANAGER, request.id, RequestChanges(level="record"), idempotency_key=w.key()
+        MANAGER, request.id, RequestChanges(level="record", answer="Kyllä"), idempotency_key=w.key()
     )
     snapshots = await w.service.queries.submission_snapshots(APPROVER, request.id)
     assert sorted(snapshots) == [1, again.version]
