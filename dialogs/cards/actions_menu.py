@@ -16,18 +16,19 @@ from dialogs.menus import Role, Section
 
 __all__ = ["MAX_BUTTONS", "actions_menu", "no_role", "section_heading"]
 
-MAX_BUTTONS = 6  # what Teams shows of one ActionSet
+MAX_BUTTONS = 5  # of one ActionSet: Teams refuses a card with more (maxActions)
 
 
-def actions_menu(m: Messages, commands: Iterable[Command]) -> dict[str, Any]:
-    """An ActionSet with one button per command (at most :data:`MAX_BUTTONS`)."""
-    return {
-        "type": "ActionSet",
-        "actions": [
-            command_button(m.t(f"menu.button.{command.value}"), command.value)
-            for command in list(commands)[:MAX_BUTTONS]
-        ],
-    }
+def actions_menu(m: Messages, commands: Iterable[Command]) -> list[dict[str, Any]]:
+    """One button per command, in ActionSets of at most :data:`MAX_BUTTONS`."""
+    buttons = [
+        command_button(m.t(f"menu.button.{command.value}"), command.value)
+        for command in commands
+    ]
+    return [
+        {"type": "ActionSet", "actions": buttons[start : start + MAX_BUTTONS]}
+        for start in range(0, len(buttons), MAX_BUTTONS)
+    ]
 
 
 def section_heading(m: Messages, section: Section) -> dict[str, Any]:

@@ -63,7 +63,7 @@ def help_card(m: Messages, menu: Menu | None = None) -> Card:
             body.append(section_heading(m, section))
             body.extend(_row(m, command) for command in section.commands)
             if section.commands:
-                body.append(actions_menu(m, section.commands))
+                body.extend(actions_menu(m, section.commands))
         if not menu.has_role:
             body.append(no_role(m))
         everyone = text(m.t("menu.section.everyone"), weight="Bolder")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialogs.cards.actions_menu import actions_menu
+from dialogs.cards.actions_menu import MAX_BUTTONS, actions_menu
 from dialogs.cards.base import Card, card, command_button, text
 from dialogs.i18n import Messages
 from dialogs.menus import Menu
@@ -14,5 +14,5 @@ def hint_card(m: Messages, menu: Menu | None = None) -> Card:
     """``menu``: the person's roles (their commands as buttons); ``None``: unknown."""
     body: list[dict[str, Any]] = [text(m.t("hint.text"))]
     if menu is not None and menu.commands:
-        body.append(actions_menu(m, menu.commands[:5]))
+        body.extend(actions_menu(m, menu.commands[:MAX_BUTTONS]))
     return card(body, [command_button(m.t("action.help"), "help")])

@@ -19,7 +19,7 @@ def welcome_card(m: Messages, menu: Menu | None = None) -> Card:
         for section in menu.sections:
             body.append(section_heading(m, section))
             if section.commands:
-                body.append(actions_menu(m, section.commands))
+                body.extend(actions_menu(m, section.commands))
         if not menu.has_role:
             body.append(no_role(m))
     body.append(text(m.t("welcome.next")))

@@ -10,13 +10,17 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from conftest import StartBot
-from fakes.botapp import card_of, make_settings, post_activity, texts
+from fakes.botapp import EXAMPLE_DIRECTORY, card_of, make_settings, post_activity, texts
+from fakes.card_checks import check_adaptive_card
 from fakes.connector import FakeConnector
 from fakes.manager_chat import LAUKAA, TODAY, Chat, FixedClock, only_card, service_of
 from fakes.notify_support import Person, draft, teams_member
 from fakes.teams import BOT_ID, conversation_update, installation_update
 
-from dialogs.i18n import Messages, Translator
+from access.directory import Roles, load_directory_file
+from dialogs.cards import help_card, hint_card, welcome_card
+from dialogs.i18n import LOCALES, Messages, Translator
+from dialogs.menus import ROLE_MENU, Role, menu_for
 
 T = Translator.load()
 LOCALE_TAGS = {"fi": "fi-FI", "sv": "sv-FI", "en": "en-US"}
@@ -145,6 +149,30 @@ async def test_the_hint_suggests_the_persons_own_commands(
         card = only_card(await chat.say("mitä kuuluu"))
         assert texts(card) == [m.t("hint.text")]
         assert buttons(card) <= commands and (buttons(card) != set()) is bool(commands), email
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_role_s_cards_are_valid_with_at_most_five_buttons_a_row(locale: str) -> None:
+    """Teams refuses a card with more than five actions in one ActionSet."""
+    directory = load_directory_file(EXAMPLE_DIRECTORY)
+    m = T.get(locale)
+    everything = Roles(
+        requester_for=frozenset({"laukaa", "viitasaari"}),
+        approver_in=frozenset({AREA}),
+        deputy_in=frozenset({"lantinen-pirkanmaa"}),
+        admin_in=frozenset({"kuopio"}),
+    )
+    for roles, worker in ((everything, True), (Roles(), False)):
+        menu = menu_for(directory, roles, worker=worker, locale=locale)
+        assert len(menu.sections) == (len(Role) if worker else 0)
+        for card in (welcome_card(m, menu), help_card(m, menu), hint_card(m, menu)):
+            check_adaptive_card(card)
+            sets = [b for b in _blocks(card) if b.get("type") == "ActionSet"]
+            assert all(1 <= len(s["actions"]) <= 5 for s in sets)
+        # Each command once, whatever the number of roles.
+        assert len(menu.commands) == len(set(menu.commands))
+        if worker:
+            assert set(menu.commands) == {c for row in ROLE_MENU.values() for c in row}
 
 
 # ------------------------------------------------------------------ the welcome
