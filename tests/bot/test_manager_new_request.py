@@ -438,8 +438,9 @@ async def test_help_card_buttons_start_the_dialogs(
         if block.get("type") == "ActionSet"
         for a in block["actions"]
     }
-    assert set(buttons) == {"new", "change", "revoke", "my_requests", "my_access"}
-    assert buttons["new"]["title"] == m.t("manager.button.new")
+    # The municipal manager's own commands (dialogs.menus), not a worker's.
+    assert set(buttons) == {"new", "change", "revoke", "my_requests", "review", "misuse"}
+    assert buttons["new"]["title"] == m.t("menu.button.new")
     form = only_card(await chat.click(buttons["new"]["data"]))
     assert texts(form)[0] == m.t("manager.form.title.new")
     assert only_text(await chat.click(buttons["my_requests"]["data"])) == m.t(
