@@ -179,9 +179,7 @@ class Directory:
             requester_for=requester_for,
             approver_in=frozenset(a.code for a in self.areas.values() if who in a.approvers),
             deputy_in=frozenset(a.code for a in self.areas.values() if who in a.deputies),
-            admin_in=frozenset(
-                a.code for a in self.areas.values() if who in a.authority_admins
-            ),
+            admin_in=frozenset(a.code for a in self.areas.values() if who in a.authority_admins),
         )
 
     def approvers_of(self, area_code: str, *, with_deputies: bool = True) -> tuple[str, ...]:
@@ -286,9 +284,7 @@ class _Reader:
         return None
 
 
-def _catalog(
-    reader: _Reader, raw: object, path: str
-) -> dict[str, tuple[str, LocalizedText]]:
+def _catalog(reader: _Reader, raw: object, path: str) -> dict[str, tuple[str, LocalizedText]]:
     out: dict[str, tuple[str, LocalizedText]] = {}
     for i, item in enumerate(reader.items(raw, path)):
         item_path = f"{path}[{i}]"
@@ -389,9 +385,7 @@ def _area(
         max_grant_months=reader.integer(data, "max_grant_months", path, 12, 1, 60),
         start_grace_days=reader.integer(data, "start_grace_days", path, 7, 0, 90),
         pending_limit_days=reader.integer(data, "pending_limit_days", path, 14, 1, 365),
-        termination_notice_months=reader.integer(
-            data, "termination_notice_months", path, 3, 0, 24
-        ),
+        termination_notice_months=reader.integer(data, "termination_notice_months", path, 3, 0, 24),
         default_locale=default_locale,
         approvers=approvers,
         deputies=reader.emails(data, "deputies", path),
@@ -490,9 +484,7 @@ def parse_directory(data: object) -> Directory:
     if not areas and "areas" in root:
         reader.fail("areas", "must list at least one area")
     retention = reader.mapping(root.get("retention", {}), "retention")
-    years = reader.integer(
-        retention, "personal_data_years_after_grant_end", "retention", 4, 1, 50
-    )
+    years = reader.integer(retention, "personal_data_years_after_grant_end", "retention", 4, 1, 50)
     if reader.problems:
         raise DirectoryError(reader.problems)
     return Directory(
