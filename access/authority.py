@@ -372,13 +372,29 @@ class AuthorityService:
         return sorted(self.access.roles_of(normalize_email(actor)).admin_in)
 
     async def pending_handoff(self, actor: str, area: str) -> list[AccessRequest]:
-        """Approved and not yet in a batch: revokes (urgent) first, then by number."""
+        """Approved and not yet in a batch, and stopped after they were sent with no
+        cancellation row yet: urgent ones (removals, cancellations) first, then by
+        number."""
         await self._admin(actor, area, "list_keha_pending")
         async with self._uow_factory() as uow:
             found = await uow.requests.find(
                 RequestQuery(areas=[area], states=[RequestState.APPROVED])
             )
-        return sorted(found, key=lambda r: (not r.urgent, r.kind.value != "revoke", r.number))
+            for request in await uow.requests.find(
+                RequestQuery(areas=[area], states=[RequestState.STOPPING])
+            ):
+                rows = await uow.keha.find_rows(KehaRowQuery(request_id=request.id))
+                if not any(r.is_cancellation for r in rows):
+                    found.append(request)
+        return sorted(
+            found,
+            key=lambda r: (
+                not r.urgent,
+                r.state is not RequestState.STOPPING,
+                r.kind.value != "revoke",
+                r.number,
+            ),
+        )
 
     async def create_batch(
         self,
@@ -407,7 +423,11 @@ class AuthorityService:
                 sent_at=b.sent_at,
                 rows=len(b.rows),
                 urgent=sum(1 for r in b.rows if r.urgent),
-                confirmed=sum(1 for r in b.rows if r.state is KehaRowState.CONFIRMED),
+                confirmed=sum(
+                    1
+                    for r in b.rows
+                    if r.state in (KehaRowState.CONFIRMED, KehaRowState.CANCELLED)
+                ),
             )
             for b in batches
         ]
@@ -459,6 +479,10 @@ class AuthorityService:
         batch = await self.batch(actor, batch_id)
         done: list[AccessRequest] = []
         for row in batch.rows:
+            if row.state is KehaRowState.SENT and not row.is_cancellation:
+                request = await self._request(row)
+                if request.state is not RequestState.SENT_TO_KEHA:
+                    continue  # stopped after it was sent: its cancellation row settles it
             if row.state is KehaRowState.SENT or row.state is KehaRowState.CONFIRMED:
                 done.append(
                     await self.access.handoff.confirm_row(
