@@ -17,6 +17,7 @@ from dataclasses import replace
 
 from access import authz
 from access.addresses import normalize_email
+from access.directory import Roles
 from access.errors import (
     ConcurrentModification,
     IllegalTransition,
@@ -89,7 +90,7 @@ class HandoffService:
         KEHA); so ``NothingToQueue`` may follow stops that stay done."""
         actor = normalize_email(actor)
         await self._stop_lapsed_in_area(
-            actor, area, idempotency_key=f"{idempotency_key}:lapsed", request_ids=request_ids
+            actor, area, batch_key=idempotency_key, request_ids=request_ids
         )
 
         async def work(tx: Tx) -> tuple[KehaBatch, str]:
@@ -222,11 +223,36 @@ class HandoffService:
         actor: str,
         area: str,
         *,
-        idempotency_key: str,
+        batch_key: str,
         request_ids: Sequence[str] | None,
     ) -> list[AccessRequest]:
         """Before a batch is made: approved requests of the area (or the chosen ones)
-        that may no longer go to KEHA are stopped with the reason."""
+        that may no longer go to KEHA are stopped with the reason. When none has lapsed
+        nothing is written (not even the idempotency key); a retry of a batch already
+        made (``batch_key`` used) stops nothing either."""
+        query = RequestQuery(
+            areas=[area],
+            states=[RequestState.APPROVED],
+            ids=list(request_ids) if request_ids is not None else None,
+        )
+
+        async def lapsed(uow: UnitOfWork, roles: Roles) -> bool:
+            if authz.may_administer(roles, area) is not None:
+                return False  # the batch itself is refused, and audited, below
+            # Claimed in this read-only transaction, which is rolled back: only asks
+            # whether the batch's key was used before.
+            record = IdempotencyRecord(batch_key, actor, "queue_for_keha", self.runner.clock.now())
+            if await uow.idempotency.claim(record) is not None:
+                return False
+            today = self.runner.clock.today()
+            directory = self.runner.directory
+            return any(
+                lapse_reason(r, directory, today) is not None
+                for r in await uow.requests.find(query)
+            )
+
+        if not await self.runner.read(actor, lapsed):
+            return []
 
         async def work(tx: Tx) -> tuple[list[AccessRequest], str]:
             deny(
@@ -235,15 +261,12 @@ class HandoffService:
                 "queue_for_keha",
                 target=area,
             )
-            query = RequestQuery(
-                areas=[area],
-                states=[RequestState.APPROVED],
-                ids=list(request_ids) if request_ids is not None else None,
-            )
             stopped = await stop_lapsed(tx, await tx.uow.requests.find(query))
             return stopped, ref("requests", *(r.id for r in stopped))
 
-        return await self.runner.run(actor, "stop_lapsed", idempotency_key, work, load_requests)
+        return await self.runner.run(
+            actor, "stop_lapsed", f"{batch_key}:lapsed", work, load_requests
+        )
 
     async def mark_sent(self, actor: str, batch_id: str, *, idempotency_key: str) -> KehaBatch:
         """The admin has handed the batch to KEHA (rows -> sent, requests -> sent_to_keha)."""
