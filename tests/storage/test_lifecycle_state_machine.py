@@ -542,7 +542,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     @rule(
         actor=actor_for(APPROVER, ADMIN, KUOPIO_ADMIN),
         municipality=st.sampled_from(["laukaa", "laukaa", "viitasaari", "kuopio"]),
-        rare=st.integers(0, 7),
+        rare=st.integers(0, 4),
     )
     def dissolve(self, actor: str, municipality: str, rare: int) -> None:
         """The area dissolves a municipality's agreement for breach (002 §10); rarely,
@@ -685,7 +685,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         elif (
             row["state"] in ("approved", "queued_for_keha", "sent_to_keha")
             and row["kind"] != "revoke"
-            and data.draw(st.integers(0, 6)) == 0
+            and data.draw(st.integers(0, 9)) == 0
         ):
             requester = row["requester"]
             self.execute(
