@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from access import authz
 from access.addresses import normalize_email
+from access.agreements import Dissolution
 from access.audit import (
     PERSON_PREFIX,
     BoundPeople,
@@ -30,8 +31,9 @@ from access.audit import (
     verify_chain,
     verify_trail,
 )
+from access.automation import ReminderLog, agreement_notice_key, months_after
 from access.checkpoints import issue_checkpoint, log_checkpoint
-from access.directory import Directory, parse_directory
+from access.directory import Directory, Municipality, parse_directory
 from access.errors import NotFound, PolicyViolations
 from access.keha import handoff_csv, handoff_xlsx, local_time
 from access.model import (
@@ -40,17 +42,19 @@ from access.model import (
     AuditDraft,
     AuditEntry,
     Decision,
+    IdempotencyRecord,
     JsonValue,
     KehaBatch,
     KehaRow,
     KehaRowState,
     RequestState,
 )
-from access.policy import Violation
+from access.notifications import MunicipalityNotice
+from access.policy import Violation, check_decision_text
 from access.ports import GrantQuery, KehaRowQuery, RequestQuery, UnitOfWork
 from access.reports import Report, build_report
 from access.retention import RetentionResult, cutoff, ended_at, plan
-from access.runner import CommandRunner
+from access.runner import CommandRunner, Transaction
 from access.service import AccessService
 
 __all__ = [
@@ -105,6 +109,9 @@ class AuthorityUnitOfWork(UnitOfWork, Protocol):
 
     @property
     def retention(self) -> RetentionStore: ...
+
+    @property
+    def reminders(self) -> ReminderLog: ...
 
 
 AuthorityUnitOfWorkFactory = Callable[[], AuthorityUnitOfWork]
@@ -374,13 +381,29 @@ class AuthorityService:
         return sorted(self.access.roles_of(normalize_email(actor)).admin_in)
 
     async def pending_handoff(self, actor: str, area: str) -> list[AccessRequest]:
-        """Approved and not yet in a batch: revokes (urgent) first, then by number."""
+        """Approved and not yet in a batch, and stopped after they were sent with no
+        cancellation row yet: urgent ones (removals, cancellations) first, then by
+        number."""
         await self._admin(actor, area, "list_keha_pending")
         async with self._uow_factory() as uow:
             found = await uow.requests.find(
                 RequestQuery(areas=[area], states=[RequestState.APPROVED])
             )
-        return sorted(found, key=lambda r: (not r.urgent, r.kind.value != "revoke", r.number))
+            for request in await uow.requests.find(
+                RequestQuery(areas=[area], states=[RequestState.STOPPING])
+            ):
+                rows = await uow.keha.find_rows(KehaRowQuery(request_id=request.id))
+                if not any(r.is_cancellation for r in rows):
+                    found.append(request)
+        return sorted(
+            found,
+            key=lambda r: (
+                not r.urgent,
+                r.state is not RequestState.STOPPING,
+                r.kind.value != "revoke",
+                r.number,
+            ),
+        )
 
     async def create_batch(
         self,
@@ -409,7 +432,11 @@ class AuthorityService:
                 sent_at=b.sent_at,
                 rows=len(b.rows),
                 urgent=sum(1 for r in b.rows if r.urgent),
-                confirmed=sum(1 for r in b.rows if r.state is KehaRowState.CONFIRMED),
+                confirmed=sum(
+                    1
+                    for r in b.rows
+                    if r.state in (KehaRowState.CONFIRMED, KehaRowState.CANCELLED)
+                ),
             )
             for b in batches
         ]
@@ -461,6 +488,10 @@ class AuthorityService:
         batch = await self.batch(actor, batch_id)
         done: list[AccessRequest] = []
         for row in batch.rows:
+            if row.state is KehaRowState.SENT and not row.is_cancellation:
+                request = await self._request(row)
+                if request.state is not RequestState.SENT_TO_KEHA:
+                    continue  # stopped after it was sent: its cancellation row settles it
             if row.state is KehaRowState.SENT or row.state is KehaRowState.CONFIRMED:
                 done.append(
                     await self.access.handoff.confirm_row(
@@ -656,6 +687,105 @@ class AuthorityService:
                     else:
                         entry["agreement_ends"] = ends.isoformat()
         return await self.import_directory(actor, content, source=source)
+
+    # ------------------------------------------------------ the agreement's life
+
+    async def _agreement_manager(self, actor: str, municipality: str, command: str) -> Municipality:
+        """The municipality, if the actor is an authority admin or approver of its area."""
+        roles = self.access.roles_of(actor)
+        found = self.directory.municipality(municipality)
+        if found is None:
+            await self.runner.authorize(
+                None if roles.admin_in or roles.decides_in else "not_admin_in_area",
+                actor,
+                command,
+                target=municipality,
+            )
+            raise NotFound("municipality", municipality)
+        await self.runner.authorize(
+            authz.may_manage_agreement(roles, found.area_code), actor, command, target=found.code
+        )
+        return found
+
+    async def record_termination(
+        self,
+        actor: str,
+        municipality: str,
+        reason: str,
+        *,
+        idempotency_key: str,
+        given: date | None = None,
+    ) -> date:
+        """A notice of termination of the municipality's agreement (002 §9; 001 §12), given
+        on ``given`` (default today): the agreement ends the area's
+        ``termination_notice_months`` later (a new directory version), and the
+        municipality's requesters, the area's contacts and admins are told, with the
+        reason. Returns the end date; from it every grant ends (``end_due_grants``)."""
+        actor = normalize_email(actor)
+        reason = reason.strip()
+        found = await self._agreement_manager(actor, municipality, "terminate_agreement")
+        violations = check_decision_text("reason", reason)
+        if violations:
+            raise PolicyViolations(violations)
+        area = self.directory.area(found.area_code)
+        assert area is not None
+        given = given or self.runner.clock.today()
+        ends = months_after(given, area.termination_notice_months)
+        await self.set_agreement_end(actor, found.code, ends, source="agreement-notice")
+
+        async def work(tx: Transaction[AuthorityUnitOfWork]) -> tuple[date, str]:
+            await tx.uow.audit.append(
+                AuditDraft(
+                    at=tx.now,
+                    actor=actor,
+                    action="agreement.terminated",
+                    request_id=None,
+                    details={
+                        "municipality": found.code,
+                        "area": area.code,
+                        "given": given.isoformat(),
+                        "ends": ends.isoformat(),
+                        "notice_months": area.termination_notice_months,
+                        "reason": reason,
+                    },
+                )
+            )
+            current = tx.directory.municipality(found.code) or found
+            await tx.emit(
+                "agreement.terminated",
+                MunicipalityNotice(area, current, start=given, end=ends),
+                key=f"agreement-terminated:{found.code}:{ends.isoformat()}",
+                request_id=None,
+                params={"reason": reason},
+            )
+            # This message says what the scheduler's "notice period began" would say.
+            await tx.uow.reminders.claim(
+                agreement_notice_key(found.code, ends), "agreement.notice", found.code, tx.now
+            )
+            return ends, f"date:{ends.isoformat()}"
+
+        async def load(uow: AuthorityUnitOfWork, prior: IdempotencyRecord) -> date:
+            return date.fromisoformat((prior.result or "date:").partition(":")[2])
+
+        return await self.runner.run(actor, "terminate_agreement", idempotency_key, work, load)
+
+    async def dissolve_agreement(
+        self, actor: str, municipality: str, reason: str, *, idempotency_key: str
+    ) -> Dissolution:
+        """The area dissolves the municipality's agreement for breach (002 §10): it ends
+        today (a new directory version) and every right is removed at once
+        (:meth:`access.agreements.AgreementService.dissolve`)."""
+        actor = normalize_email(actor)
+        found = await self._agreement_manager(actor, municipality, "dissolve_agreement")
+        violations = check_decision_text("reason", reason.strip())
+        if violations:
+            raise PolicyViolations(violations)
+        await self.set_agreement_end(
+            actor, found.code, self.runner.clock.today(), source="agreement-dissolved"
+        )
+        return await self.access.agreements.dissolve(
+            actor, found.code, reason, idempotency_key=idempotency_key
+        )
 
     # ------------------------------------------------------------- retention
 

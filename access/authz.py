@@ -48,6 +48,24 @@ def may_revoke_for_misuse(roles: Roles, actor: str, area: str, worker_email: str
     return None
 
 
+def may_stop(roles: Roles, actor: str, request: AccessRequest) -> str | None:
+    """An approved request not yet opened by KEHA is stopped by a requester of its
+    municipality or by an approver (deputy) of its area - never about their own access."""
+    if request.municipality in roles.requester_for:
+        return None
+    if request.area not in roles.decides_in:
+        return "not_requester_for_municipality"
+    if actor == request.worker.email:
+        return "own_access"
+    return None
+
+
+def may_manage_agreement(roles: Roles, area: str) -> str | None:
+    """A municipality's notice of termination or the dissolution of its agreement is
+    recorded by an authority admin or an approver (deputy) of its area."""
+    return None if area in roles.admin_in or area in roles.decides_in else "not_admin_in_area"
+
+
 def may_report_misuse(roles: Roles, actor: str, grant: Grant) -> str | None:
     """A requester of the grant's municipality or an approver (deputy) of its area, not
     about their own access."""

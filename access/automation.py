@@ -50,9 +50,11 @@ __all__ = [
     "PendingStage",
     "ReminderLog",
     "RunReport",
+    "agreement_notice_key",
     "agreement_stage",
     "expiry_reminder_due",
     "keha_reminder_due",
+    "months_after",
     "months_before",
     "pending_stage",
 ]
@@ -84,6 +86,16 @@ def months_before(day: date, months: int) -> date:
     year, month = divmod(index, 12)
     last = _monthcal.monthrange(year, month + 1)[1]
     return date(year, month + 1, min(day.day, last))
+
+
+def months_after(day: date, months: int) -> date:
+    """``day`` plus whole months, clamped to the month's last day (30.11. + 3 = 28.2.)."""
+    return months_before(day, -months)
+
+
+def agreement_notice_key(municipality: str, ends: date) -> str:
+    """The reminder key of the start of an agreement's notice period (one per end date)."""
+    return f"agreement:{municipality}:{ends.isoformat()}:{AgreementStage.NOTICE}"
 
 
 def expiry_reminder_due(
@@ -459,7 +471,7 @@ class AutomationService:
                 ends = municipality.agreement_ends.isoformat()
                 count += await self._emit(
                     uow,
-                    key=f"agreement:{municipality.code}:{ends}:{stage}",
+                    key=f"agreement:{municipality.code}:{ends}:{stage}",  # agreement_notice_key
                     kind=f"agreement.{stage}",
                     subject=municipality.code,
                     template="agreement.notice"

@@ -1,13 +1,16 @@
 """Scheduled commands of the request lifecycle (actor ``system``): requests without a
-decision expire, and grants past their end date or their municipality's agreement get
-an urgent revoke. :class:`access.automation.AutomationService` runs them."""
+decision expire, approved requests not yet opened whose agreement ended or whose end
+date passed are stopped, and grants past their end date or their municipality's
+agreement get an urgent revoke. :class:`access.automation.AutomationService` runs them."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from access.handoff import stop_lapsed
 from access.model import (
     AWAITING_DECISION,
+    STOPPABLE_STATES,
     SYSTEM_ACTOR,
     AccessRequest,
     Grant,
@@ -59,9 +62,14 @@ class JobService:
 
     async def end_due_grants(self, *, idempotency_key: str) -> list[AccessRequest]:
         """Scheduled: an active grant past its end date, or of a municipality whose
-        agreement has ended (002 §9), gets an urgent revoke (grant -> revoking)."""
+        agreement has ended (002 §9), gets an urgent revoke (grant -> revoking); an
+        approved request KEHA has not confirmed yet is stopped for the same reasons
+        (:func:`access.handoff.stop_lapsed`). Returns the stopped requests, then the
+        revokes."""
 
         async def work(tx: Tx) -> tuple[list[AccessRequest], str]:
+            waiting = await tx.uow.requests.find(RequestQuery(states=sorted(STOPPABLE_STATES)))
+            stopped = await stop_lapsed(tx, waiting)
             due: dict[str, tuple[Grant, RevokeReason]] = {}
             ended = [
                 m.code
@@ -93,7 +101,8 @@ class JobService:
                         template="revoke.due",
                     )
                 )
-            return created, ref("requests", *(r.id for r in created))
+            done = stopped + created
+            return done, ref("requests", *(r.id for r in done))
 
         return await self.runner.run(
             SYSTEM_ACTOR, "end_due_grants", idempotency_key, work, load_requests

@@ -29,6 +29,9 @@ from access.model import KehaRow, RequestKind
 from access.text import safe_cell  # the one cell-escaping rule of every file written
 
 ACTIONS = {RequestKind.GRANT: "open", RequestKind.CHANGE: "change", RequestKind.REVOKE: "close"}
+CANCEL_ACTION = "cancel"
+"""A cancellation row: do not carry out (or undo) the sent row of the same request number,
+an opening or a change stopped before KEHA confirmed it; always urgent."""
 HELSINKI = ZoneInfo("Europe/Helsinki")
 LABEL_SEPARATOR = " — "
 
@@ -53,7 +56,7 @@ class KehaHandoffRow:
     batch_id: str
     row_id: str
     request_number: str
-    action: str  # open | change | close (with its label)
+    action: str  # open | change | close | cancel (with its label)
     urgent: str  # "yes" | "no" (with its label)
     worker_name: str
     worker_email: str
@@ -91,7 +94,9 @@ def handoff_row(
         batch_id=row.batch_id,
         row_id=row.id,
         request_number=row.request_number,
-        action=labelled("action", ACTIONS[row.kind], labels),
+        action=labelled(
+            "action", CANCEL_ACTION if row.is_cancellation else ACTIONS[row.kind], labels
+        ),
         urgent=labelled("urgent", "yes" if row.urgent else "no", labels),
         worker_name=row.worker.name,
         worker_email=row.worker.email,

@@ -12,6 +12,9 @@ so there is no separate ``submitted`` state to get stuck in::
     pending -> rejected | returned | cancelled | expired
     returned -> pending (resubmit) | cancelled | expired
     approved -> cancelled   (only a change superseded by a revoke of its grant)
+    approved | queued_for_keha -> stopped          (stopped before it reached KEHA)
+    sent_to_keha -> stopping -> stopped            (an urgent cancellation row to KEHA,
+                                                    confirmed like any row)
 
 A revoke by the municipality, by an approver (misuse) or by the system (grant end or
 agreement end) is created directly in ``approved``: it needs no approval.
@@ -51,6 +54,8 @@ class RequestState(enum.StrEnum):
     REJECTED = "rejected"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
+    STOPPING = "stopping"  # sent to KEHA, then stopped: a cancellation row is on its way
+    STOPPED = "stopped"  # approved, then stopped before KEHA opened (or changed) it
 
 
 OPEN_STATES: frozenset[RequestState] = frozenset(
@@ -60,9 +65,17 @@ OPEN_STATES: frozenset[RequestState] = frozenset(
         RequestState.APPROVED,
         RequestState.QUEUED_FOR_KEHA,
         RequestState.SENT_TO_KEHA,
+        RequestState.STOPPING,
     }
 )
 """States in which a request is still on its way (not final)."""
+
+STOPPABLE_STATES: frozenset[RequestState] = frozenset(
+    {RequestState.APPROVED, RequestState.QUEUED_FOR_KEHA, RequestState.SENT_TO_KEHA}
+)
+"""Approved and not yet confirmed by KEHA: a grant or change request here can still be
+stopped (002 §5 "välittömästi"): withdrawn from the queue, taken out of a batch not yet
+sent, or cancelled with KEHA by an urgent row."""
 
 AWAITING_DECISION: frozenset[RequestState] = frozenset(
     {RequestState.PENDING, RequestState.RETURNED}
@@ -83,9 +96,13 @@ TRANSITIONS: Mapping[RequestState, frozenset[RequestState]] = {
     RequestState.RETURNED: frozenset(
         {RequestState.PENDING, RequestState.CANCELLED, RequestState.EXPIRED}
     ),
-    RequestState.APPROVED: frozenset({RequestState.QUEUED_FOR_KEHA, RequestState.CANCELLED}),
-    RequestState.QUEUED_FOR_KEHA: frozenset({RequestState.SENT_TO_KEHA}),
-    RequestState.SENT_TO_KEHA: frozenset({RequestState.DONE}),
+    RequestState.APPROVED: frozenset(
+        {RequestState.QUEUED_FOR_KEHA, RequestState.CANCELLED, RequestState.STOPPED}
+    ),
+    RequestState.QUEUED_FOR_KEHA: frozenset({RequestState.SENT_TO_KEHA, RequestState.STOPPED}),
+    RequestState.SENT_TO_KEHA: frozenset({RequestState.DONE, RequestState.STOPPING}),
+    RequestState.STOPPING: frozenset({RequestState.STOPPED}),
+    RequestState.STOPPED: frozenset(),
     RequestState.DONE: frozenset(),
     RequestState.REJECTED: frozenset(),
     RequestState.CANCELLED: frozenset(),
@@ -114,12 +131,14 @@ class KehaRowState(enum.StrEnum):
     QUEUED = "queued"
     SENT = "sent"
     CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"  # an opening or change KEHA confirmed it did not carry out
 
 
 class DecisionOutcome(enum.StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     RETURNED = "returned"  # a question back to the requester
+    STOPPED = "stopped"  # an approver stopped it before KEHA opened it (text: the note)
 
 
 class RevokeReason(enum.StrEnum):
@@ -128,12 +147,22 @@ class RevokeReason(enum.StrEnum):
     MISUSE = "misuse"  # 002 §4, §10 (approver)
     GRANT_ENDED = "grant_ended"  # the end date passed (system)
     AGREEMENT_ENDED = "agreement_ended"  # 002 §9 (system)
+    AGREEMENT_DISSOLVED = "agreement_dissolved"  # 002 §10: dissolved for breach, at once
+    WITHDRAWN = "withdrawn"  # the requester withdrew an approved request before KEHA
     OTHER = "other"
 
 
 MUNICIPAL_REVOKE_REASONS: frozenset[RevokeReason] = frozenset(
     {RevokeReason.EMPLOYMENT_ENDED, RevokeReason.TASKS_CHANGED, RevokeReason.OTHER}
 )
+
+MUNICIPAL_STOP_REASONS: frozenset[RevokeReason] = MUNICIPAL_REVOKE_REASONS | {
+    RevokeReason.WITHDRAWN
+}
+"""Why a requester stops an approved request before KEHA opened it."""
+
+AREA_STOP_REASONS: frozenset[RevokeReason] = MUNICIPAL_REVOKE_REASONS | {RevokeReason.MISUSE}
+"""Why an approver stops it: the task in the municipality ended, or misuse (002 §4)."""
 
 
 class Audience(enum.StrEnum):
@@ -323,6 +352,11 @@ class KehaRow:
     confirmed_at: datetime | None = None
     confirmed_by: str | None = None
     confirm_note: str | None = None  # what KEHA did differently, if anything
+    cancels_row_id: str | None = None  # a cancellation: the sent row KEHA must not carry out
+
+    @property
+    def is_cancellation(self) -> bool:
+        return self.cancels_row_id is not None
 
 
 @dataclass(frozen=True)

@@ -290,6 +290,16 @@ def _municipality_contacts(
     return ()
 
 
+def _agreement_people(
+    audience: Audience, notice: MunicipalityNotice, directory: Directory
+) -> tuple[str, ...]:
+    """The municipality's requesters, the area's approvers and deputies, and its
+    authority admins (who hand the resulting removals to KEHA)."""
+    if audience is Audience.ADMIN:
+        return _unique(notice.area.authority_admins)
+    return _municipality_contacts(audience, notice, directory)
+
+
 def _batch_admins(audience: Audience, notice: BatchNotice, directory: Directory) -> tuple[str, ...]:
     return _unique(notice.area.authority_admins) if audience is Audience.ADMIN else ()
 
@@ -332,6 +342,13 @@ TEMPLATES: Mapping[str, Template[Any]] = {
     "revoke.requested": _request(R, W, AP, AD),  # by the municipality: no approval, urgent
     "revoke.misuse": _request(R, W, AD),  # by an approver (002 §4, §10), urgent
     "revoke.due": _request(R, W, AD),  # by the system: grant end date or agreement end
+    # approved, not yet opened by KEHA, stopped: withdrawn from the queue or taken out of
+    # a batch not yet sent (access.handoff.stop_before_open); the worker in neutral words
+    "request.stopped": _request(R, W, AP, AD),
+    # stopped after it was sent to KEHA: an urgent cancellation row waits for a batch
+    "request.stopping": _request(R, W, AP, AD),
+    # KEHA confirmed the cancellation: nothing was opened or changed
+    "request.stop_confirmed": _request(R, AP),
     # ---- the scheduler (access.automation)
     # pending one working day: the approvers
     "request.reminder": Template((AP,), _pending_approvers, request_params),
@@ -345,6 +362,11 @@ TEMPLATES: Mapping[str, Template[Any]] = {
     "agreement.notice": Template((R, AP), _municipality_contacts, _municipality_params),
     # a month before the agreement ends
     "agreement.ending": Template((R, AP), _municipality_contacts, _municipality_params),
+    # ---- the agreement's life, recorded in chat (access.agreements)
+    # notice of termination given (002 §9): the agreement ends after the notice period
+    "agreement.terminated": Template((R, AP, AD), _agreement_people, _municipality_params),
+    # dissolved for breach (002 §10): every grant removed at once
+    "agreement.dissolved": Template((R, AP, AD), _agreement_people, _municipality_params),
     # ---- the access review (access.review)
     # a review started: answer Keep / Revoke per worker
     "review.requested": Template((R,), _municipality_contacts, _municipality_params),

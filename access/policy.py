@@ -26,6 +26,7 @@ from access.model import (
     GrantState,
     RequestDraft,
     RequestKind,
+    RevokeReason,
 )
 
 NAME_MAX = 200
@@ -460,6 +461,17 @@ def check_decision_text(field_name: str, value: str) -> list[Violation]:
 def check_answer(value: str) -> list[Violation]:
     """The requester's answer to an approver's question is required and bounded."""
     return check_text("answer", value, max_length=DECISION_TEXT_MAX, required=True)
+def lapse_reason(request: AccessRequest, directory: Directory, today: date) -> RevokeReason | None:
+    """Why an approved grant or change request may no longer go to KEHA: its
+    municipality's agreement has ended (002 §9, or it is no longer contracted) or the
+    end date it asks for has passed. None: it may go. A revoke never lapses."""
+    if request.kind is RequestKind.REVOKE:
+        return None
+    if check_municipality(request.municipality, directory, today):
+        return RevokeReason.AGREEMENT_ENDED
+    if request.end is not None and request.end < today:
+        return RevokeReason.GRANT_ENDED
+    return None
 
 
 def check_still_grantable(

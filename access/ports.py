@@ -135,6 +135,15 @@ class KehaRepository(Protocol):
 
     async def update_row(self, row: KehaRow, *, expected_version: int) -> bool: ...
 
+    async def add_row(self, row: KehaRow) -> None:
+        """Insert a row into an existing batch (a cancellation row)."""
+        ...
+
+    async def remove_row(self, row: KehaRow) -> bool:
+        """Take a queued row out of its batch (not yet sent); False if it is no longer
+        queued at that version."""
+        ...
+
     async def find_rows(self, query: KehaRowQuery) -> list[KehaRow]: ...
 
 

@@ -1,5 +1,6 @@
-"""Use cases of a request: submit, cancel, return, resubmit, approve, reject, and the
-two revokes (by the municipality, for misuse).
+"""Use cases of a request: submit, cancel, return, resubmit, approve, reject, stop (an
+approved request before KEHA opened it), and the two revokes (by the municipality, for
+misuse).
 
 Every command authorises the actor against the directory (:mod:`access.authz`),
 checks the transition and the rules (all violations at once) and writes the new state
@@ -18,11 +19,15 @@ from access import authz
 from access.addresses import normalize_email
 from access.directory import Directory, Roles
 from access.errors import PolicyViolations, StaleRequest
+from access.handoff import stop_before_open
 from access.model import (
+    AREA_STOP_REASONS,
     AWAITING_DECISION,
     LIVE_GRANT_STATES,
     MUNICIPAL_REVOKE_REASONS,
+    MUNICIPAL_STOP_REASONS,
     OPEN_STATES,
+    STOPPABLE_STATES,
     AccessRequest,
     DecisionOutcome,
     Grant,
@@ -37,6 +42,7 @@ from access.model import (
     Worker,
 )
 from access.policy import (
+    DECISION_TEXT_MAX,
     PolicyContext,
     Violation,
     check_answer,
@@ -44,6 +50,7 @@ from access.policy import (
     check_request,
     check_revoke,
     check_still_grantable,
+    check_text,
 )
 from access.ports import GrantQuery, RequestQuery, UnitOfWork
 from access.runner import CommandRunner, Transaction, deny, load_request, ref
@@ -159,7 +166,9 @@ class RequestService:
         return await self.runner.read(actor, fn)
 
     async def cancel(self, actor: str, request_id: str, *, idempotency_key: str) -> AccessRequest:
-        """The requester withdraws a request before it is decided (-> cancelled)."""
+        """The requester withdraws a request: before it is decided (-> cancelled), or
+        approved and not yet opened by KEHA (stopped, reason ``withdrawn``: see
+        :meth:`stop`)."""
         actor = normalize_email(actor)
 
         async def work(tx: Tx) -> tuple[AccessRequest, str]:
@@ -170,6 +179,11 @@ class RequestService:
                 "cancel",
                 request_id=request.id,
             )
+            if request.state in STOPPABLE_STATES and request.kind is not RequestKind.REVOKE:
+                stopped = await stop_before_open(
+                    tx, request, reason=RevokeReason.WITHDRAWN, cause="requester"
+                )
+                return stopped, ref("request", stopped.id)
             if request.state not in AWAITING_DECISION:
                 await tx.not_in_state(request)
             moved = await tx.move(
@@ -184,6 +198,54 @@ class RequestService:
             return moved, ref("request", moved.id)
 
         return await self.runner.run(actor, "cancel", idempotency_key, work, load_request)
+
+    async def stop(
+        self,
+        actor: str,
+        request_id: str,
+        reason: RevokeReason,
+        note: str = "",
+        *,
+        idempotency_key: str,
+    ) -> AccessRequest:
+        """Stop an approved grant or change request before KEHA has confirmed it (002 §5:
+        at once): a requester of its municipality (employment ended, tasks changed,
+        withdrawn, other) or an approver of its area (the task ended, misuse: a note is
+        then required). Withdrawn from the queue, taken out of a batch not yet sent, or
+        an urgent cancellation row to KEHA when it was sent
+        (:func:`access.handoff.stop_before_open`)."""
+        actor = normalize_email(actor)
+        note = note.strip()
+
+        async def work(tx: Tx) -> tuple[AccessRequest, str]:
+            roles = self.runner.roles_of(actor)
+            request = await tx.request(request_id)
+            deny(authz.may_stop(roles, actor, request), actor, "stop", request_id=request.id)
+            as_requester = request.municipality in roles.requester_for
+            allowed = MUNICIPAL_STOP_REASONS if as_requester else set()
+            if request.area in roles.decides_in and actor != request.worker.email:
+                allowed = allowed | AREA_STOP_REASONS
+            violations = check_text(
+                "note",
+                note,
+                max_length=DECISION_TEXT_MAX,
+                required=reason is RevokeReason.MISUSE,
+            )
+            if reason not in allowed:
+                violations.append(
+                    Violation("revoke.reason_invalid", "reason", {"reason": reason.value})
+                )
+            if violations:
+                raise PolicyViolations(violations)
+            if request.kind is RequestKind.REVOKE or request.state not in STOPPABLE_STATES:
+                await tx.not_in_state(request)
+            cause = "requester" if reason in MUNICIPAL_STOP_REASONS and as_requester else "approver"
+            stopped = await stop_before_open(tx, request, reason=reason, cause=cause, note=note)
+            if cause == "approver":
+                await tx.decide(stopped, DecisionOutcome.STOPPED, note)
+            return stopped, ref("request", stopped.id)
+
+        return await self.runner.run(actor, "stop", idempotency_key, work, load_request)
 
     async def resubmit(
         self,
@@ -517,6 +579,23 @@ async def open_revoke(
             details={"cause": "superseded_by_revoke", "superseded_by": request_id},
             params={"cause": "superseded_by_revoke"},
             question=None,
+        )
+    # A change already in a batch, or sent, must not reach (or be carried out by) KEHA
+    # after the account is closed: it is stopped like any approved request.
+    in_handoff = await tx.uow.requests.find(
+        RequestQuery(
+            grant_id=grant.id,
+            kinds=[RequestKind.CHANGE],
+            states=[RequestState.QUEUED_FOR_KEHA, RequestState.SENT_TO_KEHA],
+        )
+    )
+    for change in sorted(in_handoff, key=lambda r: r.number):
+        await stop_before_open(
+            tx,
+            change,
+            reason=reason,
+            cause="superseded_by_revoke",
+            details={"superseded_by": request_id},
         )
     await tx.update_grant(grant, GrantEventKind.REVOKING, request_id, state=GrantState.REVOKING)
     request = AccessRequest(

@@ -77,6 +77,8 @@ DECIDED_STATES = frozenset(
         RequestState.DONE,
         RequestState.REJECTED,
         RequestState.RETURNED,
+        RequestState.STOPPING,
+        RequestState.STOPPED,
     }
 )
 

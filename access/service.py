@@ -10,6 +10,8 @@ clock, ids, the directory in force) and the services that use it:
 * ``jobs`` (:class:`access.jobs.JobService`): scheduled expiry and ending of grants;
 * ``queries`` (:class:`access.queries.QueryService`): one request, lists, my data,
   the audit chain;
+* ``agreements`` (:class:`access.agreements.AgreementService`): an agreement dissolved
+  for breach removes every right of the municipality at once;
 * ``acknowledgements`` (:class:`access.acknowledgements.Acknowledgements`): the
   worker's acknowledgement of the data-protection terms.
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from access.acknowledgements import Acknowledgements
+from access.agreements import AgreementService
 from access.directory import Directory, Roles
 from access.handoff import HandoffService
 from access.jobs import JobService
@@ -51,6 +54,7 @@ class AccessService:
         self.jobs = JobService(self.runner)
         self.queries = QueryService(self.runner)
         self.acknowledgements = Acknowledgements(self.runner)
+        self.agreements = AgreementService(self.runner)
 
     @property
     def directory(self) -> Directory:

@@ -33,11 +33,12 @@ from access.errors import (
     NothingToQueue,
     PolicyViolations,
 )
-from access.keha import ACTIONS, KEHA_COLUMNS
+from access.keha import ACTIONS, CANCEL_ACTION, KEHA_COLUMNS
 from access.model import RevokeReason
 from access.ports import ConversationRefs
 from access.reports import REPORT_COLUMNS, Report
 from dialogs import activity_fields as fields
+from dialogs.cards.agreement import agreement_card
 from dialogs.cards.keha import CARD, batch_card, keha_card
 from dialogs.cards.my_data import directory_card, my_data_card, privacy_card
 from dialogs.cards.report import report_card
@@ -68,6 +69,7 @@ def keha_labels(m: Messages, directory: Directory | None = None) -> dict[str, st
     labels = {c: m.t(f"keha.column.{c}") for c in KEHA_COLUMNS}
     for kind, action in ACTIONS.items():
         labels[f"action:{action}"] = m.t(f"keha.action.{kind.value}")
+    labels[f"action:{CANCEL_ACTION}"] = m.t("keha.action.cancel")
     labels["urgent:yes"] = m.t("keha.value.yes")
     labels["urgent:no"] = m.t("keha.value.no")
     for reason in RevokeReason:
@@ -171,6 +173,8 @@ class AuthorityChat:
                 await self._batch(turn_context, m, email, batch_id)
             elif op in ("confirm", "confirm_all") and batch_id:
                 await self._confirm(turn_context, m, email, batch_id, value, card_key, clicked)
+            elif op == "agreement":
+                await self._agreement(turn_context, m, email, value, card_key)
             else:
                 await turn_context.send_activity(m.t("card.expired"))
         except AccessError as error:
@@ -322,7 +326,8 @@ class AuthorityChat:
     # ----------------------------------------------------------- directory
 
     async def _directory(self, turn_context: TurnContext, m: Messages, email: str) -> None:
-        areas = self.authority.admin_areas(email)
+        # Authority admins and approvers: both record the agreement's life.
+        areas = self.authority.report_areas(email)
         if not areas:
             raise AccessDenied(email, "directory", "not_admin_in_area")
         provider = self.authority.provider
@@ -331,6 +336,55 @@ class AuthorityChat:
             area = self.authority.directory.area(code)
             if area is not None:
                 await turn_context.send_activity(_card(directory_card(m, area, version)))
+                if provider is not None and any(x.contracted for x in area.municipalities):
+                    await turn_context.send_activity(_card(agreement_card(m, area)))
+
+    # ------------------------------------------------------ the agreement's life
+
+    async def _agreement(
+        self,
+        turn_context: TurnContext,
+        m: Messages,
+        email: str,
+        value: dict[str, Any],
+        card_key: str,
+    ) -> None:
+        """A notice of termination or a dissolution, from the agreement card."""
+        municipality = value.get("municipality")
+        what = value.get("what")
+        reason = value.get("reason")
+        if not isinstance(municipality, str) or what not in ("terminate", "dissolve"):
+            await turn_context.send_activity(m.t("card.expired"))
+            return
+        reason = reason.strip() if isinstance(reason, str) else ""
+        name = municipality
+        found = self.authority.directory.municipality(municipality)
+        if found is not None:
+            name = found.name
+        key = f"{card_key}:{municipality}:{what}"
+        try:
+            if what == "terminate":
+                ends = await self.authority.record_termination(
+                    email, municipality, reason, idempotency_key=key
+                )
+                await turn_context.send_activity(
+                    m.t("agreement.terminated", municipality=name, date=m.format_date(ends))
+                )
+            else:
+                done = await self.authority.dissolve_agreement(
+                    email, municipality, reason, idempotency_key=key
+                )
+                await turn_context.send_activity(
+                    m.t(
+                        "agreement.dissolved",
+                        municipality=name,
+                        revoked=len(done.revoked),
+                        cancelled=len(done.cancelled),
+                        stopped=len(done.stopped),
+                    )
+                )
+        except PolicyViolations:
+            await turn_context.send_activity(m.t("agreement.reason_required"))
 
     # -------------------------------------------------------- self-access
 

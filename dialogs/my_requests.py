@@ -3,7 +3,8 @@
 
 The list shows the recent requests of the manager's municipalities with a state
 badge; a row opens the details with the history (submitted, decisions, current
-state). A pending or returned request can be cancelled; a returned one can be
+state). A pending or returned request can be cancelled, an approved one not yet
+confirmed by KEHA stopped (withdrawn); a returned one can be
 answered: the request form opens prefilled, with the approver's question and a
 required answer field under it, and Confirm resubmits it with the answer (same
 validation and summary as a new request). A change request's form offers what a change
@@ -22,6 +23,7 @@ from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
 from access.errors import AccessDenied, AccessError, PolicyViolations
 from access.model import (
     AWAITING_DECISION,
+    STOPPABLE_STATES,
     AccessRequest,
     RequestChanges,
     RequestDraft,
@@ -259,7 +261,8 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
             facts=facts,
             history=self._history(m, view),
             question=request.question if request.state is RequestState.RETURNED else None,
-            can_cancel=request.state in AWAITING_DECISION
+            # Approved and not yet confirmed by KEHA it can still be stopped (withdrawn).
+            can_cancel=request.state in AWAITING_DECISION | STOPPABLE_STATES
             and request.kind is not RequestKind.REVOKE,
             can_answer=request.state is RequestState.RETURNED,
             instance=state["instance"],
@@ -375,7 +378,11 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
             return Dialog.end_of_turn
         fresh = await self.deps.service.queries.get_request(state["email"], cancelled.id)
         await self._show_details(dc, state, fresh, card_id)
-        await context.send_activity(m.t("manager.requests.cancelled", number=cancelled.number))
+        done = {
+            RequestState.STOPPED: "manager.requests.stopped",
+            RequestState.STOPPING: "manager.requests.stopping",
+        }.get(cancelled.state, "manager.requests.cancelled")
+        await context.send_activity(m.t(done, number=cancelled.number))
         return Dialog.end_of_turn
 
 

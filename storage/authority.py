@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from access.audit import is_email
 from access.authority import AuthorityUnitOfWork, AuthorityUnitOfWorkFactory, DirectoryVersion
+from storage.automation import SqlReminderLog
 from storage.domain_tables import (
     BATCHES,
     DECISIONS,
@@ -341,6 +342,7 @@ class SqlAuthorityUnitOfWork(SqlUnitOfWork):
         await super().__aenter__()
         self.directories = SqlDirectoryVersions(self.session)
         self.retention = SqlRetention(self.session, self.people)
+        self.reminders = SqlReminderLog(self.session)
         return self
 
 

@@ -243,6 +243,8 @@ class KehaRowRow(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     confirmed_by: Mapped[str | None] = mapped_column(String(EMAIL), nullable=True)
     confirm_note: Mapped[str | None] = mapped_column(Text, nullable=True)  # migration 0003
+    # migration 0011: a cancellation row names the sent row KEHA must not carry out
+    cancels_row_id: Mapped[str | None] = mapped_column(String(ID), nullable=True)
 
 
 class PersonRow(Base):

@@ -27,7 +27,19 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
 
-from sqlalchemy import Row, Select, Table, and_, func, insert, or_, select, text, update
+from sqlalchemy import (
+    Row,
+    Select,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -471,6 +483,7 @@ def _keha_values(r: KehaRow) -> dict[str, Any]:
         "confirmed_at": r.confirmed_at,
         "confirmed_by": r.confirmed_by,
         "confirm_note": r.confirm_note,
+        "cancels_row_id": r.cancels_row_id,
     }
 
 
@@ -503,6 +516,7 @@ def _keha_row(row: Row[Any]) -> KehaRow:
         confirmed_at=m["confirmed_at"],
         confirmed_by=m["confirmed_by"],
         confirm_note=m["confirm_note"],
+        cancels_row_id=m["cancels_row_id"],
     )
 
 
@@ -554,6 +568,19 @@ class SqlKehaRepository(_Repo):
 
     async def update_row(self, row: KehaRow, *, expected_version: int) -> bool:
         return await self._compare_and_set(KEHA_ROWS, _keha_values(row), expected_version)
+
+    async def add_row(self, row: KehaRow) -> None:
+        await self._session.execute(insert(KEHA_ROWS).values(**_keha_values(row)))
+
+    async def remove_row(self, row: KehaRow) -> bool:
+        result = await self._session.execute(
+            delete(KEHA_ROWS).where(
+                KEHA_ROWS.c.id == row.id,
+                KEHA_ROWS.c.version == row.version,
+                KEHA_ROWS.c.state == KehaRowState.QUEUED.value,
+            )
+        )
+        return _rowcount(result) == 1
 
     async def find_rows(self, query: KehaRowQuery) -> list[KehaRow]:
         c = KEHA_ROWS.c

@@ -126,6 +126,15 @@ def _fact(m: Messages, key: str, value: str) -> dict[str, str]:
 
 def outcome_line(m: Messages, request: AccessRequest, decision: Decision | None) -> str:
     """ "Approved by X on 1.2.2026 at 9.05" and the like, for a request not pending."""
+    if request.state in (RequestState.STOPPING, RequestState.STOPPED):
+        # Approved, then stopped before KEHA opened it: say so, not "approved".
+        return m.t(
+            "approval.outcome.stopped",
+            when=m.format_datetime(request.updated_at),
+            reason=m.t(f"manager.revoke_reason.{request.revoke_reason.value}")
+            if request.revoke_reason is not None
+            else "–",
+        )
     if decision is not None and request.state is not RequestState.PENDING:
         who = plain(decision.actor, limit=320)
         when = m.format_datetime(decision.at)

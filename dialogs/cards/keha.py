@@ -7,7 +7,7 @@ from typing import Any
 
 from access.authority import BatchSummary
 from access.directory import Directory
-from access.model import AccessRequest, KehaBatch, KehaRowState
+from access.model import AccessRequest, KehaBatch, KehaRowState, RequestState
 from dialogs.cards.base import Card, card, text, title
 from dialogs.cards.markup import literal, plain
 from dialogs.i18n import Messages
@@ -25,6 +25,13 @@ def _submit(label: str, op: str, **data: str) -> dict[str, Any]:
 def _municipality(directory: Directory, code: str) -> str:
     found = directory.municipality(code)
     return found.name if found is not None else code
+
+
+def _pending_action(request: AccessRequest) -> str:
+    """A request stopped after it was sent waits for its cancellation row."""
+    if request.state is RequestState.STOPPING:
+        return "keha.action.cancel"
+    return "keha.action." + request.kind.value
 
 
 def keha_card(
@@ -46,7 +53,7 @@ def keha_card(
         marker = m.t("keha.urgent") + " · " if request.urgent else ""
         body.append(
             text(
-                f"{marker}{request.number} · {m.t('keha.action.' + request.kind.value)} · "
+                f"{marker}{request.number} · {m.t(_pending_action(request))} · "
                 f"{plain(request.worker.name, limit=200)} · "
                 f"{plain(_municipality(directory, request.municipality))}"
             )
@@ -119,8 +126,9 @@ def batch_card(m: Messages, directory: Directory, batch: KehaBatch) -> Card:
     for row in batch.rows:
         state = m.t("keha.row." + row.state.value)
         where = plain(_municipality(directory, row.municipality))
+        action = "cancel" if row.is_cancellation else row.kind.value
         label = (
-            f"{row.request_number} · {m.t('keha.action.' + row.kind.value)} · "
+            f"{row.request_number} · {m.t('keha.action.' + action)} · "
             f"{plain(row.worker.name, limit=200)} · {where}"
         )
         body.append(text(f"{label} · {state}", subtle=row.state is KehaRowState.CONFIRMED))

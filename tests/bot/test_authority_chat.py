@@ -246,9 +246,10 @@ async def test_reports_directory_my_data_and_privacy(
     assert "aino" not in data.decode("utf-8-sig").lower() and "@" not in data.decode("utf-8-sig")
 
     admin = Chat(http, server, connector, email=ADMIN)
-    [directory] = _cards(await admin.say("hakemisto"))
+    [directory, agreement] = _cards(await admin.say("hakemisto"))
     assert "Laukaa" in json.dumps(directory, ensure_ascii=False)
     assert m.t("directory.file") in texts(directory)
+    assert texts(agreement)[0] == m.t("agreement.card.title")
 
     worker = Chat(http, server, connector, email=WORKER, locale="en-GB")
     en = T.get("en")
@@ -282,3 +283,50 @@ async def test_reports_directory_my_data_and_privacy(
     assert links[m.t("privacy.in_browser")].endswith(
         "/privacy?lang=fi&area=pohjoinen-keski-suomi"
     )
+
+
+async def test_the_agreement_is_ended_or_dissolved_in_chat(
+    db_url: str,
+    connector: FakeConnector,
+    start_bot: StartBot,
+    http: aiohttp.ClientSession,
+) -> None:
+    server = await start_bot(make_settings(db_url), clock=FixedClock())
+    service = service_of(server)
+    grant = await make_active_grant(service)
+    m = T.get("fi")
+    area = "pohjoinen-keski-suomi"
+    base = {"atmt_card": "authority", "op": "agreement", "area": area}
+
+    # A municipal manager cannot, even with a forged button.
+    manager = Chat(http, server, connector, email=LAUKAA)
+    forged = await manager.click(
+        {**base, "municipality": "laukaa", "what": "dissolve", "reason": "x"}
+    )
+    assert only_text(forged) == m.t("authority.denied")
+
+    # An approver sees the agreement card and records a notice; a reason is required.
+    approver = Chat(http, server, connector, email=APPROVER)
+    cards = _cards(await approver.say("hakemisto"))
+    assert texts(cards[-1])[0] == m.t("agreement.card.title")
+    empty = await approver.click({**base, "municipality": "viitasaari", "what": "terminate"})
+    assert only_text(empty) == m.t("agreement.reason_required")
+    notice = await approver.click(
+        {**base, "municipality": "viitasaari", "what": "terminate", "reason": "Kunta irtisanoi"}
+    )
+    ends = service.directory.municipality("viitasaari")
+    assert ends is not None and ends.agreement_ends is not None
+    assert only_text(notice) == m.t(
+        "agreement.terminated", municipality="Viitasaari", date=m.format_date(ends.agreement_ends)
+    )
+
+    # An admin dissolves Laukaa's agreement: its grant is removed at once.
+    admin = Chat(http, server, connector, email=ADMIN)
+    done = await admin.click(
+        {**base, "municipality": "laukaa", "what": "dissolve", "reason": "Sopimusrikkomus"}
+    )
+    assert only_text(done) == m.t(
+        "agreement.dissolved", municipality="Laukaa", revoked=1, cancelled=0, stopped=0
+    )
+    view = await service.queries.get_request(ADMIN, grant.origin_request_id)
+    assert view.grant is not None and view.grant.state.value == "revoking"

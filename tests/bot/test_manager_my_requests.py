@@ -115,6 +115,27 @@ async def test_list_details_and_cancel(
     assert m.t("manager.error.changed_since") in [r.body.get("text") for r in again]
 
 
+async def test_an_approved_request_is_stopped_from_my_requests(
+    db_url: str,
+    connector: FakeConnector,
+    start_bot: StartBot,
+    http: aiohttp.ClientSession,
+) -> None:
+    chat, m = await _start(db_url, start_bot, connector, http, "fi")
+    service = service_of(chat.server)
+    request = await _submit(service, "Aino Esimerkki", "aino@laukaa.example.fi", "k1")
+    await service.requests.approve(APPROVER, request.id, idempotency_key="a1")
+    listing = only_card(await chat.say(WORDS["fi"]))
+    details = card_of((await chat.click(_row_action(listing, request.id)["data"]))[0].body)
+    # Approved, not yet opened by KEHA: it can still be stopped.
+    answer = await chat.press(details, m.t("manager.action.cancel_request_confirm"))
+    assert m.t("manager.requests.stopped", number=request.number) in [
+        r.body.get("text") for r in answer
+    ]
+    stopped = (await service.queries.get_request(LAUKAA, request.id)).request
+    assert stopped.state is RequestState.STOPPED
+
+
 @pytest.mark.parametrize("locale", ["fi", "sv", "en"])
 async def test_answer_a_returned_request(
     locale: str,

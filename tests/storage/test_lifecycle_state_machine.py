@@ -59,6 +59,7 @@ from lifecycle_support import (
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from access.agreements import Dissolution
 from access.audit import ChainHead, verify_chain
 from access.directory import Directory
 from access.errors import AccessDenied, AccessError
@@ -96,7 +97,7 @@ ACTORS = [
     "aino@laukaa.example.fi",
     STRANGER,
 ]
-OPEN = {"pending", "returned", "approved", "queued_for_keha", "sent_to_keha"}
+OPEN = {"pending", "returned", "approved", "queued_for_keha", "sent_to_keha", "stopping"}
 LEGAL = {
     (None, "pending"),
     (None, "approved"),  # revokes need no approval
@@ -112,7 +113,15 @@ LEGAL = {
     ("approved", "queued_for_keha"),
     ("queued_for_keha", "sent_to_keha"),
     ("sent_to_keha", "done"),
+    # stop before open: approved, not yet confirmed by KEHA
+    ("approved", "stopped"),  # withdrawn from the queue
+    ("queued_for_keha", "stopped"),  # taken out of a batch not yet sent
+    ("sent_to_keha", "stopping"),  # an urgent cancellation row for KEHA
+    ("stopping", "stopped"),  # KEHA confirmed the cancellation
 }
+# Audit rows of a cancellation row queued or sent: the request stays "stopping".
+CANCELLATION_ACTIONS = {"request.cancellation_queued", "request.cancellation_sent"}
+AGREEMENT_ACTIONS = {"agreement.dissolved"}
 R, W, AP, AD = "requester", "worker", "approver", "admin"
 Snapshot = dict[str, list[dict[str, Any]]]
 
@@ -132,7 +141,7 @@ def expected_notifications(
             reason = row["revoke_reason"]
             if reason == "misuse":
                 return "revoke.misuse", [R, W, AD]
-            if reason in ("grant_ended", "agreement_ended"):
+            if reason in ("grant_ended", "agreement_ended", "agreement_dissolved"):
                 return "revoke.due", [R, W, AD]
             return "revoke.requested", [R, W, AP, AD]
         return "request.submitted", [R, W, AP]
@@ -141,6 +150,12 @@ def expected_notifications(
         return "request.cancelled", [R, W, AP]
     if to == "expired":
         return "request.expired", [R, W]
+    if to == "stopping":
+        return "request.stopping", [R, W, AP, AD]
+    if to == "stopped":
+        if frm == "stopping":
+            return "request.stop_confirmed", [R, AP]
+        return "request.stopped", [R, W, AP, AD]
     table = {
         ("returned", "pending"): ("request.resubmitted", [R, AP]),
         ("pending", "returned"): ("request.returned", [R]),
@@ -230,6 +245,16 @@ class LifecycleMachine(RuleBasedStateMachine):
             assert (outcome == "denied") == denied, (label, actor, outcome)
         if outcome == "denied":
             self.check_denial(before, after, actor)
+        elif outcome != "ok" and label == "queue" and after != before:
+            # Queueing first stops, in a transaction of its own, what may no longer go
+            # to KEHA (agreement ended, end date passed); those stops stay.
+            transitions = self.check_transitions(before, after)
+            assert {(p or {}).get("state") for p, _ in transitions} == {"approved"}
+            assert {r["state"] for _, r in transitions} == {"stopped"}
+            assert {r["revoke_reason"] for _, r in transitions} <= {
+                "agreement_ended",
+                "grant_ended",
+            }
         elif outcome != "ok":
             assert after == before, (label, outcome)
         else:
@@ -247,7 +272,9 @@ class LifecycleMachine(RuleBasedStateMachine):
         # Audit rows name people by pseudonymous id only.
         assert row["action"] == "access.denied" and person_email(after, row["actor"]) == actor
 
-    def check_transitions(self, before: Snapshot, after: Snapshot) -> None:
+    def check_transitions(
+        self, before: Snapshot, after: Snapshot
+    ) -> list[tuple[dict[str, Any] | None, dict[str, Any]]]:
         old = {r["id"]: r for r in before["requests"]}
         transitions: list[tuple[dict[str, Any] | None, dict[str, Any]]] = []
         for row in after["requests"]:
@@ -262,9 +289,21 @@ class LifecycleMachine(RuleBasedStateMachine):
             self.stats[f"~ {(prev or {}).get('state')} -> {row['state']} ({row['kind']})"] += 1
             assert row["version"] == (prev["version"] + 1 if prev else 1)
 
-        # Exactly one audit row per transition, append-only.
+        # Exactly one audit row per transition, append-only; besides them only the rows
+        # of a cancellation row queued or sent (a stopping request, which stays so) and
+        # of a dissolved agreement (no request).
         assert after["audit"][: len(before["audit"])] == before["audit"]
         new_audit = after["audit"][len(before["audit"]) :]
+        stopping = {r["id"] for r in after["requests"] if r["state"] == "stopping"}
+        for a in new_audit:
+            if a["action"] in CANCELLATION_ACTIONS:
+                assert a["request_id"] in stopping
+                assert a["details"]["from"] == a["details"]["to"] == "stopping"
+            elif a["action"] in AGREEMENT_ACTIONS:
+                assert a["request_id"] is None
+        new_audit = [
+            a for a in new_audit if a["action"] not in CANCELLATION_ACTIONS | AGREEMENT_ACTIONS
+        ]
         assert sorted(
             (a["request_id"], str(a["details"]["from"]), a["details"]["to"]) for a in new_audit
         ) == sorted(
@@ -279,7 +318,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         actual = Counter(
             (o["request_id"], o["template"], o["audience"], o["recipient"])
             for o in after["outbox"]
-            if o["id"] not in old_outbox
+            if o["id"] not in old_outbox and o["template"] != "agreement.dissolved"
         )
         expected: Counter[tuple[str, str, str, str]] = Counter()
         for prev, row in transitions:
@@ -313,6 +352,7 @@ class LifecycleMachine(RuleBasedStateMachine):
             elif prev_grant != grant:
                 seen.add((gid, "changed", "changed"))
         assert seen == implied
+        return transitions
 
     # -------------------------------------------------------------------- rules
 
@@ -508,6 +548,78 @@ class LifecycleMachine(RuleBasedStateMachine):
                 ),
             )
 
+    def may_stop(self, actor: str, row: dict[str, Any]) -> bool:
+        roles = self.roles(actor)
+        return row["municipality"] in roles.requester_for or (
+            row["area"] in roles.decides_in and actor != row["worker_email"]
+        )
+
+    @precondition(lambda self: self.state["requests"])
+    @rule(
+        actor=actor_for(MANAGER, MANAGER2, APPROVER, DEPUTY),
+        data=st.data(),
+        reason=st.sampled_from(
+            [
+                RevokeReason.EMPLOYMENT_ENDED,
+                RevokeReason.TASKS_CHANGED,
+                RevokeReason.WITHDRAWN,
+                RevokeReason.MISUSE,
+                RevokeReason.OTHER,
+            ]
+        ),
+    )
+    def stop(self, actor: str, data: st.DataObject, reason: RevokeReason) -> None:
+        """Stop a request (mostly one approved and not yet confirmed by KEHA)."""
+        waiting = self.requests("approved", "queued_for_keha", "sent_to_keha")
+        row = data.draw(st.sampled_from(waiting or self.requests()))
+        self.execute(
+            "stop",
+            actor,
+            not self.may_stop(actor, row),
+            lambda key: self.service.requests.stop(
+                actor, row["id"], reason, "Tehtävä päättyi", idempotency_key=key
+            ),
+        )
+
+    @precondition(lambda self: self.state["requests"])
+    @rule(
+        actor=actor_for(APPROVER, ADMIN, KUOPIO_ADMIN),
+        municipality=st.sampled_from(["laukaa", "laukaa", "viitasaari", "kuopio"]),
+        rare=st.integers(0, 4),
+    )
+    def dissolve(self, actor: str, municipality: str, rare: int) -> None:
+        """The area dissolves a municipality's agreement for breach (002 §10); rarely,
+        since it ends everything of the municipality."""
+        if rare:
+            return
+        found = self.directory.municipality(municipality)
+        assert found is not None
+        roles = self.roles(actor)
+        denied = found.area_code not in roles.admin_in | roles.decides_in
+        self.execute(
+            "dissolve",
+            actor,
+            denied,
+            lambda key: self.service.agreements.dissolve(
+                actor, municipality, "Sopimusehtoja rikottu", idempotency_key=key
+            ),
+        )
+        if denied:
+            return
+        # Nothing of the municipality is left that KEHA would still open or keep open.
+        for grant in self.state["grants"]:
+            if grant["municipality"] == municipality:
+                assert grant["state"] in ("revoking", "removed")
+        for r in self.state["requests"]:
+            if r["municipality"] == municipality and r["kind"] != "revoke":
+                assert r["state"] not in (
+                    "pending",
+                    "returned",
+                    "approved",
+                    "queued_for_keha",
+                    "sent_to_keha",
+                )
+
     @precondition(lambda self: self.state["requests"])
     @rule(actor=actor_for(ADMIN, KUOPIO_ADMIN), area=st.sampled_from([PKS, PKS, KUOPIO]))
     def queue(self, actor: str, area: str) -> None:
@@ -613,6 +725,51 @@ class LifecycleMachine(RuleBasedStateMachine):
                     actor, row["id"], RequestChanges(answer="Vastaus"), idempotency_key=key
                 ),
             )
+        elif (
+            row["state"] in ("approved", "queued_for_keha", "sent_to_keha")
+            and row["kind"] != "revoke"
+            and data.draw(st.integers(0, 9)) == 0
+        ):
+            requester = row["requester"]
+            self.execute(
+                "stop",
+                requester,
+                False,
+                lambda key: self.service.requests.cancel(requester, row["id"], idempotency_key=key),
+            )
+        elif row["state"] == "stopping":
+            cancels = [
+                k
+                for k in self.state["keha_rows"]
+                if k["request_id"] == row["id"] and k["cancels_row_id"]
+            ]
+            if not cancels:
+                self.execute(
+                    "queue",
+                    admin,
+                    False,
+                    lambda key: self.service.handoff.queue_for_keha(
+                        admin, row["area"], idempotency_key=key, request_ids=[row["id"]]
+                    ),
+                )
+            elif cancels[0]["state"] == "queued":
+                self.execute(
+                    "mark_sent",
+                    admin,
+                    False,
+                    lambda key: self.service.handoff.mark_sent(
+                        admin, cancels[0]["batch_id"], idempotency_key=key
+                    ),
+                )
+            else:
+                self.execute(
+                    "confirm",
+                    admin,
+                    False,
+                    lambda key: self.service.handoff.confirm_row(
+                        admin, cancels[0]["id"], idempotency_key=key
+                    ),
+                )
         elif row["state"] == "approved":
             self.execute(
                 "queue",
@@ -832,7 +989,11 @@ class LifecycleMachine(RuleBasedStateMachine):
     @invariant()
     def approvals_and_keha_rows_follow_requests(self) -> None:
         decisions = Counter((d["request_id"], d["outcome"]) for d in self.state["decisions"])
-        rows = {k["request_id"]: k for k in self.state["keha_rows"]}
+        rows: dict[str, list[dict[str, Any]]] = {}
+        cancels: dict[str, list[dict[str, Any]]] = {}
+        for k in self.state["keha_rows"]:
+            into = cancels if k["cancels_row_id"] else rows
+            into.setdefault(k["request_id"], []).append(k)
         expected_row = {"queued_for_keha": "queued", "sent_to_keha": "sent", "done": "confirmed"}
         for r in self.state["requests"]:
             if r["state"] in ("approved", "queued_for_keha", "sent_to_keha", "done"):
@@ -841,10 +1002,22 @@ class LifecycleMachine(RuleBasedStateMachine):
                     assert approved == (1 if r["revoke_reason"] == "misuse" else 0)
                 else:
                     assert approved == 1
+            own = [k["state"] for k in rows.get(r["id"], [])]
+            cancel = [k["state"] for k in cancels.get(r["id"], [])]
             if r["state"] in expected_row:
-                assert rows[r["id"]]["state"] == expected_row[r["state"]]
+                assert own == [expected_row[r["state"]]] and cancel == []
+            elif r["state"] == "stopping":
+                # KEHA has the opening (or change) and gets, or has, its cancellation.
+                assert own == ["sent"] and cancel in ([], ["queued"], ["sent"])
+                assert r["urgent"] and r["kind"] != "revoke"
+            elif r["state"] == "stopped":
+                # Stopped before it was sent (no row left), or KEHA confirmed the
+                # cancellation of what it was sent: nothing of it is open or changed.
+                assert (own, cancel) in (([], []), (["cancelled"], ["confirmed"]))
+                assert r["revoke_reason"] and r["kind"] != "revoke"
+                assert decisions[(r["id"], "approved")] == 1
             else:
-                assert r["id"] not in rows
+                assert own == [] and cancel == []
 
 
 class SeqIds:
@@ -860,6 +1033,8 @@ class SeqIds:
 
 
 def _ids(result: Any) -> Any:
+    if isinstance(result, Dissolution):
+        return [r.id for r in result.requests]
     if isinstance(result, list):
         return [r.id for r in result]
     return result.id
@@ -930,3 +1105,4 @@ def test_lifecycle_state_machine(db_url: str) -> None:
             assert stats[reached] > 0, reached
         assert stats["revoke:ok"] + stats["misuse:ok"] > 0
         assert sum(n for label, n in stats.items() if label.startswith("correct:")) > 0
+        assert stats["stop:ok"] > 0 and stats["dissolve:ok"] > 0

@@ -59,6 +59,9 @@ EVERY_TEMPLATE: dict[str, tuple[str, tuple[Audience, ...]]] = {
     "revoke.requested": ("request", (R, W, AP, AD)),
     "revoke.misuse": ("request", (R, W, AD)),
     "revoke.due": ("request", (R, W, AD)),
+    "request.stopped": ("request", (R, W, AP, AD)),
+    "request.stopping": ("request", (R, W, AP, AD)),
+    "request.stop_confirmed": ("request", (R, AP)),
     # the scheduler
     "request.reminder": ("request", (AP,)),
     "request.escalated": ("request", (AP,)),
@@ -66,6 +69,9 @@ EVERY_TEMPLATE: dict[str, tuple[str, tuple[Audience, ...]]] = {
     "keha.unconfirmed": ("batch", (AD,)),
     "agreement.notice": ("municipality", (R, AP)),
     "agreement.ending": ("municipality", (R, AP)),
+    # the agreement's life, recorded in chat
+    "agreement.terminated": ("municipality", (R, AP, AD)),
+    "agreement.dissolved": ("municipality", (R, AP, AD)),
     # the access review
     "review.requested": ("municipality", (R,)),
     "review.reminder": ("municipality", (R,)),

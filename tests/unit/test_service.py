@@ -518,8 +518,10 @@ async def test_the_second_decision_learns_who_decided(w: World) -> None:
     assert late.value.decided_by == APPROVER
     assert late.value.outcome is DecisionOutcome.APPROVED
     assert late.value.decided_at == w.clock.now()
-    with pytest.raises(AlreadyDecided):
-        await w.service.requests.cancel(MANAGER, request.id, idempotency_key=w.key())
+    # The requester may still withdraw it: approved, not yet opened by KEHA, it stops.
+    stopped = await w.service.requests.cancel(MANAGER, request.id, idempotency_key=w.key())
+    assert stopped.state is RequestState.STOPPED
+    assert stopped.revoke_reason is RevokeReason.WITHDRAWN
 
 
 async def test_concurrent_decisions_have_one_winner(w: World) -> None:
