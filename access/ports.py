@@ -301,7 +301,7 @@ class NotificationQueue(Protocol):
 @dataclass(frozen=True)
 class StoredConversationRef:
     """Where a person can be reached in Teams: the conversation reference of their last
-    turn (a plain JSON document, with their Teams display name), their tenant, the Teams
+    turn (a plain JSON document; a 1:1 chat's has their Teams display name), their tenant, the Teams
     client's locale (``locale``), the language they chose with the bot
     (``chosen_locale``) and, once known, e-mail.
 
@@ -322,8 +322,9 @@ class StoredConversationRef:
 
     @property
     def display_name(self) -> str | None:
-        """The person's name as Teams shows it (the reference's ``user.name``: the
-        sender of their last turn, or their member info in a roster), if known."""
+        """The person's name as Teams shows it: the reference's ``user.name``, which
+        Teams sends with every turn of their 1:1 chat. A roster row keeps ids only
+        (docs/decisions.md), so it names nobody."""
         user = self.reference.get("user")
         name = user.get("name") if isinstance(user, dict) else None
         if not isinstance(name, str) or not name.strip():

@@ -116,18 +116,12 @@ def is_personal(activity: Activity) -> bool:
     return conversation.conversation_type in (None, "", "personal")
 
 
-def _member_reference(
-    activity: Activity, user_id: str, aad_object_id: str, name: object = None
-) -> dict[str, Any]:
-    """Who a person is (with their Teams display name, for notifications that name
-    them) and where their tenant's Teams service is, without a conversation (enough to
-    open a 1:1 chat with them)."""
+def _member_reference(activity: Activity, user_id: str, aad_object_id: str) -> dict[str, Any]:
+    """Who a person is and where their tenant's Teams service is, without a
+    conversation (enough to open a 1:1 chat with them)."""
     bot = fields.recipient(activity)
-    user: dict[str, Any] = {"id": user_id, "aadObjectId": aad_object_id}
-    if isinstance(name, str) and name.strip():
-        user["name"] = name.strip()[:200]
     return {
-        "user": user,
+        "user": {"id": user_id, "aadObjectId": aad_object_id},
         "bot": {"id": bot.id, "name": bot.name} if bot is not None else None,
         "channelId": fields.channel_id(activity),
         "serviceUrl": fields.service_url(activity),
@@ -235,7 +229,7 @@ class IdentityResolver:
             # A channel or group chat: never the person's reference (see 5. above).
             await self._refs.save_member(
                 user_key=key,
-                reference=_member_reference(activity, sender.id, sender.aad_object_id, sender.name),
+                reference=_member_reference(activity, sender.id, sender.aad_object_id),
                 tenant_id=tenant_of(activity),
                 locale=locale,
                 email=email,
@@ -331,9 +325,7 @@ class IdentityResolver:
         email = _email_of(member)
         await self._refs.save_member(
             user_key=key,
-            reference=_member_reference(
-                activity, member_id, aad.strip(), getattr(member, "name", None)
-            ),
+            reference=_member_reference(activity, member_id, aad.strip()),
             tenant_id=tenant,
             email=email,
         )

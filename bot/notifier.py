@@ -234,7 +234,7 @@ def render_card(
     if number != "–":
         kind = str(item.params.get("kind") or "")
         kind_name = code_name(m, directory, "kind", kind) if kind and kind != "grant" else ""
-        heading = m.t("notify.heading.request", number=plain(number))
+        heading = m.t("notify.heading.request", number=number)
         if kind_name:
             heading = f"{heading}: {kind_name}"
     else:
@@ -288,6 +288,7 @@ class Notifier:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
+        self._round_names: dict[str, str | None] = {}
 
     @property
     def directory(self) -> Directory:
@@ -351,6 +352,7 @@ class Notifier:
         items = await self.queue.claim(self.now(), limit=BATCH, lease=LEASE)
         if not items:
             return 0
+        self._round_names = {}
         by_recipient: dict[str, list[OutboxItem]] = defaultdict(list)
         for item in items:
             by_recipient[item.recipient].append(item)
@@ -449,7 +451,7 @@ class Notifier:
             await self.mailer.send(
                 MailMessage(
                     to=item.recipient,
-                    subject=m.t("notify.email.subject", **await self._subject_params(m, item)),
+                    subject=m.t("notify.email.subject", **self._subject_params(m, item)),
                     body=await self._email_body(m, item),
                     idempotency_key=item.idempotency_key,
                 )
@@ -535,22 +537,26 @@ class Notifier:
             return area.default_locale
         return self.settings.default_locale
 
-    async def _names(self, item: OutboxItem) -> dict[str, str]:
+    async def _names(self, m: Messages, item: OutboxItem) -> dict[str, str]:
         """Display names (from Teams, kept with each person's conversation reference)
-        of the people the notification names, by lower-case e-mail."""
+        of the people the notification's text names, by lower-case e-mail; looked up
+        once a round (one round names the same few people many times)."""
         names: dict[str, str] = {}
+        text = str(m.raw(item.catalog_key))
         for key in ("actor", "requester"):
             email = str(item.params.get(key) or "").strip().lower()
-            if "@" not in email or email in names:
+            if "@" not in email or "{" + key + "}" not in text:
                 continue
-            ref = await self.refs.get_by_email(email)
-            name = ref.display_name if ref is not None else None
+            if email not in self._round_names:
+                ref = await self.refs.get_by_email(email)
+                self._round_names[email] = ref.display_name if ref is not None else None
+            name = self._round_names[email]
             if name:
                 names[email] = name
         return names
 
     async def _activity(self, m: Messages, item: OutboxItem) -> Activity:
-        names = await self._names(item)
+        names = await self._names(m, item)
         text = render_text(m, self.directory, item, names=names)
         card: dict[str, Any] | None = None
         if (
@@ -569,11 +575,11 @@ class Notifier:
         activity.summary = text[:200]
         return activity
 
-    async def _subject_params(self, m: Messages, item: OutboxItem) -> dict[str, Any]:
-        return render_params(m, self.directory, item.params, lambda s: s, await self._names(item))
+    def _subject_params(self, m: Messages, item: OutboxItem) -> dict[str, Any]:
+        return render_params(m, self.directory, item.params, lambda s: s)
 
     async def _email_body(self, m: Messages, item: OutboxItem) -> str:
-        names = await self._names(item)
+        names = await self._names(m, item)
         text = render_text(m, self.directory, item, for_email=True, names=names)
         return f"{text}\n\n{m.t('notify.email.footer')}"
 
