@@ -13,8 +13,11 @@ messages go in order, recipients in parallel) and for each row:
    the conversation reference, :class:`access.ports.ConversationRefs`), else the
    area's default, else ``ATMT_DEFAULT_LOCALE``. Codes become localized names, dates
    Finnish dates, typed text is escaped (:func:`dialogs.cards.markup.plain`).
-3. Approvers of ``request.submitted`` / ``request.resubmitted`` get the approver card
-   (:mod:`dialogs.approvals`) instead of a text.
+3. Wraps it in a card with the button for what it invites (:func:`render_card`,
+   :mod:`dialogs.cards.notice`), marked urgent only for the authority admin, with the
+   people it names shown by their Teams name and municipality or area. Approvers of
+   ``request.submitted`` / ``request.resubmitted`` get the approver card
+   (:mod:`dialogs.approvals`) instead.
 4. Sends it proactively with the recipient's stored 1:1 chat (:mod:`bot.delivery`,
    rate-limited); retryable failures are rescheduled with exponential back-off and
    jitter (``Retry-After`` honoured) for ``ATMT_NOTIFY_TEAMS_ATTEMPTS`` attempts.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from fakes.botapp import EXAMPLE_DIRECTORY
+from fakes.card_checks import check_adaptive_card
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -114,6 +115,7 @@ def test_every_notification_renders(key: str, locale: str) -> None:
 def test_every_notification_is_a_card_with_the_button_it_invites(key: str, locale: str) -> None:
     m = Translator.load().get(locale)
     card = render_card(m, DIRECTORY, _item(key))
+    check_adaptive_card(card)
     shown = json.dumps(card["body"], ensure_ascii=False)
     assert not [b["text"] for b in card["body"] if "{" in b["text"] or "}" in b["text"]]
     assert card["body"][-1]["text"] == render_text(m, DIRECTORY, _item(key), mark_urgent=False)
