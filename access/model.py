@@ -365,3 +365,38 @@ class IdempotencyRecord:
     command: str
     created_at: datetime
     result: str | None = None  # reference to the first result, e.g. "request:<id>"
+
+
+class MatterOutcome(enum.StrEnum):
+    """How a misuse matter was closed (002 §7, §10)."""
+
+    UNFOUNDED = "unfounded"  # no misuse found
+    ACCESS_REVOKED = "access_revoked"  # the grant was revoked (the revoke flow did it)
+    OTHER_MEASURES = "other_measures"  # guidance, a warning ...: the note says which
+
+
+@dataclass(frozen=True)
+class MisuseMatter:
+    """A report of suspected misuse of a grant, kept as a matter until an approver (or
+    deputy) of the area closes it with an outcome. While it is open, retention keeps
+    every record of its grant (001 annex 6 §5: "except where a matter is pending").
+
+    ``note`` (what the reporter saw) and ``closing_note`` live only here, never in the
+    audit chain, so retention can empty them once the matter is closed and due."""
+
+    id: str
+    grant_id: str
+    area: str
+    municipality: str
+    reported_by: str
+    reported_at: datetime
+    note: str
+    version: int = 1
+    outcome: MatterOutcome | None = None  # None: open
+    closing_note: str = ""
+    closed_by: str | None = None
+    closed_at: datetime | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.outcome is None

@@ -262,7 +262,12 @@ class RequestService:
             request = await self._pending_decision(
                 tx, actor, request_id, "approve", expected_version
             )
-            violations = check_still_grantable(request.municipality, tx.directory, tx.today)
+            violations = check_still_grantable(
+                request.municipality,
+                tx.directory,
+                tx.today,
+                worker_email=request.worker.email if request.kind is RequestKind.GRANT else None,
+            )
             if violations:
                 raise PolicyViolations(violations)
             moved = await tx.move(

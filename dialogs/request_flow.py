@@ -53,31 +53,39 @@ from access.policy import (
 )
 from access.service import AccessService
 from dialogs import activity_fields as fields
+from dialogs.cards.approval import outcome_line
 from dialogs.cards.request_form import (
     CONFIRM_PREFIX,
     FORM_CARD,
     SUMMARY_CARD,
     FieldError,
     FormOptions,
+    form_closed_card,
     request_form_card,
     request_sent_card,
     request_summary_card,
 )
+from dialogs.cards.status import live_refresh
 from dialogs.connector_errors import connector_failure
 from dialogs.i18n import Messages
 from dialogs.turn import caller_of, messages_of
 from dialogs.violations import code_name, violation_text
 
 __all__ = [
+    "RECEIPT_CARD",
+    "VERB_RECEIPT",
     "DoneCards",
     "FlowDeps",
     "Requester",
     "card_activity",
+    "close_open_card",
     "draft_from_values",
     "form_errors",
     "new_instance",
     "parse_form",
     "put_card",
+    "receipt_card",
+    "receipt_refresh",
     "requester_state",
     "resolve_requester",
     "summary_facts",
@@ -95,6 +103,8 @@ TEXT_LIMITS = {
 }
 NAME_FIELDS = ("worker_name", "worker_job_title")
 DONE_LIMIT = 50
+RECEIPT_CARD = "request_receipt"
+VERB_RECEIPT = "atmt.receipt"
 
 
 @dataclass(frozen=True)
@@ -518,6 +528,8 @@ class FormDialogMixin:
             request.number,
             state_label(m, request.state),
             summary_facts(m, self.deps.directory, draft, options)[:3],
+            state=request.state.value,
+            refresh=receipt_refresh(m, request.id, self.mode, fields.sender_id(context.activity)),
         )
         await put_card(context, receipt, card_id)
         await self.deps.done.remember(
@@ -530,6 +542,7 @@ class FormDialogMixin:
         return await dc.end_dialog(request.id)
 
     async def cancel_flow(self, dc: DialogContext, state: dict[str, Any]) -> DialogTurnResult:
+        await close_open_card(dc.context, state, "cancelled")
         await dc.context.send_activity(messages_of(dc.context).t("cancel.done"))
         return await dc.end_dialog()
 
@@ -558,3 +571,74 @@ class FormDialogMixin:
 
 def state_label(m: Messages, state: RequestState) -> str:
     return m.t(f"manager.state.{state.value}")
+
+
+# ------------------------------------------------------------- cards that stay current
+
+
+async def close_open_card(
+    context: TurnContext, state: Mapping[str, Any], reason: str, *, clicked: bool = True
+) -> None:
+    """Turn the dialog's open form or summary into a read-only "closed" card, so that
+    nothing is left to click on a form that is gone (``reason``: ``cancelled`` when the
+    user cancelled, ``interrupted`` when another command ended the dialog).
+    ``clicked``: the turn is a click on that card (else the click, if any, was on
+    another card, and only the card the dialog remembers is closed)."""
+    clicked_id = fields.card_message_id(context.activity) if clicked else None
+    card_id = clicked_id or state.get("card_id")
+    if isinstance(card_id, str) and card_id and state.get("step") in ("form", "summary", "pick"):
+        closed = form_closed_card(messages_of(context), reason)
+        update = card_activity(closed)
+        update.id = card_id
+        try:
+            await context.update_activity(update)
+        except Exception as error:  # the old card stays; the user was told in text
+            log.warning(
+                "could not close a card",
+                extra={"event": "card_close_failed", "error_type": type(error).__name__}
+                | connector_failure(error).log_fields(),
+            )
+
+
+def receipt_refresh(
+    m: Messages, request_id: str, mode: str, user_id: str | None
+) -> dict[str, Any] | None:
+    """The receipt's ``refresh`` for the requester who sent it (None: no Teams id)."""
+    if not user_id:
+        return None
+    data = {"atmt_card": RECEIPT_CARD, "request_id": request_id, "mode": mode}
+    return live_refresh(VERB_RECEIPT, data, [user_id], title=m.t("manager.receipt.refresh"))
+
+
+async def receipt_card(
+    m: Messages, deps: FlowDeps, actor: str, data: Mapping[str, Any], user_id: str | None
+) -> dict[str, Any] | None:
+    """The receipt as it is now (the answer to its refresh); None: not a receipt's data.
+    Raises ``AccessDenied`` / ``NotFound`` for a request the caller may not see."""
+    request_id, mode = data.get("request_id"), data.get("mode")
+    if not isinstance(request_id, str) or not 0 < len(request_id) <= 64:
+        return None
+    if mode not in ("new", "change", "resubmit"):
+        mode = "new"
+    found = await deps.service.queries.get_request(actor, request_id)
+    request = found.request
+    facts = [
+        (m.t("manager.field.worker_name"), request.worker.name),
+        (m.t("manager.field.worker_email"), request.worker.email),
+        (m.t("manager.field.worker_job_title"), request.worker.job_title),
+    ]
+    outcome = (
+        None
+        if request.state is RequestState.PENDING
+        else outcome_line(m, request, found.last_decision)
+    )
+    return request_sent_card(
+        m,
+        str(mode),
+        request.number,
+        state_label(m, request.state),
+        facts,
+        state=request.state.value,
+        outcome=outcome,
+        refresh=receipt_refresh(m, request.id, str(mode), user_id),
+    )

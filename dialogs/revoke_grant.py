@@ -33,6 +33,7 @@ from dialogs.grant_pick import handle_pick, show_pick
 from dialogs.i18n import Messages
 from dialogs.request_flow import (
     FlowDeps,
+    close_open_card,
     form_errors,
     put_card,
     requester_state,
@@ -212,6 +213,7 @@ class RevokeGrantDialog(Dialog):  # type: ignore[misc]
         return Dialog.end_of_turn
 
     async def _cancel(self, dc: DialogContext) -> DialogTurnResult:
+        await close_open_card(dc.context, dc.active_dialog.state, "cancelled")
         await dc.context.send_activity(messages_of(dc.context).t("cancel.done"))
         return await dc.end_dialog()
 

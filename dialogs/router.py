@@ -44,6 +44,7 @@ from dialogs.input_limits import refusal_for, text_without_mention
 from dialogs.language import PREFERENCES_LOCALE, LanguageDialog
 from dialogs.manager import ManagerDialogs
 from dialogs.misuse import MisuseChat
+from dialogs.request_flow import VERB_RECEIPT, close_open_card
 from dialogs.review import ReviewChat
 from dialogs.turn import (
     Caller,
@@ -247,6 +248,9 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
 
         if command is Command.CANCEL:
             if dialog_context.active_dialog is not None:
+                await close_open_card(
+                    turn_context, dialog_context.active_dialog.state, "cancelled", clicked=False
+                )
                 await dialog_context.cancel_all_dialogs()
                 await turn_context.send_activity(messages.t("cancel.done"))
             else:
@@ -260,7 +264,11 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
             if command is None:
                 await dialog_context.continue_dialog()
                 return
-            await dialog_context.cancel_all_dialogs()  # another command interrupts
+            # Another command interrupts: the form left behind says it is closed.
+            await close_open_card(
+                turn_context, dialog_context.active_dialog.state, "interrupted", clicked=False
+            )
+            await dialog_context.cancel_all_dialogs()
 
         if self.authority is not None:
             if command in AUTHORITY_COMMANDS:
@@ -300,7 +308,11 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
     async def on_adaptive_card_invoke(
         self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue
     ) -> AdaptiveCardInvokeResponse:
-        """``Action.Execute`` (approver cards); others get the protocol's 501."""
+        """``Action.Execute``: the refresh of a receipt (the manager's cards), approver
+        cards; others get the protocol's 501."""
+        action = invoke_value.action if isinstance(invoke_value.action, dict) else {}
+        if self.manager is not None and action.get("verb") == VERB_RECEIPT:
+            return await self.manager.on_invoke(turn_context, action)
         if self.approvals is None:
             return await super().on_adaptive_card_invoke(turn_context, invoke_value)
         return await self.approvals.on_invoke(turn_context, invoke_value)

@@ -22,6 +22,7 @@ from access.directory import Directory
 from access.model import AccessRequest, Decision, DecisionOutcome, Grant, RequestState
 from dialogs.cards.base import Card, card, text, title
 from dialogs.cards.markup import plain
+from dialogs.cards.status import badge, error_line
 from dialogs.i18n import Messages
 from dialogs.violations import code_name
 
@@ -168,11 +169,9 @@ def _heading(value: str) -> dict[str, Any]:
 
 
 def _notice(value: str, *, error: bool) -> dict[str, Any]:
-    return {
-        "type": "Container",
-        "style": "attention" if error else "emphasis",
-        "items": [text(value, weight="Bolder")],
-    }
+    if error:
+        return error_line(value)
+    return {"type": "Container", "style": "emphasis", "items": [text(value, weight="Bolder")]}
 
 
 def _execute(m: Messages, label_key: str, verb: str, request: AccessRequest) -> dict[str, Any]:
@@ -205,7 +204,7 @@ def _text_form(
     }
     body: list[dict[str, Any]] = [field_input]
     if error:
-        body.insert(0, text(m.t(f"{label_key}.error"), weight="Bolder"))
+        body.append(error_line(m.t(f"{label_key}.error")))
     send = _execute(m, send_key, verb, request)
     send["associatedInputs"] = "auto"
     return {"type": "AdaptiveCard", "body": body, "actions": [send]}
@@ -255,13 +254,9 @@ def approval_card(m: Messages, directory: Directory, view: ApprovalView) -> Card
         body.append(_notice(view.notice, error=view.notice_is_error))
     pending = request.state is RequestState.PENDING
     if pending and view.can_decide:
-        body.append(text(m.t("approval.pending"), weight="Bolder"))
+        body.append(badge("pending", m.t("approval.pending")))
     elif not pending:
-        body.append(
-            _notice(outcome_line(m, request, view.decision), error=False) | {"style": "good"}
-            if request.state in (RequestState.APPROVED, RequestState.QUEUED_FOR_KEHA)
-            else _notice(outcome_line(m, request, view.decision), error=False)
-        )
+        body.append(badge(request.state.value, outcome_line(m, request, view.decision)))
     if pending and not view.can_decide:
         reason_key = f"approval.readonly.{view.readonly_reason or 'not_approver_in_area'}"
         if not m.has(reason_key):

@@ -17,7 +17,8 @@ my_access        the worker's own access and requests (``my_access``)
 keha             the KEHA batches of the admin's area (``keha``)
 change           a change request for a grant (``change``)
 review           the access review (``review``)
-misuse           the misuse card, where an approver may end the access (``misuse``)
+misuse           the misuse card, where an approver may end the access and mark the
+                 report handled (``misuse``)
 approvals        the approver's pending requests (``approvals``)
 ==============  =====================================================================
 
@@ -34,6 +35,7 @@ from typing import Any
 
 from dialogs.cards.approval import APPROVAL_CARD, VERB_OPEN
 from dialogs.cards.base import Card, card, text
+from dialogs.cards.status import badge
 from dialogs.i18n import Messages
 
 __all__ = [
@@ -148,15 +150,7 @@ def notice_card(
     the buttons."""
     blocks: list[dict[str, Any]] = []
     if urgent:
-        blocks.append(
-            {
-                "type": "TextBlock",
-                "text": urgent,
-                "color": "Attention",
-                "weight": "Bolder",
-                "wrap": True,
-            }
-        )
+        blocks.append(badge("urgent", urgent))
     blocks.append(
         {"type": "TextBlock", "text": heading, "size": "Medium", "weight": "Bolder", "wrap": True}
     )

@@ -18,6 +18,7 @@ from access.addresses import EMAIL_MAX
 from access.policy import JOB_TITLE_MAX, JUSTIFICATION_MAX, NAME_MAX, NAME_PATTERN
 from dialogs.cards.base import Card, card, text, title
 from dialogs.cards.markup import plain
+from dialogs.cards.status import badge, error_line
 from dialogs.i18n import Messages
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "FieldError",
     "FormOptions",
     "attention",
+    "form_closed_card",
     "request_form_card",
     "request_sent_card",
     "request_summary_card",
@@ -84,14 +86,8 @@ class FormOptions:
 
 
 def attention(value: str) -> dict[str, Any]:
-    return {
-        "type": "TextBlock",
-        "text": value,
-        "wrap": True,
-        "color": "Attention",
-        "size": "Small",
-        "spacing": "None",
-    }
+    """A problem under its field (:func:`dialogs.cards.status.error_line`)."""
+    return error_line(value)
 
 
 def _errors_for(errors: Sequence[FieldError], name: str) -> list[dict[str, Any]]:
@@ -179,7 +175,7 @@ def request_form_card(
         )
     general = [e for e in errors if e.field not in FIELDS]
     if general:
-        body.append(text(m.t("manager.form.has_errors"), weight="Bolder"))
+        body.append(attention(m.t("manager.form.has_errors")))
         body.extend(attention(e.text) for e in general)
     elif errors:
         body.append(attention(m.t("manager.form.has_errors")))
@@ -270,7 +266,13 @@ def request_form_card(
             {
                 "type": "Input.Toggle",
                 "id": f"{CONFIRM_PREFIX}{code}",
-                "label": m.t("manager.field.confirmation"),
+                # Each toggle its own label: a screen reader says which confirmation.
+                "label": m.t(
+                    "manager.field.confirmation_of",
+                    what=m.t(f"manager.requirement.{code}")
+                    if m.has(f"manager.requirement.{code}")
+                    else code,
+                ),
                 "title": m.t(f"manager.confirm.{code}"),
                 "valueOn": "true",
                 "valueOff": "false",
@@ -351,12 +353,25 @@ def request_summary_card(
 
 
 def request_sent_card(
-    m: Messages, mode: str, number: str, state_label: str, facts: Sequence[tuple[str, str]]
+    m: Messages,
+    mode: str,
+    number: str,
+    state_label: str,
+    facts: Sequence[tuple[str, str]],
+    *,
+    state: str = "pending",
+    outcome: str | None = None,
+    refresh: dict[str, Any] | None = None,
 ) -> Card:
-    """The receipt that replaces the summary: number, state and what happens next."""
-    return card(
+    """The receipt that replaces the summary: number, state and what happens next.
+
+    With ``refresh`` (:func:`dialogs.cards.status.live_refresh`) Teams asks the bot for
+    the present state whenever the requester sees the card, so a decided request's
+    receipt says the decision (``outcome``) instead of "awaiting decision"."""
+    result = card(
         [
             title(m.t(f"manager.sent.title.{mode}", number=number)),
+            badge(state, state_label),
             {
                 "type": "FactSet",
                 "facts": [
@@ -365,6 +380,21 @@ def request_sent_card(
                 ]
                 + [{"title": label, "value": plain(value)} for label, value in facts],
             },
-            text(m.t(f"manager.sent.next.{mode}")),
+            text(outcome if outcome is not None else m.t(f"manager.sent.next.{mode}")),
+        ]
+    )
+    if refresh is not None:
+        result["refresh"] = refresh
+    return result
+
+
+def form_closed_card(m: Messages, reason: str) -> Card:
+    """What an open form becomes when it is cancelled or closed: read-only, saying so
+    (``reason``: ``cancelled`` or ``interrupted``); nothing on it can be clicked."""
+    return card(
+        [
+            title(m.t("manager.closed.title")),
+            badge("cancelled", m.t("manager.closed.state")),
+            text(m.t(f"manager.closed.{reason}")),
         ]
     )

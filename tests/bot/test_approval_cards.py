@@ -205,7 +205,8 @@ def test_decided_and_read_only_cards_have_no_buttons(name: str) -> None:
 
 def test_decided_card_says_who_and_when() -> None:
     card = CARDS["approved"](Translator.load().get("en"))
-    said = texts(card)[1]
+    icon, said = texts(card)[1:3]
+    assert icon == "✔"  # the state is said with an icon and words, not by colour alone
     assert said.startswith("Approved by contact@pks\\-area\\.example\\.fi on 15.1.2026 at 10")
 
 

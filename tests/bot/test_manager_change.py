@@ -8,6 +8,7 @@ import aiohttp
 import pytest
 from conftest import StartBot
 from fakes.botapp import card_of, make_settings, texts
+from fakes.card_checks import error_text
 from fakes.connector import FakeConnector
 from fakes.manager_chat import (
     LAUKAA,
@@ -30,7 +31,7 @@ CONFIRMED = {"confirm_customer_consent_form": "true", "confirm_worker_agreement"
 
 
 def _attention(card: dict[str, Any]) -> list[str]:
-    return [e["text"] for e in card["body"] if e.get("color") == "Attention"]
+    return [t for t in map(error_text, card["body"]) if t is not None]
 
 
 async def _start(

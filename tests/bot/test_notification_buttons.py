@@ -154,7 +154,7 @@ async def test_each_button_opens_what_the_notification_invites(
     assert request.number in _shown(details) and "atmt_card" in str(details)
     # The admin's "Open the KEHA batches": the area's KEHA hand-off.
     approved_admin = chat.notice(ADMIN, "request.approved")
-    assert "Attention" not in str(card_of(approved_admin.body))  # a grant is not urgent
+    assert "attention" not in str(card_of(approved_admin.body))  # a grant is not urgent
     [keha] = await chat.click(ADMIN, approved_admin)
     assert request.number in _shown(keha)
 
@@ -174,10 +174,10 @@ async def test_each_button_opens_what_the_notification_invites(
     await settle()
     # Urgent for the admin, who must act on KEHA; the worker is told plainly.
     urgent = card_of(chat.notice(ADMIN, "revoke.requested").body)
-    assert urgent["body"][0]["color"] == "Attention"
+    assert urgent["body"][0]["style"] == "attention"
     assert "KIIREELLINEN" in _shown(urgent)
     plain = card_of(chat.notice(WORKER, "revoke.requested").body)
-    assert "Attention" not in str(plain) and "BRÅDSKANDE" not in _shown(plain).upper()
+    assert "attention" not in str(plain) and "BRÅDSKANDE" not in _shown(plain).upper()
     # The approver's "Open the request" opens the removal's card in place.
     to_approver = card_of(chat.notice(APPROVER_A, "revoke.requested").body)
     [button] = to_approver["actions"]

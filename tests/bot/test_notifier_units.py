@@ -6,13 +6,12 @@ limiter; the outbox claim never hands one row to two dispatchers (both databases
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fakes.botapp import EXAMPLE_DIRECTORY
+from fakes.botapp import EXAMPLE_DIRECTORY, texts
 from fakes.card_checks import check_adaptive_card
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -64,6 +63,8 @@ PARAMS = {
     "batch_id": "b-1",
     "version": 3,
     "pending_limit_days": 14,
+    "outcome": "unfounded",
+    "reported_on": "2026-01-14",
 }
 
 
@@ -116,10 +117,10 @@ def test_every_notification_is_a_card_with_the_button_it_invites(key: str, local
     m = Translator.load().get(locale)
     card = render_card(m, DIRECTORY, _item(key))
     check_adaptive_card(card)
-    shown = json.dumps(card["body"], ensure_ascii=False)
-    assert not [b["text"] for b in card["body"] if "{" in b["text"] or "}" in b["text"]]
+    assert not [t for t in texts(card) if "{" in t or "}" in t]
     assert card["body"][-1]["text"] == render_text(m, DIRECTORY, _item(key), mark_urgent=False)
-    assert ("Attention" in shown) == key.endswith(".admin")  # urgent=True
+    urgent = card["body"][0].get("style") == "attention"
+    assert urgent == key.endswith(".admin")  # urgent=True
     [button] = card["actions"]
     assert button["title"] and not button["title"].startswith("notify.")
     data = button["data"]

@@ -136,14 +136,14 @@ def expected_notifications(
         return "request.submitted", [R, W, AP]
     frm = prev["state"]
     if to == "cancelled":
-        return "request.cancelled", [R, AP]
+        return "request.cancelled", [R, W, AP]
     if to == "expired":
-        return "request.expired", [R]
+        return "request.expired", [R, W]
     table = {
         ("returned", "pending"): ("request.resubmitted", [R, AP]),
         ("pending", "returned"): ("request.returned", [R]),
         ("pending", "approved"): ("request.approved", [R, W, AD]),
-        ("pending", "rejected"): ("request.rejected", [R]),
+        ("pending", "rejected"): ("request.rejected", [R, W]),
         ("approved", "queued_for_keha"): ("request.queued", [R]),
         ("queued_for_keha", "sent_to_keha"): ("request.sent_to_keha", [R]),
     }

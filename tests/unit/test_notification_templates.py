@@ -29,12 +29,14 @@ from access.model import (
     Audience,
     Grant,
     GrantState,
+    MatterOutcome,
+    MisuseMatter,
     Notification,
     RequestKind,
     RequestState,
     Worker,
 )
-from access.notifications import TEMPLATES, BatchNotice, MunicipalityNotice
+from access.notifications import TEMPLATES, BatchNotice, MatterNotice, MunicipalityNotice
 from access.runner import CommandRunner
 from dialogs.i18n import LOCALES, LOCALES_DIR, read_locale
 
@@ -44,11 +46,11 @@ EVERY_TEMPLATE: dict[str, tuple[str, tuple[Audience, ...]]] = {
     # the request lifecycle: about a request
     "request.submitted": ("request", (R, W, AP)),
     "request.resubmitted": ("request", (R, AP)),
-    "request.cancelled": ("request", (R, AP)),
+    "request.cancelled": ("request", (R, W, AP)),
     "request.returned": ("request", (R,)),
     "request.approved": ("request", (R, W, AD)),
-    "request.rejected": ("request", (R,)),
-    "request.expired": ("request", (R,)),
+    "request.rejected": ("request", (R, W)),
+    "request.expired": ("request", (R, W)),
     "request.queued": ("request", ()),  # internal steps: no one is sent a message
     "request.sent_to_keha": ("request", ()),
     "grant.opened": ("request", (R, W)),
@@ -68,8 +70,9 @@ EVERY_TEMPLATE: dict[str, tuple[str, tuple[Audience, ...]]] = {
     "review.requested": ("municipality", (R,)),
     "review.reminder": ("municipality", (R,)),
     "review.overdue": ("municipality", (R, AP)),
-    # misuse reports
-    "misuse.reported": ("grant", (R, AP)),
+    # misuse matters
+    "misuse.reported": ("grant", (R, AP, AD)),
+    "misuse.closed": ("matter", (R, AD)),
 }
 
 CATALOGS = {loc: read_locale(LOCALES_DIR / loc / "LC_MESSAGES") for loc in LOCALES}
@@ -119,6 +122,13 @@ SUBJECTS: dict[str, Any] = {
     "grant": GRANT,
     "batch": BatchNotice(AREA, "b1", TODAY),
     "municipality": MunicipalityNotice(AREA, LAUKAA, start=TODAY, end=date(2026, 6, 30)),
+    # a matter reported by an approver: the reporter is reached as "requester"
+    "matter": MatterNotice(
+        MisuseMatter(
+            "m1", "g1", PKS, "laukaa", APPROVER, NOW, "n", outcome=MatterOutcome.UNFOUNDED
+        ),
+        GRANT,
+    ),
 }
 
 
