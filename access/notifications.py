@@ -107,6 +107,7 @@ def request_params(
     return {
         "request_id": request.id,
         "number": request.number,
+        "version": request.version,
         "kind": request.kind.value,
         "state": request.state.value,
         **_subject_params(
@@ -334,8 +335,10 @@ TEMPLATES: Mapping[str, Template[Any]] = {
     "request.approved": _request(R, W, AD),  # admins: work waiting for the KEHA hand-off
     "request.rejected": _request(R, W),  # the worker: neutral, without the reason
     "request.expired": _request(R, W),  # no decision within the area's pending limit
-    "request.queued": _request(R),  # in a KEHA batch
-    "request.sent_to_keha": _request(R),
+    # Internal hand-off steps: the admin who took them saw them in chat, the requester
+    # hears of the outcome (opened, changed, removed); no one is sent a message.
+    "request.queued": _request(),  # in a KEHA batch
+    "request.sent_to_keha": _request(),
     "grant.opened": _request(R, W),  # KEHA confirmed: the account is open
     "grant.changed": _request(R, W),  # KEHA confirmed a change
     "grant.removed": _request(R, W),  # KEHA confirmed the account closed

@@ -314,8 +314,9 @@ class NotificationQueue(Protocol):
 @dataclass(frozen=True)
 class StoredConversationRef:
     """Where a person can be reached in Teams: the conversation reference of their last
-    turn (a plain JSON document), their tenant, the Teams client's locale (``locale``),
-    the language they chose with the bot (``chosen_locale``) and, once known, e-mail.
+    turn (a plain JSON document; a 1:1 chat's has their Teams display name), their tenant, the Teams
+    client's locale (``locale``), the language they chose with the bot
+    (``chosen_locale``) and, once known, e-mail.
 
     ``personal``: the reference is the person's 1:1 chat with the bot. Otherwise the
     row only says who the person is and where their tenant's Teams service is (the
@@ -331,6 +332,17 @@ class StoredConversationRef:
     updated_at: datetime
     chosen_locale: str | None = None
     personal: bool = True
+
+    @property
+    def display_name(self) -> str | None:
+        """The person's name as Teams shows it: the reference's ``user.name``, which
+        Teams sends with every turn of their 1:1 chat. A roster row keeps ids only
+        (docs/decisions.md), so it names nobody."""
+        user = self.reference.get("user")
+        name = user.get("name") if isinstance(user, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            return None
+        return " ".join(name.split())[:200]
 
 
 class ConversationRefs(Protocol):

@@ -13,8 +13,11 @@ messages go in order, recipients in parallel) and for each row:
    the conversation reference, :class:`access.ports.ConversationRefs`), else the
    area's default, else ``ATMT_DEFAULT_LOCALE``. Codes become localized names, dates
    Finnish dates, typed text is escaped (:func:`dialogs.cards.markup.plain`).
-3. Approvers of ``request.submitted`` / ``request.resubmitted`` get the approver card
-   (:mod:`dialogs.approvals`) instead of a text.
+3. Wraps it in a card with the button for what it invites (:func:`render_card`,
+   :mod:`dialogs.cards.notice`), marked urgent only for the authority admin, with the
+   people it names shown by their Teams name and municipality or area. Approvers of
+   ``request.submitted`` / ``request.resubmitted`` get the approver card
+   (:mod:`dialogs.approvals`) instead.
 4. Sends it proactively with the recipient's stored 1:1 chat (:mod:`bot.delivery`,
    rate-limited); retryable failures are rescheduled with exponential back-off and
    jitter (``Retry-After`` honoured) for ``ATMT_NOTIFY_TEAMS_ATTEMPTS`` attempts.
@@ -47,7 +50,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from botbuilder.core import BotAdapter, CardFactory, MessageFactory
-from botbuilder.schema import Activity, ActivityTypes
+from botbuilder.schema import Activity
 
 from access.directory import Directory
 from access.errors import AccessError
@@ -59,10 +62,20 @@ from bot.ratelimit import RateLimiter
 from bot.reach import INSTALL_SETTLE_SECONDS, PersonalChats
 from dialogs.approvals import ApprovalHandler
 from dialogs.cards.markup import plain
+from dialogs.cards.notice import notice_actions, notice_card
 from dialogs.i18n import Messages, Translator, normalize_locale
 from dialogs.violations import code_name
 
-__all__ = ["CARD_TEMPLATES", "Notifier", "build_notifier", "render_params", "render_text"]
+__all__ = [
+    "CARD_TEMPLATES",
+    "Notifier",
+    "build_notifier",
+    "is_urgent",
+    "person_label",
+    "render_card",
+    "render_params",
+    "render_text",
+]
 
 log = logging.getLogger(__name__)
 
@@ -97,19 +110,60 @@ def _code(value: object) -> str:
     return text if _SAFE_CODE.fullmatch(text) else "–"
 
 
+def _place(m: Messages, directory: Directory, email: str, params: Mapping[str, Any]) -> str:
+    """Where a person acts, by the directory: the municipality of the notification (or
+    their first) for a requester, the area for an approver, deputy or admin."""
+    roles = directory.roles_of(email)
+    municipality = str(params.get("municipality") or "")
+    codes = sorted(roles.requester_for)
+    if codes:
+        code = municipality if municipality in roles.requester_for else codes[0]
+        found = directory.municipality(code)
+        return found.name if found is not None else ""
+    areas = sorted(roles.approver_in | roles.deputy_in | roles.admin_in)
+    if areas:
+        area = str(params.get("area") or "")
+        return code_name(m, directory, "area", area if area in areas else areas[0])
+    return ""
+
+
+def person_label(
+    m: Messages,
+    directory: Directory,
+    email: str,
+    params: Mapping[str, Any],
+    names: Mapping[str, str],
+) -> str:
+    """A person as people know them: their Teams display name and where they act
+    ("Aino Hyväksyjä, Pohjoisen Keski-Suomen työllisyysalue"); the e-mail only when
+    the bot never learned the name."""
+    name = names.get(email.strip().lower()) or email.strip()
+    place = _place(m, directory, email, params)
+    return f"{name}, {place}" if place else name
+
+
 def render_params(
     m: Messages,
     directory: Directory,
     params: Mapping[str, Any],
     escape: Callable[[str], str],
+    names: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Every placeholder a notification text may use, readable in ``m``'s language."""
+    """Every placeholder a notification text may use, readable in ``m``'s language.
+    ``names``: display names of the people the notification names, by e-mail."""
+    known = names or {}
 
     def typed(name: str, limit: int = TEXT_LIMIT) -> str:
         value = str(params.get(name) or "").strip()
         if not value:
             return "–"
         return escape(value if len(value) <= limit else value[:limit] + "…")
+
+    def person(name: str) -> str:
+        value = str(params.get(name) or "").strip()
+        if not value:
+            return "–"
+        return escape(person_label(m, directory, value[:320], params, known))
 
     area_code = str(params.get("area") or "")
     codes = [c for c in str(params.get("service_areas") or "").split(",") if c]
@@ -132,12 +186,11 @@ def render_params(
         "level": code_name(m, directory, "level", level) if level else "–",
         "start": _iso_date(m, params.get("start")),
         "end": _iso_date(m, params.get("end")),
-        "requester": typed("requester", 320),
-        "actor": m.t("notify.actor.system") if actor == "system" else typed("actor", 320),
+        "requester": person("requester"),
+        "actor": m.t("notify.actor.system") if actor == "system" else person("actor"),
         "reason": typed("reason"),
         "question": typed("question"),
         "note": typed("note"),
-        "batch_id": _code(params.get("batch_id")),
         "pending_limit_days": params.get("pending_limit_days") or "–",
         "cause": m.t(f"notify.cause.{cause}") if m.has(f"notify.cause.{cause}") else "",
         "revoke_reason": m.t(f"manager.revoke_reason.{revoke_reason}")
@@ -148,16 +201,60 @@ def render_params(
     }
 
 
+def is_urgent(item: OutboxItem) -> bool:
+    """Urgent is for the admin who must hand the change to KEHA at once; the others
+    are told what happened, without alarm."""
+    return bool(item.params.get("urgent")) and item.audience == "admin"
+
+
 def render_text(
-    m: Messages, directory: Directory, item: OutboxItem, *, for_email: bool = False
+    m: Messages,
+    directory: Directory,
+    item: OutboxItem,
+    *,
+    for_email: bool = False,
+    names: Mapping[str, str] | None = None,
+    mark_urgent: bool = True,
 ) -> str:
-    """The notification's text (Markdown-escaped for Teams, raw for e-mail)."""
+    """The notification's text (Markdown-escaped for Teams, raw for e-mail), marked
+    urgent for the admin unless ``mark_urgent`` is off (the card marks it itself)."""
     escape: Callable[[str], str] = (lambda s: s) if for_email else (lambda s: plain(s))
-    params = render_params(m, directory, item.params, escape)
+    params = render_params(m, directory, item.params, escape, names)
     body = m.t(item.catalog_key, **params)
-    if item.params.get("urgent") and m.has("notify.urgent"):
+    if mark_urgent and is_urgent(item) and m.has("notify.urgent"):
         body = f"{m.t('notify.urgent')} {body}"
     return body
+
+
+def render_card(
+    m: Messages,
+    directory: Directory,
+    item: OutboxItem,
+    *,
+    names: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The notification's card: its text, a heading and the button for what it invites
+    (:mod:`dialogs.cards.notice`)."""
+    body = render_text(m, directory, item, names=names, mark_urgent=False)
+    number = _code(item.params.get("number"))
+    if number != "–":
+        kind = str(item.params.get("kind") or "")
+        kind_name = code_name(m, directory, "kind", kind) if kind and kind != "grant" else ""
+        heading = m.t("notify.heading.request", number=number)
+        if kind_name:
+            heading = f"{heading}: {kind_name}"
+    else:
+        heading = m.t("notify.heading.default")
+    version = item.params.get("version")
+    actions = notice_actions(
+        m,
+        item.template,
+        item.audience,
+        request_id=item.request_id or None,
+        version=version if isinstance(version, int) and not isinstance(version, bool) else 0,
+    )
+    urgent = m.t("notify.urgent").rstrip(":") if is_urgent(item) else None
+    return notice_card(heading, body, actions, urgent=urgent)
 
 
 # ------------------------------------------------------------------ notifier
@@ -197,6 +294,7 @@ class Notifier:
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._stopping = False
+        self._round_names: dict[str, str | None] = {}
 
     @property
     def directory(self) -> Directory:
@@ -260,6 +358,7 @@ class Notifier:
         items = await self.queue.claim(self.now(), limit=BATCH, lease=LEASE)
         if not items:
             return 0
+        self._round_names = {}
         by_recipient: dict[str, list[OutboxItem]] = defaultdict(list)
         for item in items:
             by_recipient[item.recipient].append(item)
@@ -359,7 +458,7 @@ class Notifier:
                 MailMessage(
                     to=item.recipient,
                     subject=m.t("notify.email.subject", **self._subject_params(m, item)),
-                    body=self._email_body(m, item),
+                    body=await self._email_body(m, item),
                     idempotency_key=item.idempotency_key,
                 )
             )
@@ -444,8 +543,28 @@ class Notifier:
             return area.default_locale
         return self.settings.default_locale
 
+    async def _names(self, m: Messages, item: OutboxItem) -> dict[str, str]:
+        """Display names (from Teams, kept with each person's conversation reference)
+        of the people the notification's text names, by lower-case e-mail; looked up
+        once a round (one round names the same few people many times)."""
+        names: dict[str, str] = {}
+        text = str(m.raw(item.catalog_key))
+        for key in ("actor", "requester"):
+            email = str(item.params.get(key) or "").strip().lower()
+            if "@" not in email or "{" + key + "}" not in text:
+                continue
+            if email not in self._round_names:
+                ref = await self.refs.get_by_email(email)
+                self._round_names[email] = ref.display_name if ref is not None else None
+            name = self._round_names[email]
+            if name:
+                names[email] = name
+        return names
+
     async def _activity(self, m: Messages, item: OutboxItem) -> Activity:
-        text = render_text(m, self.directory, item)
+        names = await self._names(m, item)
+        text = render_text(m, self.directory, item, names=names)
+        card: dict[str, Any] | None = None
         if (
             item.audience == "approver"
             and item.template in CARD_TEMPLATES
@@ -455,18 +574,19 @@ class Notifier:
             try:
                 card = await self.approvals.card_for(m, item.recipient, item.request_id)
             except AccessError:
-                card = None  # no longer an approver, request gone: the text still informs
-            if card is not None:
-                activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
-                activity.summary = text[:200]
-                return activity
-        return Activity(type=ActivityTypes.message, text=text, text_format="markdown")
+                card = None  # no longer an approver, request gone: the notice card informs
+        if card is None:
+            card = render_card(m, self.directory, item, names=names)
+        activity = MessageFactory.attachment(CardFactory.adaptive_card(card))
+        activity.summary = text[:200]
+        return activity
 
     def _subject_params(self, m: Messages, item: OutboxItem) -> dict[str, Any]:
         return render_params(m, self.directory, item.params, lambda s: s)
 
-    def _email_body(self, m: Messages, item: OutboxItem) -> str:
-        text = render_text(m, self.directory, item, for_email=True)
+    async def _email_body(self, m: Messages, item: OutboxItem) -> str:
+        names = await self._names(m, item)
+        text = render_text(m, self.directory, item, for_email=True, names=names)
         return f"{text}\n\n{m.t('notify.email.footer')}"
 
 

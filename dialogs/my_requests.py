@@ -9,6 +9,8 @@ answered: the request form opens prefilled, with the approver's question and a
 required answer field under it, and Confirm resubmits it with the answer (same
 validation and summary as a new request). A change request's form offers what a change
 can change (its worker's name and job title, not the e-mail or the start).
+A notification's button opens the dialog on its request (``atmt_open``): the details,
+or (``atmt_answer``) the form to answer the question.
 """
 
 from __future__ import annotations
@@ -283,9 +285,40 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
             return await dialog_context.end_dialog()
         state = dialog_context.active_dialog.state
         state.update(requester_state(requester, {}))
+        opened = options.get("atmt_open") if isinstance(options, Mapping) else None
+        if isinstance(opened, str):  # a notification's button: that request first
+            assert isinstance(options, Mapping)
+            return await self._open(dialog_context, state, opened, options.get("atmt_answer"))
         if await self._show_list(dialog_context, state) == 0:
             await context.send_activity(messages_of(context).t("manager.requests.none"))
             return await dialog_context.end_dialog()
+        return Dialog.end_of_turn
+
+    async def _open(
+        self, dc: DialogContext, state: dict[str, Any], request_id: str, answer: object
+    ) -> DialogTurnResult:
+        """The request a notification is about: its details, or with ``answer`` the form
+        to answer its question while it is still returned."""
+        context = dc.context
+        m = messages_of(context)
+        if not 0 < len(request_id) <= 64:
+            await context.send_activity(m.t("manager.card.old"))
+            return await dc.end_dialog()
+        try:
+            view = await self.deps.service.queries.get_request(state["email"], request_id)
+        except AccessDenied:
+            await context.send_activity(m.t("manager.error.denied"))
+            return await dc.end_dialog()
+        except AccessError:
+            await context.send_activity(m.t("manager.error.not_found"))
+            return await dc.end_dialog()
+        request = view.request
+        if answer is True and request.state is RequestState.RETURNED:
+            state["request"] = _snapshot(request)
+            state["values"] = _values_of(request)
+            await self.show_form(context, state)
+            return Dialog.end_of_turn
+        await self._show_details(dc, state, view, None)
         return Dialog.end_of_turn
 
     async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:

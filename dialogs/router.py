@@ -84,6 +84,14 @@ def _card(card: dict[str, Any]) -> Any:
     return MessageFactory.attachment(CardFactory.adaptive_card(card))
 
 
+def _opening(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What a notification's button asks the conversation to open first (a request,
+    its question to answer), from the button's data."""
+    if value is None or not isinstance(value.get("atmt_open"), str):
+        return None
+    return {"atmt_open": value["atmt_open"], "atmt_answer": value.get("atmt_answer") is True}
+
+
 class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
     def __init__(
         self,
@@ -361,7 +369,7 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         elif command is Command.APPROVALS and self.approvals is not None:
             await self.approvals.send_list(turn_context)
         elif manager_dialog is not None:
-            await dialog_context.begin_dialog(manager_dialog)
+            await dialog_context.begin_dialog(manager_dialog, _opening(value))
         elif value is not None and "atmt_card" in value:
             if self.manager is None or not await self.manager.answer_card(turn_context, value):
                 await turn_context.send_activity(messages.t("card.expired"))

@@ -96,6 +96,7 @@ BADGE_STYLES: Mapping[str, str] = {
     "sent": "warning",
     "confirmed": "good",
     "error": "attention",
+    "urgent": "attention",  # a notification the admin must act on at once (KEHA)
 }
 ICONS: Mapping[str, str] = {
     "pending": "◷",
@@ -114,6 +115,7 @@ ICONS: Mapping[str, str] = {
     "sent": "➜",
     "confirmed": "✔",
     "error": "⚠",
+    "urgent": "⚠",
 }
 SPEAK_MAX = 400
 MAX_REFRESH_USERS = 60  # Teams refreshes automatically for at most 60 listed users

@@ -16,6 +16,7 @@ from fakes.notify_support import (
     MANAGER,
     WORKER,
     activity_card,
+    delivered_text,
     draft,
     execute,
     introduce,
@@ -75,9 +76,8 @@ async def test_two_approvers_one_decision_everyone_hears(
     [worker_msg] = (await connector.wait_for_activities(2, conversation_id=WORKER.conversation_id))[
         1:
     ]
-    assert (
-        "Behörighet till kunddatasystemet A-TMT har sökts för dig"
-        in (worker_msg.body["text"])
+    assert "Behörighet till kunddatasystemet A-TMT har sökts för dig" in (
+        delivered_text(worker_msg)
     )
     assert len(connector.sent(MANAGER.conversation_id)) == 1  # only the help card
 
@@ -125,9 +125,9 @@ async def test_two_approvers_one_decision_everyone_hears(
     [to_manager] = (
         await connector.wait_for_activities(2, conversation_id=MANAGER.conversation_id)
     )[1:]
-    assert f"Hakemus {request.number} (Aino Esimerkki) on hyväksytty" in to_manager.body["text"]
+    assert f"Hakemus {request.number} (Aino Esimerkki) on hyväksytty" in delivered_text(to_manager)
     to_worker = (await connector.wait_for_activities(3, conversation_id=WORKER.conversation_id))[-1]
-    assert "har godkänts" in to_worker.body["text"]
+    assert "har godkänts" in delivered_text(to_worker)
 
     # Every notification arrived once; none was sent to the wrong person.
     keys = notification_keys(connector.sent()[greeted:])

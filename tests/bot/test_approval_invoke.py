@@ -16,6 +16,7 @@ from fakes.notify_support import (
     MANAGER,
     WORKER,
     activity_card,
+    delivered_text,
     draft,
     execute,
     introduce,
@@ -86,7 +87,7 @@ async def test_return_edit_resubmit_reaches_the_approvers_with_the_change(
     to_manager = (await connector.wait_for_activities(2, conversation_id=MANAGER.conversation_id))[
         -1
     ]
-    assert "palautettiin sinulle täydennettäväksi" in to_manager.body["text"]
+    assert "palautettiin sinulle täydennettäväksi" in delivered_text(to_manager)
 
     # The requester edits and resubmits: level and end date change.
     today = runtime.service.clock.today()
@@ -128,7 +129,7 @@ async def test_return_edit_resubmit_reaches_the_approvers_with_the_change(
     assert "Rejected by deputy@pks-area.example.fi" in shown(rejected)
     # help card, the question, the rejection (the resubmit receipt: the manager acted)
     await connector.wait_for_activities(3, conversation_id=MANAGER.conversation_id)
-    assert "on hylätty" in connector.sent(MANAGER.conversation_id)[-1].body["text"]
+    assert "on hylätty" in delivered_text(connector.sent(MANAGER.conversation_id)[-1])
 
 
 async def test_who_may_not_decide_sees_read_only_and_bad_cards_change_nothing(

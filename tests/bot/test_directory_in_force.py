@@ -13,7 +13,15 @@ import pytest
 import yaml
 from fakes.botapp import EXAMPLE_DIRECTORY, card_of, make_settings, texts
 from fakes.connector import FakeConnector
-from fakes.notify_support import MANAGER, WORKER, Person, draft, introduce, wait_until
+from fakes.notify_support import (
+    MANAGER,
+    WORKER,
+    Person,
+    delivered_text,
+    draft,
+    introduce,
+    wait_until,
+)
 from sqlalchemy import text
 
 from bot.app import RUNTIME
@@ -81,7 +89,7 @@ async def test_notifications_use_the_directory_imported_while_running(
 
     # The worker is told in Swedish, with the service area's name now in force.
     [told] = (await connector.wait_for_activities(2, conversation_id=WORKER.conversation_id))[1:]
-    said = told.body["text"]
+    said = delivered_text(told)
     assert "har sökts för dig" in said
     assert NEW_YOUTH_SV in said
     assert OLD_YOUTH_SV not in said

@@ -22,6 +22,7 @@ from fakes.notify_support import (
     APPROVER_B,
     MANAGER,
     WORKER,
+    delivered_text,
     draft,
     introduce,
     wait_until,
@@ -165,7 +166,7 @@ async def test_dead_letters_are_listed_and_retried(
     assert await asyncio.to_thread(cli_main, ["outbox", "retry", worker_row.id]) == 0
     assert "queued again" in capsys.readouterr().out
     sent = await connector.wait_for_activities(2, conversation_id=WORKER.conversation_id)
-    assert "Behörighet till kunddatasystemet A-TMT har sökts" in sent[-1].body["text"]
+    assert "Behörighet till kunddatasystemet A-TMT har sökts" in delivered_text(sent[-1])
 
     async def worker_sent() -> bool:
         row = await queue.get(worker_row.id)

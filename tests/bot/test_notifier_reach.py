@@ -34,6 +34,7 @@ from fakes.notify_support import (
     WORKER,
     Person,
     activity_card,
+    delivered_text,
     draft,
     install_in_team,
     install_personally,
@@ -192,7 +193,7 @@ async def test_five_people_who_only_installed_the_app_get_their_notifications_in
         assert stored.email == approver.email
     # The worker, in the chat of their own install (Swedish: their Teams client).
     [to_worker] = connector.sent(WORKER.conversation_id)[1:]
-    assert "Behörighet till kunddatasystemet A-TMT har sökts" in to_worker.body["text"]
+    assert "Behörighet till kunddatasystemet A-TMT har sökts" in delivered_text(to_worker)
 
     # The contact approves: the admin hears of it in Teams, the worker too; the
     # contact's chat is used as stored (no new conversation opened).
@@ -202,7 +203,7 @@ async def test_five_people_who_only_installed_the_app_get_their_notifications_in
     await all_handled(runtime)
     assert len(opened(connector)) == 2
     [to_admin] = connector.sent(ADMIN.conversation_id)[1:]
-    assert f"Hakemus {request.number} (Aino Esimerkki" in to_admin.body["text"]
+    assert f"Hakemus {request.number} (Aino Esimerkki" in delivered_text(to_admin)
     assert len(connector.sent(WORKER.conversation_id)) == 3
 
     assert runtime.engine is not None
@@ -327,8 +328,8 @@ async def test_someone_the_bot_never_met_is_found_in_graph_and_reached_in_teams(
     [opening] = [r for r in opened(connector) if r.body["members"][0]["id"] == WORKER.aad]
     check_opening(opening, WORKER.aad, token=None)  # by Entra object id
     chat = connector.chats[WORKER.user_id]
-    assert "Behörighet" not in connector.sent(chat)[0].body["text"]  # Finnish: area default
-    assert "Sinulle on haettu" in connector.sent(chat)[0].body["text"]
+    assert "Behörighet" not in delivered_text(connector.sent(chat)[0])  # Finnish: area default
+    assert "Sinulle on haettu" in delivered_text(connector.sent(chat)[0])
     stored = await refs_of(runtime).get(key(WORKER))
     assert stored is not None and stored.personal and stored.email == WORKER.email
 
@@ -389,7 +390,7 @@ async def test_when_teams_will_not_open_a_chat_the_app_is_installed_and_they_get
     # In Swedish when Teams' installationUpdate (with the locale) came first; in the
     # area's Finnish when the retry opened the chat before it did.
     assert any(
-        text in note.body["text"]
+        text in delivered_text(note)
         for text in ("Behörighet till kunddatasystemet A-TMT", "Sinulle on haettu A-TMT")
     )
     assert runtime.engine is not None

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from fakes.botapp import EXAMPLE_DIRECTORY
+from fakes.botapp import EXAMPLE_DIRECTORY, texts
+from fakes.card_checks import check_adaptive_card
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,8 +20,9 @@ from access.directory import load_directory_file
 from access.notifications import TEMPLATES
 from access.ports import OutboxItem
 from bot.delivery import DeliveryError, backoff, classify
-from bot.notifier import render_text
+from bot.notifier import render_card, render_text
 from bot.ratelimit import RateLimiter
+from dialogs.commands import Command
 from dialogs.i18n import (
     LOCALES,
     LOCALES_DIR,
@@ -59,6 +61,7 @@ PARAMS = {
     "note": "",
     "cause": "superseded_by_revoke",
     "batch_id": "b-1",
+    "version": 3,
     "pending_limit_days": 14,
     "outcome": "unfounded",
     "reported_on": "2026-01-14",
@@ -100,11 +103,31 @@ def test_every_notification_renders(key: str, locale: str) -> None:
     email = render_text(m, DIRECTORY, _item(key), for_email=True)
     for rendered in (text, email):
         assert "{" not in rendered and "}" not in rendered, rendered
-    assert text.startswith(m.t("notify.urgent"))  # urgent=True
+    # urgent=True: marked for the admin, who must act on KEHA; nobody else is alarmed
+    assert text.startswith(m.t("notify.urgent")) == key.endswith(".admin")
     assert "\\*Esimerkki\\*" in text or "Esimerkki" not in email  # Teams: escaped
     assert "2026\\-000001" not in text  # our own number stays readable
     if "{service_areas}" in m.raw(key):
         assert DIRECTORY.service_areas["youth"].name.get(locale) in email
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("key", KEYS)
+def test_every_notification_is_a_card_with_the_button_it_invites(key: str, locale: str) -> None:
+    m = Translator.load().get(locale)
+    card = render_card(m, DIRECTORY, _item(key))
+    check_adaptive_card(card)
+    assert not [t for t in texts(card) if "{" in t or "}" in t]
+    assert card["body"][-1]["text"] == render_text(m, DIRECTORY, _item(key), mark_urgent=False)
+    urgent = card["body"][0].get("style") == "attention"
+    assert urgent == key.endswith(".admin")  # urgent=True
+    [button] = card["actions"]
+    assert button["title"] and not button["title"].startswith("notify.")
+    data = button["data"]
+    if button["type"] == "Action.Execute":  # an approver opens the request's card
+        assert key.endswith(".approver") and data["request_id"] == "r1"
+    else:  # a conversation the router starts
+        assert data["atmt_command"] in {c.value for c in Command}
 
 
 def test_placeholders_of_notifications_are_known() -> None:

@@ -11,7 +11,7 @@ import aiohttp
 from fakes.botapp import make_settings
 from fakes.connector import FakeConnector
 from fakes.manager_chat import FixedClock
-from fakes.notify_support import APPROVER_A, MANAGER, WORKER, draft, introduce
+from fakes.notify_support import APPROVER_A, MANAGER, WORKER, delivered_text, draft, introduce
 
 from bot.app import RUNTIME
 
@@ -45,18 +45,20 @@ async def test_the_worker_hears_each_outcome_once_in_their_language(
 
     told = await connector.wait_for_activities(before + 6, conversation_id=WORKER.conversation_id)
     await asyncio.sleep(0.3)  # nothing more comes
-    # (Teams text escapes Markdown: "example\\.fi")
+    # The text of each card (under its heading); Teams text escapes Markdown.
     texts = sorted(
-        r.body["text"].replace("\\", "") for r in connector.sent(WORKER.conversation_id)[before:]
+        delivered_text(r).splitlines()[-1].replace("\\", "")
+        for r in connector.sent(WORKER.conversation_id)[before:]
     )
+    requester = "Test User, Laukaa"  # the manager's Teams name and municipality
     assert len(texts) == 6 and told
     outcomes = [t for t in texts if not t.startswith("Behörighet till kunddatasystemet")]
     assert outcomes == [
         f"Ansökan {rejected.number} om din behörighet till A-TMT har avslagits. "
-        f"Mer information får du av sökanden ({MANAGER.email}).",
+        f"Mer information får du av sökanden ({requester}).",
         f"Ansökan {cancelled.number} om din behörighet till A-TMT har återtagits och "
-        f"genomförs inte. Mer information får du av sökanden ({MANAGER.email}).",
+        f"genomförs inte. Mer information får du av sökanden ({requester}).",
         f"Ansökan {expired.number} om din behörighet till A-TMT förföll eftersom den inte "
-        f"behandlades i tid. Sökanden ({MANAGER.email}) kan vid behov göra en ny ansökan.",
+        f"behandlades i tid. Sökanden ({requester}) kan vid behov göra en ny ansökan.",
     ]
     assert all(REASON not in t for t in texts)

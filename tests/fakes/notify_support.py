@@ -26,6 +26,7 @@ __all__ = [
     "Person",
     "Post",
     "activity_card",
+    "delivered_text",
     "draft",
     "execute",
     "install_in_team",
@@ -225,6 +226,20 @@ def activity_card(recorded: Recorded) -> dict[str, Any] | None:
         return None
     content: dict[str, Any] = attachments[0]["content"]
     return content
+
+
+def delivered_text(recorded: Recorded) -> str:
+    """What the person reads in a delivered message: its text, or the texts of its
+    card (a notification is a card: heading, text, button)."""
+    text = recorded.body.get("text")
+    if isinstance(text, str) and text:
+        return text
+    card = activity_card(recorded) or {}
+    return "\n".join(
+        b["text"]
+        for b in card.get("body", [])
+        if isinstance(b, dict) and b.get("type") == "TextBlock"
+    )
 
 
 def notification_keys(recorded: list[Recorded]) -> list[str]:

@@ -51,8 +51,8 @@ EVERY_TEMPLATE: dict[str, tuple[str, tuple[Audience, ...]]] = {
     "request.approved": ("request", (R, W, AD)),
     "request.rejected": ("request", (R, W)),
     "request.expired": ("request", (R, W)),
-    "request.queued": ("request", (R,)),
-    "request.sent_to_keha": ("request", (R,)),
+    "request.queued": ("request", ()),  # internal steps: no one is sent a message
+    "request.sent_to_keha": ("request", ()),
     "grant.opened": ("request", (R, W)),
     "grant.changed": ("request", (R, W)),
     "grant.removed": ("request", (R, W)),
