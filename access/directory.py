@@ -111,6 +111,7 @@ class Area:
     notify_deputies: bool = True
     automation: AutomationSettings = AutomationSettings()
     privacy: PrivacyContacts | None = None  # optional: older directories lack it
+    revoke_backdate_days: int = 30  # how far back a removal's effective date may lie
 
 
 @dataclass(frozen=True)
@@ -401,6 +402,7 @@ def _area(
         notify_deputies=reader.boolean(data, "notify_deputies", path, True),
         automation=_automation(reader, data.get("automation"), f"{path}.automation"),
         privacy=_privacy(reader, data.get("privacy"), f"{path}.privacy"),
+        revoke_backdate_days=reader.integer(data, "revoke_backdate_days", path, 30, 0, 365),
     )
 
 

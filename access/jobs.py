@@ -4,7 +4,7 @@ an urgent revoke. :class:`access.automation.AutomationService` runs them."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from access.model import (
     AWAITING_DECISION,
@@ -59,26 +59,34 @@ class JobService:
 
     async def end_due_grants(self, *, idempotency_key: str) -> list[AccessRequest]:
         """Scheduled: an active grant past its end date, or of a municipality whose
-        agreement has ended (002 §9), gets an urgent revoke (grant -> revoking)."""
+        agreement has ended (002 §9), gets an urgent revoke (grant -> revoking).
+
+        A grant whose end date a future-dated revoke set carries that revoke's reason
+        and note; its effective date is the grant's end date (the agreement's end for
+        an ended agreement)."""
 
         async def work(tx: Tx) -> tuple[list[AccessRequest], str]:
-            due: dict[str, tuple[Grant, RevokeReason]] = {}
-            ended = [
-                m.code
+            due: dict[str, tuple[Grant, RevokeReason, date]] = {}
+            ended = {
+                m.code: m.agreement_ends
                 for m in tx.directory.municipalities()
                 if m.agreement_ends is not None and m.agreement_ends <= tx.today
-            ]
+            }
             if ended:
                 for grant in await tx.uow.grants.find(
-                    GrantQuery(municipalities=ended, states=[GrantState.ACTIVE])
+                    GrantQuery(municipalities=sorted(ended), states=[GrantState.ACTIVE])
                 ):
-                    due[grant.id] = (grant, RevokeReason.AGREEMENT_ENDED)
+                    until = ended[grant.municipality]
+                    if grant.end_reason is not None and grant.end < until:
+                        continue  # a revoke dated before the agreement's end: its reason
+                    due[grant.id] = (grant, RevokeReason.AGREEMENT_ENDED, until)
             for grant in await tx.uow.grants.find(
                 GrantQuery(states=[GrantState.ACTIVE], end_before=tx.today)
             ):
-                due.setdefault(grant.id, (grant, RevokeReason.GRANT_ENDED))
+                reason = grant.end_reason or RevokeReason.GRANT_ENDED
+                due.setdefault(grant.id, (grant, reason, grant.end))
             created: list[AccessRequest] = []
-            for grant, reason in sorted(due.values(), key=lambda g: g[0].id):
+            for grant, reason, effective in sorted(due.values(), key=lambda g: g[0].id):
                 await tx.uow.lock(f"grant:{grant.id}")
                 current = await tx.uow.grants.get(grant.id)
                 if current is None or current.state is not GrantState.ACTIVE:
@@ -89,8 +97,9 @@ class JobService:
                         current,
                         requester=current.requested_by,
                         reason=reason,
-                        note="",
+                        note=current.end_note if reason is current.end_reason else "",
                         template="revoke.due",
+                        effective=effective,
                     )
                 )
             return created, ref("requests", *(r.id for r in created))

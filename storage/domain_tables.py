@@ -126,6 +126,8 @@ class RequestRow(Base):
     question: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # a revoke: the day the access ends (migration 0012)
+    effective_date: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
 class RequestCounterRow(Base):
@@ -164,6 +166,9 @@ class GrantRow(Base):
     requested_by: Mapped[str] = mapped_column(String(EMAIL))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # a revoke dated in the future set end_date: its reason and note (migration 0012)
+    end_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    end_note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class GrantEventRow(Base):
@@ -241,6 +246,7 @@ class KehaRowRow(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     confirmed_by: Mapped[str | None] = mapped_column(String(EMAIL), nullable=True)
     confirm_note: Mapped[str | None] = mapped_column(Text, nullable=True)  # migration 0003
+    effective_date: Mapped[date | None] = mapped_column(Date, nullable=True)  # migration 0012
 
 
 class PersonRow(Base):
