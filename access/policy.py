@@ -62,6 +62,7 @@ VIOLATION_CODES: frozenset[str] = frozenset(
         "revoke.reason_invalid",
         "revoke.effective_invalid",
         "revoke.effective_too_far_back",
+        "revoke.effective_before_start",
         "revoke.effective_after_end",
     }
 )
@@ -408,15 +409,20 @@ def check_revoke(
 
 def earliest_effective(start: date, today: date, backdate_days: int) -> date:
     """The earliest effective date of a removal of a grant that began on ``start``: the
-    area's ``revoke_backdate_days`` back from today, never before the grant began."""
+    area's ``revoke_backdate_days`` back from today, never before the grant began (the
+    date picker's minimum)."""
     return max(today - timedelta(days=backdate_days), start)
 
 
 def check_effective(
     start: date, end: date, effective: date, today: date, backdate_days: int
 ) -> list[Violation]:
-    """A removal of the grant ``start``..``end`` takes effect at most ``backdate_days``
-    back (not before the grant began), today, or a future day up to the grant's end."""
+    """A removal of the grant ``start``..``end`` takes effect on a day between the grant's
+    start and its end, at most ``backdate_days`` back from today (a past day: the real
+    end, such as the day employment ended), today, or a future day."""
+    if effective < start:
+        began = {"start": start.isoformat()}
+        return [Violation("revoke.effective_before_start", "effective", began)]
     earliest = earliest_effective(start, today, backdate_days)
     if effective < earliest:
         return [
