@@ -10,6 +10,7 @@ from fakes.connector import FakeConnector
 from fakes.manager_chat import (
     APPROVER,
     LAUKAA,
+    TODAY,
     Chat,
     FixedClock,
     inputs,
@@ -20,7 +21,7 @@ from fakes.manager_chat import (
 )
 from sqlalchemy import select
 
-from access.model import GrantState
+from access.model import GrantState, RequestKind, RevokeReason
 from bot.app import RUNTIME
 from dialogs.i18n import Translator
 from storage.db import create_session_factory
@@ -90,3 +91,8 @@ async def test_requester_reports_and_the_approver_revokes(
     [now] = await service.queries.list_grants_for(LAUKAA, states=None)
     assert now.state is GrantState.REVOKING
     assert len(await _templates(manager, "revoke.misuse")) == 3
+    # the revoke at once is the area's revoke for misuse, effective today
+    [revoke] = [
+        r for r in await service.queries.list_requests_for(LAUKAA) if r.kind is RequestKind.REVOKE
+    ]
+    assert revoke.revoke_reason is RevokeReason.MISUSE and revoke.effective == TODAY
