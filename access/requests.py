@@ -236,7 +236,7 @@ class RequestService:
                 )
             deny(authz.may_request(roles, grant.municipality), actor, "revoke", target=grant.id)
             await tx.uow.lock(f"grant:{grant.id}")
-            day = effective or tx.today
+            day = effective or min(tx.today, grant.end)  # ended already: its end
             violations = check_revoke(grant, grant_id, note)
             if reason not in MUNICIPAL_REVOKE_REASONS:
                 violations.append(
@@ -415,7 +415,7 @@ class RequestService:
                 target=grant.id,
             )
             await tx.uow.lock(f"grant:{grant.id}")
-            day = effective or tx.today
+            day = effective or min(tx.today, grant.end)  # ended already: its end
             violations = check_revoke(
                 grant, grant_id, note, note_required=reason in AREA_NOTE_REQUIRED
             )

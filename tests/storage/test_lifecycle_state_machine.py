@@ -65,6 +65,7 @@ from access.model import (
     RequestChanges,
     RequestDraft,
     RequestKind,
+    Revocation,
     RevokeReason,
 )
 from access.service import AccessService
@@ -782,6 +783,8 @@ class SeqIds:
 def _ids(result: Any) -> Any:
     if isinstance(result, list):
         return [r.id for r in result]
+    if isinstance(result, Revocation):
+        return (result.grant.id, result.request.id if result.request else None)
     return result.id
 
 
