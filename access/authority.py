@@ -49,7 +49,7 @@ from access.model import (
 from access.policy import Violation
 from access.ports import GrantQuery, KehaRowQuery, RequestQuery, UnitOfWork
 from access.reports import Report, build_report
-from access.retention import RetentionResult, cutoff, plan
+from access.retention import RetentionResult, cutoff, ended_at, plan
 from access.runner import CommandRunner
 from access.service import AccessService
 
@@ -88,8 +88,8 @@ class RetentionStore(Protocol):
         self, request_ids: Sequence[str], grant_ids: Sequence[str], *, at: datetime
     ) -> set[str]:
         """Replace names, e-mails, titles and free texts of these requests and grants
-        (and their decisions, KEHA rows, notifications) by person references or empty
-        text; return the e-mails that were replaced."""
+        (and their decisions, KEHA rows, notifications, misuse matters) by person
+        references or empty text; return the e-mails that were replaced."""
         ...
 
     async def forget(self, emails: Sequence[str], *, keep: Sequence[str], at: datetime) -> int:
@@ -202,6 +202,7 @@ def directory_diff(old: Directory, new: Directory) -> list[DirectoryChange]:
             (
                 "name",
                 "requires",
+                "municipality_requires",
                 "service_areas",
                 "access_levels",
                 "max_grant_months",
@@ -238,7 +239,15 @@ def directory_diff(old: Directory, new: Directory) -> list[DirectoryChange]:
                 code,
                 old_m[code],
                 new_m[code],
-                ("name", "area_code", "contracted", "agreement_ends", "requesters"),
+                (
+                    "name",
+                    "area_code",
+                    "contracted",
+                    "agreement_ends",
+                    "requesters",
+                    "email_domains",
+                    "processing_agreement",
+                ),
             )
     if old.retention_years != new.retention_years:
         changes.append(
@@ -652,15 +661,18 @@ class AuthorityService:
     # ------------------------------------------------------------- retention
 
     async def run_retention(self) -> RetentionResult:
-        """Pseudonymise what is older than the directory's retention period; one
-        transaction, one audit row (counts only)."""
+        """Pseudonymise what is older than the directory's retention period, except the
+        records of a grant with an open misuse matter; one transaction, one audit row
+        (counts only)."""
         now = self.runner.clock.now()
         before = cutoff(now, self.directory.retention_years)
         async with self._uow_factory() as uow:
             await uow.lock("retention")
             grants = await uow.grants.find(GrantQuery())
             requests = await uow.requests.find(RequestQuery())
-            due = plan(grants, requests, before=before)
+            pending = await uow.matters.open_grant_ids()
+            due = plan(grants, requests, before=before, held=pending)
+            held = len([g for g in grants if g.id in pending and (e := ended_at(g)) and e < before])
             forgotten = 0
             if not due.empty:
                 emails = await uow.retention.pseudonymise(due.request_ids, due.grant_ids, at=now)
@@ -677,11 +689,12 @@ class AuthorityService:
                         "grants": len(due.grant_ids),
                         "requests": len(due.request_ids),
                         "people_forgotten": forgotten,
+                        "held_for_matters": held,
                     },
                 )
             )
             await uow.commit()
-        return RetentionResult(len(due.grant_ids), len(due.request_ids), forgotten)
+        return RetentionResult(len(due.grant_ids), len(due.request_ids), forgotten, held)
 
     def _directory_people(self) -> set[str]:
         people: set[str] = set()

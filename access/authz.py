@@ -116,3 +116,21 @@ def may_answer_review(roles: Roles, municipality: str) -> str | None:
 def may_follow_reviews(roles: Roles, area: str) -> str | None:
     """The progress of an area's reviews: its authority admins and approvers (deputies)."""
     return None if area in roles.admin_in or area in roles.decides_in else "not_visible"
+
+
+# -------------------------------------------------------------------- misuse matters
+
+
+def may_handle_matters(roles: Roles, area: str) -> str | None:
+    """The misuse matters of an area are handled by its approvers and deputies."""
+    return None if area in roles.decides_in else "not_approver_in_area"
+
+
+def may_close_matter(roles: Roles, actor: str, grant: Grant) -> str | None:
+    """An approver (deputy) of the grant's area closes a matter about it, never one
+    about their own access."""
+    if grant.area not in roles.decides_in:
+        return "not_approver_in_area"
+    if actor == grant.worker.email:
+        return "own_access"
+    return None

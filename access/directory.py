@@ -23,8 +23,21 @@ from access.locales import LOCALES
 KNOWN_REQUIREMENTS: frozenset[str] = frozenset(
     {"customer_consent_form", "worker_agreement", "valid_customer_relationship"}
 )
+"""Confirmations a request may have to carry (an area's ``requires``): per request."""
+
+KNOWN_MUNICIPALITY_REQUIREMENTS: frozenset[str] = frozenset({"processing_agreement"})
+"""What an area may ask of each municipality before any of its requests (an area's
+``municipality_requires``): ``processing_agreement``, the written GDPR art. 28 agreement
+between the area and the municipality (002 §6), recorded as the municipality's
+``processing_agreement`` date. A property of the municipality, not of a request."""
+
+DEFAULT_TERMINATION_NOTICE_MONTHS = 3
+"""An area's ``termination_notice_months`` when the file does not say (002 §9: three
+months); 001 §12 has six."""
 _CODE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(rf"^(?=.{{4,253}}$){_LABEL}(?:\.{_LABEL})+$")
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,19 @@ class Municipality:
     contracted: bool
     agreement_ends: date | None = None
     requesters: tuple[str, ...] = ()
+    email_domains: tuple[str, ...] = ()
+    """The municipality's own e-mail domains (lower case): a worker's work e-mail must be
+    in one of them, exactly (380/2023 §125.3; 000; 002 §4: only the municipality's own
+    employees). Empty: the bot cannot check, and refuses the municipality's requests."""
+    processing_agreement: date | None = None
+    """When the GDPR art. 28 processing agreement with the area was signed (002 §6);
+    ``None``: not signed. Asked for only where the area's ``municipality_requires``
+    names ``processing_agreement``."""
+
+    def employs(self, email: str) -> bool:
+        """Whether ``email`` is in one of the municipality's own domains (exact match:
+        ``aino@laukaa.fi`` for ``laukaa.fi``, not ``aino@sub.laukaa.fi``)."""
+        return email_domain(email) in self.email_domains
 
 
 @dataclass(frozen=True)
@@ -112,6 +138,8 @@ class Area:
     automation: AutomationSettings = AutomationSettings()
     privacy: PrivacyContacts | None = None  # optional: older directories lack it
     revoke_backdate_days: int = 30  # how far back a removal's effective date may lie
+    # What the area asks of each municipality (KNOWN_MUNICIPALITY_REQUIREMENTS).
+    municipality_requires: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -180,9 +208,7 @@ class Directory:
             requester_for=requester_for,
             approver_in=frozenset(a.code for a in self.areas.values() if who in a.approvers),
             deputy_in=frozenset(a.code for a in self.areas.values() if who in a.deputies),
-            admin_in=frozenset(
-                a.code for a in self.areas.values() if who in a.authority_admins
-            ),
+            admin_in=frozenset(a.code for a in self.areas.values() if who in a.authority_admins),
         )
 
     def approvers_of(self, area_code: str, *, with_deputies: bool = True) -> tuple[str, ...]:
@@ -191,6 +217,31 @@ class Directory:
             return ()
         people = area.approvers + (area.deputies if with_deputies else ())
         return tuple(dict.fromkeys(people))
+
+
+def email_domain(email: str) -> str:
+    """The domain of an e-mail address, lower case (empty when there is no ``@``)."""
+    _, at, domain = normalize_email(email).rpartition("@")
+    return domain if at else ""
+
+
+def directory_warnings(directory: Directory) -> list[DirectoryProblem]:
+    """What a valid directory still lacks for its requests to succeed: a municipality
+    with requesters but no ``email_domains`` (every grant request of it is refused, since
+    the worker's employment cannot be checked). ``directory check`` and ``directory
+    import`` print these; the file loads all the same."""
+    out: list[DirectoryProblem] = []
+    for i, area in enumerate(directory.areas.values()):
+        for j, municipality in enumerate(area.municipalities):
+            if municipality.requesters and not municipality.email_domains:
+                out.append(
+                    DirectoryProblem(
+                        f"areas[{i}].municipalities[{j}].email_domains",
+                        f"'{municipality.code}' has requesters but no e-mail domains: "
+                        "every request for a worker of it is refused",
+                    )
+                )
+    return out
 
 
 DirectorySource = Directory | Callable[[], Directory]
@@ -272,6 +323,19 @@ class _Reader:
                 self.fail(f"{path}.{key}[{i}]", f"'{value}' is not an e-mail address")
         return tuple(out)
 
+    def domains(self, data: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
+        out: list[str] = []
+        for i, value in enumerate(self.items(data.get(key), f"{path}.{key}", required=False)):
+            domain = value.strip().lower() if isinstance(value, str) else ""
+            if not _DOMAIN.match(domain):
+                self.fail(
+                    f"{path}.{key}[{i}]",
+                    f"'{value}' is not a domain name (write it as laukaa.fi, without @)",
+                )
+            elif domain not in out:
+                out.append(domain)
+        return tuple(out)
+
     def optional_date(self, data: Mapping[str, Any], key: str, path: str) -> date | None:
         value = data.get(key)
         if value is None:
@@ -287,9 +351,7 @@ class _Reader:
         return None
 
 
-def _catalog(
-    reader: _Reader, raw: object, path: str
-) -> dict[str, tuple[str, LocalizedText]]:
+def _catalog(reader: _Reader, raw: object, path: str) -> dict[str, tuple[str, LocalizedText]]:
     out: dict[str, tuple[str, LocalizedText]] = {}
     for i, item in enumerate(reader.items(raw, path)):
         item_path = f"{path}[{i}]"
@@ -347,6 +409,20 @@ def _area(
             reader.fail(f"{path}.requires[{i}]", f"unknown requirement '{value}' (known: {known})")
         else:
             requires.add(value)
+    municipality_requires: set[str] = set()
+    for i, value in enumerate(
+        reader.items(
+            data.get("municipality_requires"), f"{path}.municipality_requires", required=False
+        )
+    ):
+        if value not in KNOWN_MUNICIPALITY_REQUIREMENTS:
+            known = ", ".join(sorted(KNOWN_MUNICIPALITY_REQUIREMENTS))
+            reader.fail(
+                f"{path}.municipality_requires[{i}]",
+                f"unknown requirement '{value}' (known: {known})",
+            )
+        else:
+            municipality_requires.add(value)
     default_locale = data.get("default_locale", "fi")
     if default_locale not in LOCALES:
         reader.fail(f"{path}.default_locale", "must be one of fi, sv, en")
@@ -371,6 +447,8 @@ def _area(
                 contracted=contracted,
                 agreement_ends=reader.optional_date(m, "agreement_ends", m_path),
                 requesters=reader.emails(m, "requesters", m_path),
+                email_domains=reader.domains(m, "email_domains", m_path),
+                processing_agreement=reader.optional_date(m, "processing_agreement", m_path),
             )
         )
     approvers = reader.emails(data, "approvers", path)
@@ -391,7 +469,12 @@ def _area(
         start_grace_days=reader.integer(data, "start_grace_days", path, 7, 0, 90),
         pending_limit_days=reader.integer(data, "pending_limit_days", path, 14, 1, 365),
         termination_notice_months=reader.integer(
-            data, "termination_notice_months", path, 3, 0, 24
+            data,
+            "termination_notice_months",
+            path,
+            DEFAULT_TERMINATION_NOTICE_MONTHS,
+            0,
+            24,
         ),
         default_locale=default_locale,
         approvers=approvers,
@@ -403,6 +486,7 @@ def _area(
         automation=_automation(reader, data.get("automation"), f"{path}.automation"),
         privacy=_privacy(reader, data.get("privacy"), f"{path}.privacy"),
         revoke_backdate_days=reader.integer(data, "revoke_backdate_days", path, 30, 0, 365),
+        municipality_requires=frozenset(municipality_requires),
     )
 
 
@@ -492,9 +576,7 @@ def parse_directory(data: object) -> Directory:
     if not areas and "areas" in root:
         reader.fail("areas", "must list at least one area")
     retention = reader.mapping(root.get("retention", {}), "retention")
-    years = reader.integer(
-        retention, "personal_data_years_after_grant_end", "retention", 4, 1, 50
-    )
+    years = reader.integer(retention, "personal_data_years_after_grant_end", "retention", 4, 1, 50)
     if reader.problems:
         raise DirectoryError(reader.problems)
     return Directory(

@@ -144,3 +144,18 @@ class NothingToQueue(AccessError):
     def __init__(self, area: str) -> None:
         self.area = area
         super().__init__(f"no approved requests to queue in {area}")
+
+
+class MatterClosed(AccessError):
+    """The misuse matter was already closed (by someone else, or by this actor before)."""
+
+    code = "matter.closed"
+
+    def __init__(
+        self, matter_id: str, *, closed_by: str | None, closed_at: datetime | None, outcome: str
+    ) -> None:
+        self.matter_id = matter_id
+        self.closed_by = closed_by
+        self.closed_at = closed_at
+        self.outcome = outcome
+        super().__init__(f"misuse matter {matter_id} is already closed ({outcome})")

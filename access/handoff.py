@@ -294,10 +294,14 @@ async def _apply_to_grant(tx: Tx, request: AccessRequest) -> Grant:
         ending: dict[str, Any] = (
             {"end_reason": None, "end_note": ""} if request.end != grant.end else {}
         )
+        # A change may correct the worker's name or job title (never the e-mail).
         return await tx.update_grant(
             grant,
             GrantEventKind.CHANGED,
             request.id,
+            worker=replace(
+                grant.worker, name=request.worker.name, job_title=request.worker.job_title
+            ),
             service_areas=request.service_areas,
             level=request.level,
             end=request.end,

@@ -40,7 +40,7 @@ SYSTEM_ACTOR = "system"
 
 class RequestKind(enum.StrEnum):
     GRANT = "grant"  # a new worker gets access
-    CHANGE = "change"  # service areas, level or end date of an active grant
+    CHANGE = "change"  # service areas, level, end date or a corrected name / job title
     REVOKE = "revoke"  # an active grant ends
 
 
@@ -180,8 +180,10 @@ class Worker:
 class RequestDraft:
     """What a requester fills in. Field names are the ``Violation.field`` names.
 
-    For ``change`` the worker and municipality come from the grant (``grant_id``);
-    for ``grant`` the worker fields are required.
+    For ``change`` the worker and municipality come from the grant (``grant_id``); a
+    change may carry a corrected ``worker_name`` / ``worker_job_title`` (empty keeps the
+    grant's; the e-mail is the worker's identity and is never corrected). For ``grant``
+    the worker fields are required.
     """
 
     kind: RequestKind
@@ -204,7 +206,10 @@ class RequestDraft:
 
 @dataclass(frozen=True)
 class RequestChanges:
-    """Edits made when resubmitting a returned request; ``None`` keeps the value."""
+    """Edits made when resubmitting a returned request; ``None`` keeps the value.
+
+    ``answer`` is the requester's answer to the approver's question (required).
+    """
 
     worker_name: str | None = None
     worker_job_title: str | None = None
@@ -214,9 +219,12 @@ class RequestChanges:
     end: date | None = None
     justification: str | None = None
     confirmations: frozenset[str] | None = None
+    answer: str = ""
 
     def __post_init__(self) -> None:
-        _strip_invisible_fields(self, ("worker_name", "worker_job_title", "justification"))
+        _strip_invisible_fields(
+            self, ("worker_name", "worker_job_title", "justification", "answer")
+        )
 
 
 def _strip_invisible_fields(draft: object, names: tuple[str, ...]) -> None:
@@ -253,6 +261,7 @@ class AccessRequest:
     urgent: bool = False
     question: str | None = None  # the open question while returned
     effective: date | None = None  # a revoke: the day the access ends (None before 0012)
+    answer: str | None = None  # the requester's answer to the last question (resubmit)
 
     @property
     def is_open(self) -> bool:
@@ -411,3 +420,38 @@ class IdempotencyRecord:
     command: str
     created_at: datetime
     result: str | None = None  # reference to the first result, e.g. "request:<id>"
+
+
+class MatterOutcome(enum.StrEnum):
+    """How a misuse matter was closed (002 §7, §10)."""
+
+    UNFOUNDED = "unfounded"  # no misuse found
+    ACCESS_REVOKED = "access_revoked"  # the grant was revoked (the revoke flow did it)
+    OTHER_MEASURES = "other_measures"  # guidance, a warning ...: the note says which
+
+
+@dataclass(frozen=True)
+class MisuseMatter:
+    """A report of suspected misuse of a grant, kept as a matter until an approver (or
+    deputy) of the area closes it with an outcome. While it is open, retention keeps
+    every record of its grant (001 annex 6 §5: "except where a matter is pending").
+
+    ``note`` (what the reporter saw) and ``closing_note`` live only here, never in the
+    audit chain, so retention can empty them once the matter is closed and due."""
+
+    id: str
+    grant_id: str
+    area: str
+    municipality: str
+    reported_by: str
+    reported_at: datetime
+    note: str
+    version: int = 1
+    outcome: MatterOutcome | None = None  # None: open
+    closing_note: str = ""
+    closed_by: str | None = None
+    closed_at: datetime | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.outcome is None

@@ -21,12 +21,14 @@ from datetime import date
 from typing import Any, Generic, TypeVar
 
 from access.directory import Area, Directory, Municipality
-from access.model import AccessRequest, Audience, Grant, ParamValue, Worker
+from access.model import AccessRequest, Audience, Grant, MisuseMatter, ParamValue, Worker
+from access.ports import HELSINKI
 
 __all__ = [
     "TEMPLATES",
     "BatchNotice",
     "GrantEnding",
+    "MatterNotice",
     "MunicipalityNotice",
     "Template",
     "grant_params",
@@ -69,6 +71,14 @@ class GrantEnding:
 
     grant: Grant
     requester: str
+
+
+@dataclass(frozen=True)
+class MatterNotice:
+    """A notification about a misuse matter (its closing) and the grant it is about."""
+
+    matter: MisuseMatter
+    grant: Grant
 
 
 # --------------------------------------------------------------------------- parameters
@@ -165,6 +175,17 @@ def _ending_params(
 
 def _urgent_grant_params(grant: Grant, directory: Directory, actor: str) -> dict[str, ParamValue]:
     return grant_params(grant, directory, actor, urgent=True)
+
+
+def _matter_params(notice: MatterNotice, directory: Directory, actor: str) -> dict[str, ParamValue]:
+    """The grant's parameters, the outcome code and the day of the report (no note: the
+    texts of a matter stay in its record)."""
+    matter = notice.matter
+    return {
+        **grant_params(notice.grant, directory, actor),
+        "outcome": matter.outcome.value if matter.outcome is not None else "",
+        "reported_on": matter.reported_at.astimezone(HELSINKI).date().isoformat(),
+    }
 
 
 def _municipality_params(
@@ -267,12 +288,28 @@ def _ending_people(
 
 def _grant_contacts(audience: Audience, grant: Grant, directory: Directory) -> tuple[str, ...]:
     """Both contacts of a grant: its municipality's requesters, its area's approvers and
-    deputies."""
+    deputies; and its area's authority admins."""
     if audience is Audience.REQUESTER:
         municipality = directory.municipality(grant.municipality)
         return _unique(municipality.requesters if municipality is not None else ())
     if audience is Audience.APPROVER:
         return _unique(directory.approvers_of(grant.area))
+    if audience is Audience.ADMIN:
+        area = directory.area(grant.area)
+        return _unique(area.authority_admins if area is not None else ())
+    return ()
+
+
+def _matter_people(
+    audience: Audience, notice: MatterNotice, directory: Directory
+) -> tuple[str, ...]:
+    """The reporter (the ``requester`` audience: the one who asked for the matter, be
+    they a municipal manager or an area contact) and the area's authority admins."""
+    if audience is Audience.REQUESTER:
+        return _unique((notice.matter.reported_by,))
+    if audience is Audience.ADMIN:
+        area = directory.area(notice.matter.area)
+        return _unique(area.authority_admins if area is not None else ())
     return ()
 
 
@@ -314,11 +351,13 @@ TEMPLATES: Mapping[str, Template[Any]] = {
     # a request was made for them, the approvers get the request to decide.
     "request.submitted": _request(R, W, AP),
     "request.resubmitted": _request(R, AP),  # returned -> pending, after edits
-    "request.cancelled": _request(R, AP),  # by the requester, or superseded by a revoke
+    # by the requester, or superseded by a revoke; the worker's text is neutral and
+    # reads right for any request that ends before it is carried out
+    "request.cancelled": _request(R, W, AP),
     "request.returned": _request(R),  # a question to the requester
     "request.approved": _request(R, W, AD),  # admins: work waiting for the KEHA hand-off
-    "request.rejected": _request(R),
-    "request.expired": _request(R),  # no decision within the area's pending limit
+    "request.rejected": _request(R, W),  # the worker: neutral, without the reason
+    "request.expired": _request(R, W),  # no decision within the area's pending limit
     "request.queued": _request(R),  # in a KEHA batch
     "request.sent_to_keha": _request(R),
     "grant.opened": _request(R, W),  # KEHA confirmed: the account is open
@@ -352,7 +391,11 @@ TEMPLATES: Mapping[str, Template[Any]] = {
     "review.reminder": Template((R,), _municipality_contacts, _municipality_params),
     # unanswered after twice that: the approvers are told
     "review.overdue": Template((R, AP), _municipality_contacts, _municipality_params),
-    # ---- misuse reports (access.misuse): both contacts, urgent
-    "misuse.reported": Template((R, AP), _grant_contacts, _urgent_grant_params),
+    # ---- misuse matters (access.misuse)
+    # a report: both contacts (the note) and the area's admins (no note), urgent
+    "misuse.reported": Template((R, AP, AD), _grant_contacts, _urgent_grant_params),
+    # closed with an outcome: the reporter (as "requester", whatever their role) and
+    # the area's admins
+    "misuse.closed": Template((R, AD), _matter_people, _matter_params),
 }
 """Every notification template; catalog keys are ``template.audience``."""

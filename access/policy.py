@@ -17,7 +17,7 @@ from dataclasses import field as dataclass_field
 from datetime import date, timedelta
 
 from access.addresses import EMAIL_MAX, normalize_email
-from access.directory import Area, Directory
+from access.directory import Area, Directory, Municipality
 from access.model import (
     LIVE_GRANT_STATES,
     OPEN_STATES,
@@ -36,8 +36,11 @@ DECISION_TEXT_MAX = 2000
 VIOLATION_CODES: frozenset[str] = frozenset(
     {
         "municipality.unknown",
+        "matter.grant_still_active",
         "municipality.no_agreement",
         "municipality.agreement_ended",
+        "municipality.no_processing_agreement",
+        "municipality.email_domains_missing",
         "service_area.missing",
         "service_area.not_allowed",
         "level.missing",
@@ -51,6 +54,7 @@ VIOLATION_CODES: frozenset[str] = frozenset(
         "dates.after_agreement_end",
         "confirmation.missing",
         "worker.email_invalid",
+        "worker.email_not_municipal",
         "text.required",
         "text.too_long",
         "text.forbidden_characters",
@@ -120,31 +124,64 @@ def add_months(day: date, months: int) -> date:
 
 
 def check_municipality(code: str, directory: Directory, today: date) -> list[Violation]:
-    """Rule 1: only municipalities with a service agreement (000, 002)."""
+    """Rule 1: only municipalities with a service agreement (000 Ratkaisuehdotus and
+    täydentävä päätösehdotus; 002 §1, §4) that has not ended (002 §9), and with the
+    processing agreement where the area asks for one (002 §6)."""
     municipality = directory.municipality(code)
     if municipality is None:
         return [Violation("municipality.unknown", "municipality", {"municipality": code})]
+    named = {"municipality": code, "municipality_name": municipality.name}
     if not municipality.contracted:
-        return [
-            Violation(
-                "municipality.no_agreement",
-                "municipality",
-                {"municipality": code, "municipality_name": municipality.name},
-            )
-        ]
+        return [Violation("municipality.no_agreement", "municipality", named)]
     if municipality.agreement_ends is not None and municipality.agreement_ends <= today:
         return [
             Violation(
                 "municipality.agreement_ended",
                 "municipality",
-                {
-                    "municipality": code,
-                    "municipality_name": municipality.name,
-                    "agreement_ends": municipality.agreement_ends.isoformat(),
-                },
+                {**named, "agreement_ends": municipality.agreement_ends.isoformat()},
             )
         ]
-    return []
+    area = directory.area_of(code)
+    return check_processing_agreement(municipality, area, today) if area is not None else []
+
+
+def check_processing_agreement(
+    municipality: Municipality, area: Area, today: date
+) -> list[Violation]:
+    """002 §6: a written GDPR art. 28 agreement on processing personal data (JYSE/JIT
+    2025 terms) between the area and the municipality, where the area's
+    ``municipality_requires`` names it. One signed later than today is not yet one."""
+    if "processing_agreement" not in area.municipality_requires:
+        return []
+    signed = municipality.processing_agreement
+    if signed is not None and signed <= today:
+        return []
+    return [
+        Violation(
+            "municipality.no_processing_agreement",
+            "municipality",
+            {"municipality": municipality.code, "municipality_name": municipality.name},
+        )
+    ]
+
+
+def check_worker_employer(email: str, municipality: Municipality) -> list[Violation]:
+    """Rule 1: the worker is the municipality's own employee (380/2023 §125.3; 000
+    Tausta; 002 §4). The bot cannot see employment records: the work e-mail must be in
+    one of the municipality's ``email_domains``, exactly (no subdomains). Without any
+    domains in the directory nothing can be checked, and the request is refused."""
+    named = {"municipality": municipality.code, "municipality_name": municipality.name}
+    if not municipality.email_domains:
+        return [Violation("municipality.email_domains_missing", "municipality", named)]
+    if municipality.employs(email):
+        return []
+    return [
+        Violation(
+            "worker.email_not_municipal",
+            "worker_email",
+            {**named, "domains": ", ".join(municipality.email_domains)},
+        )
+    ]
 
 
 def check_service_areas(codes: Sequence[str], area: Area) -> list[Violation]:
@@ -333,14 +370,15 @@ def check_grant_target(
     return []
 
 
-def check_change_differs(
-    service_areas: Sequence[str], level: str, end: date | None, grant: Grant
-) -> list[Violation]:
-    """A change request must change something (service areas, level or end date)."""
+def check_change_differs(draft: RequestDraft, grant: Grant) -> list[Violation]:
+    """A change request must change something: service areas, level, end date, or
+    correct the worker's name or job title (an empty name or title keeps the grant's)."""
     if (
-        sorted(set(service_areas)) == sorted(grant.service_areas)
-        and level == grant.level
-        and end == grant.end
+        sorted(set(draft.service_areas)) == sorted(grant.service_areas)
+        and draft.level == grant.level
+        and draft.end == grant.end
+        and (draft.worker_name or grant.worker.name) == grant.worker.name
+        and (draft.worker_job_title or grant.worker.job_title) == grant.worker.job_title
     ):
         return [Violation("change.no_difference", None, {})]
     return []
@@ -362,6 +400,11 @@ def check_request(draft: RequestDraft, directory: Directory, ctx: PolicyContext)
         if grant is None:
             return out
         municipality_code = grant.municipality
+        # A correction of the name or job title (the e-mail is the identity: never).
+        for name, limit in (("worker_name", NAME_MAX), ("worker_job_title", JOB_TITLE_MAX)):
+            value = getattr(draft, name)
+            out += check_text(name, value, max_length=limit, required=False)
+            out += check_name(name, value)
     else:
         municipality_code = draft.municipality
         out += check_text("worker_name", draft.worker_name, max_length=NAME_MAX)
@@ -375,6 +418,12 @@ def check_request(draft: RequestDraft, directory: Directory, ctx: PolicyContext)
     area = directory.area_of(municipality_code)
     if area is None or municipality is None:
         return out
+    if (
+        draft.kind is RequestKind.GRANT
+        and not any(v.field == "worker_email" for v in out)
+        and not any(v.field == "municipality" for v in out)
+    ):
+        out += check_worker_employer(draft.worker_email, municipality)
     out += check_service_areas(draft.service_areas, area)
     out += check_level(draft.level, directory, area)
     out += check_dates(
@@ -394,7 +443,7 @@ def check_request(draft: RequestDraft, directory: Directory, ctx: PolicyContext)
             exclude_request_id=ctx.exclude_request_id,
         )
     if draft.kind is RequestKind.CHANGE and grant is not None:
-        out += check_change_differs(draft.service_areas, draft.level, draft.end, grant)
+        out += check_change_differs(draft, grant)
     return out
 
 
@@ -455,8 +504,23 @@ def check_decision_text(field_name: str, value: str) -> list[Violation]:
     return check_text(field_name, value, max_length=DECISION_TEXT_MAX, required=True)
 
 
+def check_answer(value: str) -> list[Violation]:
+    """The requester's answer to an approver's question is required and bounded."""
+    return check_text("answer", value, max_length=DECISION_TEXT_MAX, required=True)
+
+
 def check_still_grantable(
-    municipality_code: str, directory: Directory, today: date
+    municipality_code: str,
+    directory: Directory,
+    today: date,
+    *,
+    worker_email: str | None = None,
 ) -> list[Violation]:
-    """At approval: the municipality still has its agreement (it may have ended since)."""
-    return check_municipality(municipality_code, directory, today)
+    """At approval: the municipality still has its agreements (one may have ended, or the
+    directory changed, since the request was made) and, for a new worker
+    (``worker_email``), the address is still one of the municipality's own."""
+    out = check_municipality(municipality_code, directory, today)
+    municipality = directory.municipality(municipality_code)
+    if worker_email is not None and municipality is not None and not out:
+        out += check_worker_employer(worker_email, municipality)
+    return out

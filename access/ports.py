@@ -29,6 +29,7 @@ from access.model import (
     KehaBatch,
     KehaRow,
     KehaRowState,
+    MisuseMatter,
     Notification,
     RequestKind,
     RequestState,
@@ -213,6 +214,9 @@ class UnitOfWork(Protocol):
 
     @property
     def people(self) -> PeopleRegistry: ...
+
+    @property
+    def matters(self) -> MatterRepository: ...
 
     async def lock(self, key: str) -> None:
         """Serialise transactions that touch the same subject (held until the end)."""
@@ -407,3 +411,28 @@ class SystemClock:
 class UuidIds:
     def new_id(self) -> str:
         return uuid.uuid4().hex
+
+
+# -------------------------------------------------------------------- misuse matters
+
+
+class MatterRepository(Protocol):
+    """Misuse matters (``access.model.MisuseMatter``)."""
+
+    async def add(self, matter: MisuseMatter) -> None: ...
+
+    async def get(self, matter_id: str) -> MisuseMatter | None: ...
+
+    async def update(self, matter: MisuseMatter, *, expected_version: int) -> bool:
+        """Compare-and-set: store ``matter`` if the stored version is ``expected_version``."""
+        ...
+
+    async def find(
+        self, *, areas: Sequence[str] | None = None, open_only: bool = False
+    ) -> list[MisuseMatter]:
+        """Oldest report first."""
+        ...
+
+    async def open_grant_ids(self) -> set[str]:
+        """The grants that have an open matter (retention holds their records)."""
+        ...

@@ -12,6 +12,8 @@ from access.audit import VerifyResult, verify_chain
 from access.directory import Roles
 from access.errors import NotFound
 from access.model import (
+    LIVE_GRANT_STATES,
+    OPEN_STATES,
     AccessRequest,
     Decision,
     Grant,
@@ -180,6 +182,20 @@ class QueryService:
                 decisions_by_me=tuple(await uow.decisions.by_actor(actor)),
                 notifications_to_me=tuple(await uow.outbox.for_recipient(actor)),
             )
+
+        return await self.runner.read(actor, fn)
+
+    async def is_named_worker(self, actor: str) -> bool:
+        """Whether a live grant or an open request names the actor as its worker (what
+        the worker's menu offers: their own access). Reads only the actor's own rows."""
+        actor = normalize_email(actor)
+
+        async def fn(uow: UnitOfWork, roles: Roles) -> bool:
+            live = GrantQuery(worker_email=actor, states=tuple(LIVE_GRANT_STATES), limit=1)
+            if await uow.grants.find(live):
+                return True
+            open_ = RequestQuery(worker_email=actor, states=tuple(OPEN_STATES), limit=1)
+            return bool(await uow.requests.find(open_))
 
         return await self.runner.read(actor, fn)
 

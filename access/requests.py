@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from access import authz
 from access.addresses import normalize_email
+from access.directory import Directory, Roles
 from access.errors import NotFound, PolicyViolations, StaleRequest
 from access.model import (
     AREA_NOTE_REQUIRED,
@@ -32,6 +33,7 @@ from access.model import (
     GrantState,
     IdempotencyRecord,
     JsonValue,
+    ParamValue,
     RequestChanges,
     RequestDraft,
     RequestKind,
@@ -44,6 +46,7 @@ from access.notifications import GrantEnding
 from access.policy import (
     PolicyContext,
     Violation,
+    check_answer,
     check_decision_text,
     check_effective,
     check_request,
@@ -99,7 +102,7 @@ class RequestService:
             area = tx.directory.area_of(d.municipality)
             assert area is not None  # checked by the policy
             worker = (
-                grant.worker
+                _corrected(grant.worker, d)
                 if grant is not None
                 else Worker(d.worker_name, d.worker_email, d.worker_job_title, d.municipality)
             )
@@ -124,10 +127,44 @@ class RequestService:
                 updated_at=tx.now,
                 grant_id=grant.id if grant is not None else None,
             )
-            await tx.create(request, action="request.submitted", template="request.submitted")
+            await tx.create(
+                request,
+                action="request.submitted",
+                template="request.submitted",
+                params=_submission_params(request),
+            )
             return request, ref("request", request.id)
 
         return await self.runner.run(actor, "submit", idempotency_key, work, load_request)
+
+    async def check(self, actor: str, draft: RequestDraft) -> list[Violation]:
+        """Every rule :meth:`submit` would check, with what the database knows (another
+        grant or open request of the worker, another change of the grant), without
+        submitting: a form shows them before its summary. Raises AccessDenied like
+        :meth:`submit` (audited)."""
+        actor = normalize_email(actor)
+        if draft.kind is RequestKind.REVOKE:
+            raise ValueError("use revoke_by_municipality for revoke requests")
+
+        async def fn(uow: UnitOfWork, roles: Roles) -> list[Violation]:
+            d = _normalized(draft)
+            grant: Grant | None = None
+            if d.kind is RequestKind.CHANGE:
+                grant = await uow.grants.get(d.grant_id) if d.grant_id else None
+                if grant is None:
+                    deny(authz.may_request_anywhere(roles), actor, "check", target=d.grant_id)
+                    return [
+                        Violation("grant.not_found", "grant_id", {"grant_id": d.grant_id or ""})
+                    ]
+                d = replace(d, municipality=grant.municipality)
+            deny(authz.may_request(roles, d.municipality), actor, "check", target=d.municipality)
+            directory = self.runner.directory
+            ctx = await _gather_context(
+                uow, directory, self.runner.clock.today(), d, grant, exclude=None
+            )
+            return check_request(d, directory, ctx)
+
+        return await self.runner.read(actor, fn)
 
     async def cancel(self, actor: str, request_id: str, *, idempotency_key: str) -> AccessRequest:
         """The requester withdraws a request before it is decided (-> cancelled)."""
@@ -178,23 +215,45 @@ class RequestService:
             if request.state is not RequestState.RETURNED:
                 await tx.not_in_state(request)
             draft = _normalized(_apply_changes(request, changes))
+            if request.kind is RequestKind.CHANGE:  # an empty name or title keeps it
+                draft = replace(
+                    draft,
+                    worker_name=draft.worker_name or request.worker.name,
+                    worker_job_title=draft.worker_job_title or request.worker.job_title,
+                )
+            answer = changes.answer.strip()
             grant = (
                 await tx.uow.grants.get(request.grant_id)
                 if request.kind is RequestKind.CHANGE and request.grant_id
                 else None
             )
             ctx = await _policy_context(tx, draft, grant, exclude=request.id)
-            violations = check_request(draft, tx.directory, ctx)
+            violations = check_answer(answer) + check_request(draft, tx.directory, ctx)
             if violations:
                 raise PolicyViolations(violations)
             worker = replace(
                 request.worker, name=draft.worker_name, job_title=draft.worker_job_title
+            )
+            edited = replace(
+                request,
+                worker=worker,
+                service_areas=draft.service_areas,
+                level=draft.level,
+                start=draft.start,
+                end=draft.end,
+                justification=draft.justification,
+                confirmations=draft.confirmations,
             )
             moved = await tx.move(
                 request,
                 RequestState.PENDING,
                 action="request.resubmitted",
                 template="request.resubmitted",
+                # The answer itself is free text (personal data retention can empty):
+                # kept on the request and in the notification, the audit row says
+                # that there is one and which fields changed.
+                details={"answered": True, "changed": list(_edited_fields(request, edited))},
+                params=_submission_params(edited) | {"answer": answer},
                 worker=worker,
                 service_areas=draft.service_areas,
                 level=draft.level,
@@ -203,6 +262,7 @@ class RequestService:
                 justification=draft.justification,
                 confirmations=draft.confirmations,
                 question=None,
+                answer=answer,
             )
             return moved, ref("request", moved.id)
 
@@ -285,7 +345,12 @@ class RequestService:
             request = await self._pending_decision(
                 tx, actor, request_id, "approve", expected_version
             )
-            violations = check_still_grantable(request.municipality, tx.directory, tx.today)
+            violations = check_still_grantable(
+                request.municipality,
+                tx.directory,
+                tx.today,
+                worker_email=request.worker.email if request.kind is RequestKind.GRANT else None,
+            )
             if violations:
                 raise PolicyViolations(violations)
             moved = await tx.move(
@@ -361,7 +426,7 @@ class RequestService:
         actor = normalize_email(actor)
         text = text.strip()
         # A returned request carries its open question until it is resubmitted.
-        changes: dict[str, Any] = {"question": text} if field == "question" else {}
+        changes: dict[str, Any] = {"question": text, "answer": None} if field == "question" else {}
 
         async def work(tx: Tx) -> tuple[AccessRequest, str]:
             request = await self._pending_decision(tx, actor, request_id, command, expected_version)
@@ -652,24 +717,41 @@ async def _policy_context(
     """Lock the subject and gather what the duplicate / open-request rules need."""
     if draft.kind is RequestKind.CHANGE and grant is not None:
         await tx.uow.lock(f"grant:{grant.id}")
-        requests = await tx.uow.requests.find(
+    else:
+        area = tx.directory.area_of(draft.municipality)
+        if area is not None and draft.worker_email:
+            await tx.uow.lock(f"worker:{area.code}:{draft.worker_email}")
+    return await _gather_context(tx.uow, tx.directory, tx.today, draft, grant, exclude=exclude)
+
+
+async def _gather_context(
+    uow: UnitOfWork,
+    directory: Directory,
+    today: date,
+    draft: RequestDraft,
+    grant: Grant | None,
+    *,
+    exclude: str | None,
+) -> PolicyContext:
+    """What the duplicate / open-request rules need (the caller holds any lock)."""
+    if draft.kind is RequestKind.CHANGE and grant is not None:
+        requests = await uow.requests.find(
             RequestQuery(grant_id=grant.id, states=sorted(OPEN_STATES))
         )
         return PolicyContext(
-            today=tx.today, grant=grant, requests=requests, exclude_request_id=exclude
+            today=today, grant=grant, requests=requests, exclude_request_id=exclude
         )
-    area = tx.directory.area_of(draft.municipality)
+    area = directory.area_of(draft.municipality)
     if area is None or not draft.worker_email:
-        return PolicyContext(today=tx.today, exclude_request_id=exclude)
-    await tx.uow.lock(f"worker:{area.code}:{draft.worker_email}")
-    grants = await tx.uow.grants.find(
+        return PolicyContext(today=today, exclude_request_id=exclude)
+    grants = await uow.grants.find(
         GrantQuery(
             worker_email=draft.worker_email,
             areas=[area.code],
             states=sorted(LIVE_GRANT_STATES),
         )
     )
-    requests = await tx.uow.requests.find(
+    requests = await uow.requests.find(
         RequestQuery(
             worker_email=draft.worker_email,
             areas=[area.code],
@@ -677,8 +759,60 @@ async def _policy_context(
             states=sorted(OPEN_STATES),
         )
     )
-    return PolicyContext(
-        today=tx.today, grants=grants, requests=requests, exclude_request_id=exclude
+    return PolicyContext(today=today, grants=grants, requests=requests, exclude_request_id=exclude)
+
+
+def _corrected(worker: Worker, draft: RequestDraft) -> Worker:
+    """The grant's worker with the name / job title a change corrects (empty: kept)."""
+    return replace(
+        worker,
+        name=draft.worker_name or worker.name,
+        job_title=draft.worker_job_title or worker.job_title,
+    )
+
+
+SUBMISSION_FIELDS = (
+    "worker_name",
+    "worker_job_title",
+    "service_areas",
+    "level",
+    "start",
+    "end",
+    "justification",
+    "confirmations",
+)
+"""What a requester fills in and a resubmit may change (compared for the approver)."""
+
+
+def _submission_params(request: AccessRequest) -> dict[str, ParamValue]:
+    """What the submitted / resubmitted notifications carry beyond the common
+    parameters, so that what a resubmit changed can be shown: the justification and the
+    confirmations (codes, comma-separated)."""
+    return {
+        "justification": request.justification,
+        "confirmations": ",".join(sorted(request.confirmations)),
+    }
+
+
+def _edited_fields(before: AccessRequest, after: AccessRequest) -> tuple[str, ...]:
+    """Names of the fields a resubmit changed (for the audit row: names, no values)."""
+
+    def values(r: AccessRequest) -> tuple[object, ...]:
+        return (
+            r.worker.name,
+            r.worker.job_title,
+            sorted(r.service_areas),
+            r.level,
+            r.start,
+            r.end,
+            r.justification,
+            sorted(r.confirmations),
+        )
+
+    return tuple(
+        name
+        for name, old, new in zip(SUBMISSION_FIELDS, values(before), values(after), strict=True)
+        if old != new
     )
 
 

@@ -6,15 +6,18 @@ the grant ended (KEHA confirmed the account closed), then pseudonymised: names,
 e-mails, job titles and free texts of the grant, its requests, their decisions, KEHA
 rows and notifications are replaced by the person's pseudonymous id or emptied.
 Requests that never became a grant (rejected, cancelled, expired) follow the same
-period from their last change. The audit chain names people only by pseudonymous id
-(:data:`access.audit.PERSON_PREFIX`), so it is not touched and still verifies.
+period from their last change. A grant with an open misuse matter is held, with all
+its requests and the matter, until the matter is closed (001 annex 6 §5: "except where
+a matter is pending"); then the usual period applies. The audit chain names people
+only by pseudonymous id (:data:`access.audit.PERSON_PREFIX`), so it is not touched and
+still verifies.
 
 Pure functions; storage does the writing (``RetentionStore``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,11 +62,20 @@ class RetentionPlan:
 
 
 def plan(
-    grants: Iterable[Grant], requests: Sequence[AccessRequest], *, before: datetime
+    grants: Iterable[Grant],
+    requests: Sequence[AccessRequest],
+    *,
+    before: datetime,
+    held: Collection[str] = frozenset(),
 ) -> RetentionPlan:
     """Grants that ended before ``before`` with all their requests, and requests that
-    ended without a grant before ``before``."""
-    due_grants = sorted(g.id for g in grants if (end := ended_at(g)) is not None and end < before)
+    ended without a grant before ``before``; grants in ``held`` (an open matter) and
+    their requests are not due."""
+    due_grants = sorted(
+        g.id
+        for g in grants
+        if (end := ended_at(g)) is not None and end < before and g.id not in held
+    )
     due = set(due_grants)
     origins = {g.id: g.origin_request_id for g in grants if g.id in due}
     request_ids: set[str] = set(origins.values())
@@ -83,3 +95,4 @@ class RetentionResult:
     grants: int
     requests: int
     people_forgotten: int
+    held: int = 0  # ended grants kept because a misuse matter about them is open

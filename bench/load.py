@@ -214,7 +214,7 @@ async def request_conversation(
         form.content,
         {
             "worker_name": f"Testi Työntekijä {number}",
-            "worker_email": f"bench{conversation}-{number}@example.fi",
+            "worker_email": f"bench{conversation}-{number}@kuopio.example.fi",
             "worker_job_title": "Työvalmentaja",
             "justification": "Asiakastyö kunnan työllisyyspalveluissa.",
         },

@@ -88,7 +88,7 @@ async def measure_notifier(database_url: str, options: Any) -> dict[str, Any]:
                 kind=RequestKind.GRANT,
                 municipality="kuopio",
                 worker_name="Testi Työntekijä",
-                worker_email="notify-model@example.fi",
+                worker_email="notify-model@kuopio.example.fi",
                 worker_job_title="Työvalmentaja",
                 service_areas=(area.service_areas[0],),
                 level=area.access_levels[0],

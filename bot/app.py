@@ -177,10 +177,11 @@ PAGE_HEADERS = {
 
 
 def _page(
-    render: Callable[[Translator, str, Directory], str],
+    render: Callable[[Translator, str, Directory, str | None], str],
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """``GET /privacy`` / ``GET /terms``: HTML in ``?lang=``, else ``Accept-Language``,
-    else ``ATMT_DEFAULT_LOCALE``; with the directory in force (the file before start)."""
+    else ``ATMT_DEFAULT_LOCALE``; with the directory in force (the file before start);
+    ``?area=`` narrows it to the reader's employment area."""
 
     async def page(request: web.Request) -> web.StreamResponse:
         runtime = request.app[RUNTIME]
@@ -192,7 +193,7 @@ def _page(
             runtime.settings.default_locale,
         )
         return web.Response(
-            text=render(runtime.translator, locale, directory),
+            text=render(runtime.translator, locale, directory, request.query.get("area")),
             content_type="text/html",
             charset="utf-8",
             headers=PAGE_HEADERS | {"Content-Language": locale},

@@ -20,7 +20,12 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from access.directory import Directory, DirectoryError, load_directory_file
+from access.directory import (
+    Directory,
+    DirectoryError,
+    directory_warnings,
+    load_directory_file,
+)
 from bot.cli_authority import add_directory_actions as _add_directory_actions
 from bot.cli_authority import register as _add_authority
 from bot.config import Settings
@@ -64,6 +69,8 @@ def cmd_directory_check(args: argparse.Namespace) -> int:
         print_directory_problems(error, source, sys.stdout)
         return EXIT_FAILED
     print(f"{source}: OK – {summary(directory)}")
+    for warning in directory_warnings(directory):
+        print(f"{source}: warning: {warning}")
     return EXIT_OK
 
 

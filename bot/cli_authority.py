@@ -34,7 +34,7 @@ import yaml
 
 from access.audit import CHECKPOINT_PREFIX, Checkpoint, parse_checkpoints
 from access.authority import AuthorityService
-from access.directory import DirectoryError, load_directory_file
+from access.directory import DirectoryError, directory_warnings, load_directory_file
 from access.errors import AccessDenied, AccessError
 from access.keha import table_csv
 from access.locales import DEFAULT_LOCALE, LOCALES
@@ -315,6 +315,8 @@ def cmd_directory_import(args: argparse.Namespace) -> int:
         changes = directory_diff(a.directory, new)
         for change in changes:
             print(change)
+        for warning in directory_warnings(new):
+            print(f"{args.file}: warning: {warning}")
         if args.dry_run:
             print(f"{len(changes)} changes (dry run, nothing stored)")
             return EXIT_OK

@@ -43,12 +43,14 @@ from bot.downloads import DownloadSigner
 from bot.identity import IdentityResolver
 from bot.notifier import Notifier, build_notifier
 from bot.patches import OneReadStateLoader
+from bot.state_storage import StateStorage, StoredClaims
 from dialogs.approvals import ApprovalHandler
 from dialogs.authority import AuthorityChat
 from dialogs.i18n import Translator
 from dialogs.misuse import MisuseChat
 from dialogs.review import ReviewChat
 from dialogs.router import AccessBot
+from dialogs.turn import Claims, LocalClaims
 from storage.audit_keys import bind_audit_key
 from storage.authority import authority_unit_of_work_factory
 from storage.automation import automation_unit_of_work_factory
@@ -254,6 +256,9 @@ def build_chats(
     )
     review = ReviewChat(services.reviews)
     misuse = MisuseChat(services.misuse, services.access)
+    claims: Claims = (
+        StoredClaims(storage.documents) if isinstance(storage, StateStorage) else LocalClaims()
+    )
     bot = AccessBot(
         conversation_state=ConversationState(storage),
         user_state=UserState(storage),
@@ -267,6 +272,7 @@ def build_chats(
         review=review,
         misuse=misuse,
         state_loader=OneReadStateLoader(),
+        claims=claims,
     )
     return Chats(approvals=approvals, authority=authority, review=review, misuse=misuse, bot=bot)
 

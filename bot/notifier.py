@@ -118,6 +118,7 @@ def render_params(
     revoke_reason = str(params.get("revoke_reason") or "")
     level = str(params.get("level") or "")
     kind = str(params.get("kind") or "")
+    outcome = str(params.get("outcome") or "")
     return {
         "number": _code(params.get("number")),  # ours: "2026-000123"
         "worker_name": typed("worker_name", 200),
@@ -143,6 +144,8 @@ def render_params(
         "revoke_reason": m.t(f"manager.revoke_reason.{revoke_reason}")
         if m.has(f"manager.revoke_reason.{revoke_reason}")
         else "–",
+        "outcome": m.t(f"misuse.outcome.{outcome}") if m.has(f"misuse.outcome.{outcome}") else "–",
+        "reported_on": _iso_date(m, params.get("reported_on")),
     }
 
 

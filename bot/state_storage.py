@@ -45,7 +45,13 @@ from botbuilder.dialogs import DialogInstance, DialogState
 
 from storage.bot_state import DocumentConflictError, DocumentWrite, StateDocumentStore
 
-__all__ = ["DIALOG_STACK", "StateStorage", "StorageConflictError", "UnstorableState"]
+__all__ = [
+    "DIALOG_STACK",
+    "StateStorage",
+    "StorageConflictError",
+    "StoredClaims",
+    "UnstorableState",
+]
 
 DIALOG_STACK = "dialogStack"
 _LEGACY_STATE = "botbuilder.dialogs.dialog_state.DialogState"
@@ -228,6 +234,11 @@ class StateStorage(Storage):  # type: ignore[misc]
         super().__init__()
         self._documents = documents
 
+    @property
+    def documents(self) -> StateDocumentStore:
+        """The documents under this storage (for :class:`StoredClaims`)."""
+        return self._documents
+
     async def read(self, keys: Iterable[str] | None) -> dict[str, Any]:
         if not keys:
             return {}
@@ -258,3 +269,17 @@ class StateStorage(Storage):  # type: ignore[misc]
         if keys is None:
             raise TypeError("keys are required when deleting")
         await self._documents.delete(keys)
+
+
+class StoredClaims:
+    """:class:`dialogs.turn.Claims` as rows of the bot's state table, shared by every
+    process on the database: a claim is a row created only if absent."""
+
+    def __init__(self, documents: StateDocumentStore) -> None:
+        self._documents = documents
+
+    async def claim(self, key: str) -> bool:
+        return await self._documents.create(key, {"claimed": True})
+
+    async def release(self, key: str) -> None:
+        await self._documents.delete([key])

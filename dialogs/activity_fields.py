@@ -30,6 +30,7 @@ __all__ = [
     "conversation_id",
     "is_invoke",
     "is_message",
+    "is_personal",
     "locale",
     "log_ids",
     "recipient",
@@ -84,6 +85,14 @@ def is_message(activity: Any) -> bool:
 
 def is_invoke(activity: Any) -> bool:
     return activity_type(activity) == "invoke"
+
+
+def is_personal(activity: Any) -> bool:
+    """Whether the activity's conversation is a 1:1 chat of the bot and one person."""
+    found = conversation(activity)
+    if found is None or getattr(found, "is_group", None):
+        return False
+    return getattr(found, "conversation_type", None) in (None, "", "personal")
 
 
 def channel_id(activity: Any) -> str | None:

@@ -25,7 +25,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import date
 from typing import Any
 
 from botbuilder.core import CardFactory, MessageFactory, TurnContext
@@ -42,7 +43,7 @@ from access.errors import (
     PolicyViolations,
     StaleRequest,
 )
-from access.model import AccessRequest, GrantState, RequestState
+from access.model import AccessRequest, Grant, GrantState, RequestKind, RequestState, Worker
 from access.ports import ConversationRefs
 from access.service import AccessService
 from dialogs import activity_fields as fields
@@ -63,26 +64,67 @@ from dialogs.i18n import Messages
 from dialogs.turn import caller_of, messages_of
 from dialogs.violations import violation_text
 
-__all__ = ["CARD_CONTENT_TYPE", "ApprovalHandler", "changes_between"]
+__all__ = ["CARD_CONTENT_TYPE", "ApprovalHandler", "changes_between", "grant_changes"]
 
 log = logging.getLogger(__name__)
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 INVOKE_BUDGET_SECONDS = 8.0  # Teams gives up after about 10 s
-CHANGE_FIELDS = ("worker_name", "worker_job_title", "service_areas", "level", "start", "end")
+CHANGE_FIELDS = (
+    "worker_name",
+    "worker_job_title",
+    "service_areas",
+    "level",
+    "start",
+    "end",
+    "justification",
+    "confirmations",
+)
+SNAPSHOT_ONLY = frozenset({"justification", "confirmations"})
+"""Parameters only submissions made by this version carry: compared when both have them."""
+GRANT_FIELDS = ("worker_name", "worker_job_title", "service_areas", "level", "end")
+"""What a change request can change of its grant."""
 
 
 def changes_between(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[Change, ...]:
     """Fields whose notification parameters differ between two snapshots."""
     found: list[Change] = []
     for name in CHANGE_FIELDS:
+        if name in SNAPSHOT_ONLY and (name not in old or name not in new):
+            continue
         before, after = str(old.get(name, "")), str(new.get(name, ""))
-        if name == "service_areas":
-            if set(before.split(",")) == set(after.split(",")):
+        if name in ("service_areas", "confirmations"):
+            if set(before.split(",")) - {""} == set(after.split(",")) - {""}:
                 continue
         elif before == after:
             continue
         found.append(Change(name, before, after))
+    return tuple(found)
+
+
+def grant_changes(grant: Grant, request: AccessRequest) -> tuple[Change, ...]:
+    """What a change request asks to change of its grant: each field before -> after."""
+
+    def fields(worker: Worker, areas: Sequence[str], level: str, end: date | None) -> list[str]:
+        return [
+            worker.name,
+            worker.job_title,
+            ",".join(areas),
+            level,
+            end.isoformat() if end else "",
+        ]
+
+    now = fields(grant.worker, grant.service_areas, grant.level, grant.end)
+    asked = fields(request.worker, request.service_areas, request.level, request.end)
+    found: list[Change] = []
+    for name, before, after in zip(GRANT_FIELDS, now, asked, strict=True):
+        same = (
+            set(before.split(",")) == set(after.split(","))
+            if name == "service_areas"
+            else before == after
+        )
+        if not same:
+            found.append(Change(name, before, after))
     return tuple(found)
 
 
@@ -146,17 +188,27 @@ class ApprovalHandler:
             if g.worker.email == request.worker.email and g.origin_request_id != request.id
         )
         question: str | None = None
+        answer: str | None = None
         changes: tuple[Change, ...] = ()
         if request.state is RequestState.PENDING and request.version > 1:
             changes = await self.changes_of(actor, request)
             returned = [d for d in found.decisions if d.outcome.value == "returned"]
             question = returned[-1].text if returned else None
+            answer = request.answer or None
+        # Before -> after of a change while it is on its way (done: the grant has it).
+        asked = (
+            grant_changes(found.grant, request)
+            if request.kind is RequestKind.CHANGE and found.grant is not None and request.is_open
+            else ()
+        )
         return ApprovalView(
             request=request,
             decision=found.last_decision,
             earlier_grants=earlier,
             changes=changes,
             question=question,
+            answer=answer,
+            grant_changes=asked,
             can_decide=denial is None,
             readonly_reason=denial,
             notice=notice,

@@ -6,6 +6,10 @@ asks :class:`access.authority.AuthorityService`, which authorises it; this modul
 turns results and errors into cards and localized messages. Files are reached through
 short-lived signed links (:mod:`bot.downloads`).
 
+Cards show the present: a click updates the card it was on (the overview after a batch
+is made or marked sent, the batch card after confirmations), so no card keeps offering
+a step that is already done.
+
 Idempotency: a card button's key is the card's message id (``reply_to_id``) plus the
 operation, so a double click returns the first result instead of doing it twice.
 """
@@ -37,10 +41,11 @@ from dialogs import activity_fields as fields
 from dialogs.cards.keha import CARD, batch_card, keha_card
 from dialogs.cards.my_data import directory_card, my_data_card, privacy_card
 from dialogs.cards.report import report_card
-from dialogs.charts import bar_chart_png, data_uri
+from dialogs.charts import bar_chart_png, data_uri, month_label
 from dialogs.commands import Command
 from dialogs.downloads import Claim, LinkSigner, Served
 from dialogs.i18n import LOCALES, Messages, Translator
+from dialogs.request_flow import put_card
 from dialogs.turn import caller_email, caller_of, messages_of
 
 __all__ = ["HANDLED", "AuthorityChat"]
@@ -112,7 +117,7 @@ class AuthorityChat:
     async def run(self, turn_context: TurnContext, command: Command) -> None:
         m = messages_of(turn_context)
         if command is Command.PRIVACY:
-            await turn_context.send_activity(_card(self._privacy(m)))
+            await turn_context.send_activity(_card(self._privacy(m, caller_email(turn_context))))
             return
         email = await self._email(turn_context)
         if email is None:
@@ -143,24 +148,29 @@ class AuthorityChat:
         batch_id = value.get("batch") if isinstance(value.get("batch"), str) else ""
         area = value.get("area") if isinstance(value.get("area"), str) else ""
         activity = turn_context.activity
-        card_key = f"{fields.card_message_id(activity) or fields.activity_id(activity)}:{op}"
+        clicked = fields.card_message_id(activity)
+        card_key = f"{clicked or fields.activity_id(activity)}:{op}"
         try:
             if op == "batch" and area:
                 batch = await self.authority.create_batch(
                     email, area, idempotency_key=f"{card_key}:{area}"
                 )
                 await turn_context.send_activity(m.t("keha.created", rows=len(batch.rows)))
-                await self._keha(turn_context, m, email)
+                # The overview clicked shows the new batch (and nothing left to queue).
+                await self._keha(turn_context, m, email, only=area, card_id=clicked)
             elif op == "sent" and batch_id:
                 await self.authority.mark_sent(
                     email, batch_id, idempotency_key=f"{card_key}:{batch_id}"
                 )
                 await turn_context.send_activity(m.t("keha.sent"))
+                # The overview clicked no longer offers "mark sent" for this batch.
+                sent = await self.authority.batch(email, batch_id)
+                await self._keha(turn_context, m, email, only=sent.area, card_id=clicked)
                 await self._batch(turn_context, m, email, batch_id)
             elif op == "open" and batch_id:
                 await self._batch(turn_context, m, email, batch_id)
             elif op in ("confirm", "confirm_all") and batch_id:
-                await self._confirm(turn_context, m, email, batch_id, value, card_key)
+                await self._confirm(turn_context, m, email, batch_id, value, card_key, clicked)
             else:
                 await turn_context.send_activity(m.t("card.expired"))
         except AccessError as error:
@@ -193,12 +203,24 @@ class AuthorityChat:
 
     # ---------------------------------------------------------------- KEHA
 
-    async def _keha(self, turn_context: TurnContext, m: Messages, email: str) -> None:
+    async def _keha(
+        self,
+        turn_context: TurnContext,
+        m: Messages,
+        email: str,
+        *,
+        only: str | None = None,
+        card_id: str | None = None,
+    ) -> None:
+        """The overview of each of the admin's areas (``only``: of that area, updating
+        the card ``card_id`` in place when given)."""
         areas = self.authority.admin_areas(email)
         if not areas:
             raise AccessDenied(email, "keha", "not_admin_in_area")
         user_key = _user_key(turn_context)
         for area in areas:
+            if only is not None and area != only:
+                continue
             pending = await self.authority.pending_handoff(email, area)
             batches = await self.authority.batches(email, area)
             links = {
@@ -208,15 +230,27 @@ class AuthorityChat:
                 )
                 for b in batches[:5]
             }
-            await turn_context.send_activity(
-                _card(keha_card(m, self.authority.directory, area, pending, batches, links))
-            )
+            overview = keha_card(m, self.authority.directory, area, pending, batches, links)
+            if only is not None and card_id:
+                await put_card(turn_context, overview, card_id)
+            else:
+                await turn_context.send_activity(_card(overview))
 
     async def _batch(
-        self, turn_context: TurnContext, m: Messages, email: str, batch_id: str
+        self,
+        turn_context: TurnContext,
+        m: Messages,
+        email: str,
+        batch_id: str,
+        card_id: str | None = None,
     ) -> None:
+        """One batch's card; ``card_id``: update that card in place instead."""
         batch = await self.authority.batch(email, batch_id)
-        await turn_context.send_activity(_card(batch_card(m, self.authority.directory, batch)))
+        shown = batch_card(m, self.authority.directory, batch)
+        if card_id:
+            await put_card(turn_context, shown, card_id)
+        else:
+            await turn_context.send_activity(_card(shown))
 
     async def _confirm(
         self,
@@ -226,6 +260,7 @@ class AuthorityChat:
         batch_id: str,
         value: dict[str, Any],
         card_key: str,
+        clicked: str | None = None,
     ) -> None:
         note = value.get("note") if isinstance(value.get("note"), str) else ""
         assert isinstance(note, str)
@@ -250,7 +285,8 @@ class AuthorityChat:
                     email, row_id, idempotency_key=f"{card_key}:{row_id}", note=note
                 )
             await turn_context.send_activity(m.t("keha.confirmed", count=len(chosen)))
-        await self._batch(turn_context, m, email, batch_id)
+        # The batch card clicked shows the confirmed rows, with nothing left to confirm.
+        await self._batch(turn_context, m, email, batch_id, clicked)
 
     # ------------------------------------------------------------- reports
 
@@ -262,7 +298,13 @@ class AuthorityChat:
         user_key = _user_key(turn_context)
         for area in areas:
             report = await self.authority.report(email, area, first, last)
-            chart = data_uri(bar_chart_png([r for _, r, _ in report.monthly_totals()]))
+            totals = report.monthly_totals()
+            chart = data_uri(
+                bar_chart_png(
+                    [requests for _, requests, _ in totals],
+                    labels=[month_label(month) for month, _, _ in totals],
+                )
+            )
             ident = f"{area}|{first.isoformat()}|{last.isoformat()}"
             await turn_context.send_activity(
                 _card(
@@ -299,19 +341,24 @@ class AuthorityChat:
         directory = self.authority.directory
         await turn_context.send_activity(_card(my_data_card(m, directory, data, url)))
 
-    def _privacy(self, m: Messages) -> dict[str, Any]:
-        """The statement in the reader's language; its web page one click away, in this
-        language and the others (``/privacy?lang=..`` of ``pages_url``)."""
+    def _privacy(self, m: Messages, email: str | None) -> dict[str, Any]:
+        """The statement in the reader's language, naming the controller of the reader's
+        employment areas (by their roles; every area's for anyone else); its web page
+        one click away, in this language and the others (``/privacy?lang=..`` of
+        ``pages_url``, with ``&area=`` when the reader has one area)."""
+        directory = self.authority.directory
+        areas = _areas_of(directory, email)
         links: list[tuple[str, str]] = []
         if self.pages_url:
+            keep = f"&area={next(iter(areas))}" if len(areas) == 1 else ""
             page = f"{self.pages_url}/privacy?lang="
-            links.append((m.t("privacy.in_browser"), page + m.locale))
+            links.append((m.t("privacy.in_browser"), page + m.locale + keep))
             links += [
-                (self.translator.get(code).language_name(code), page + code)
+                (self.translator.get(code).language_name(code), page + code + keep)
                 for code in LOCALES
                 if code != m.locale
             ]
-        return privacy_card(m, self.authority.directory, links)
+        return privacy_card(m, directory, links, areas)
 
     # ----------------------------------------------------------- downloads
 
@@ -345,3 +392,17 @@ class AuthorityChat:
 def _user_key(turn_context: TurnContext) -> str:
     caller = caller_of(turn_context)
     return caller.user_key if caller is not None else ""
+
+
+def _areas_of(directory: Directory, email: str | None) -> frozenset[str]:
+    """The employment areas a person acts in according to the directory (none for a
+    worker or a stranger)."""
+    if not email:
+        return frozenset()
+    roles = directory.roles_of(email)
+    municipal = {
+        area.code
+        for code in roles.requester_for
+        if (area := directory.area_of(code)) is not None
+    }
+    return frozenset(municipal) | roles.decides_in | roles.admin_in

@@ -1,18 +1,27 @@
 """Change an active grant ("muutos" / "ändra" / "change").
 
 Pick the grant (search by name when there are many), then the request form prefilled
-with the grant's service areas, level and end date (the change starts today by
-default), the same validation and summary as a new request, and Confirm submits a
-``change`` request for that grant.
+with the grant's worker name and job title (a correction of either is a change too),
+service areas, level and end date. It offers only what a change can change: not the
+e-mail (the worker's identity: a different person needs a new request, the form says
+so), the municipality or the start (the change takes effect from today, or the grant's
+start if later). The same validation as a new request, with the database's rules
+(another change on its way) at Continue, then the summary, and Confirm submits a
+``change`` request for that grant. The new-request form hands over to this dialog with
+``{"grant_id": ...}`` when the worker already has access: the pick is skipped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import date
 from typing import Any
 
+from botbuilder.core import TurnContext
 from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
 
+from access.errors import AccessDenied
 from access.model import AccessRequest, Grant, RequestDraft, RequestKind
 from access.policy import Violation
 from dialogs import activity_fields as fields
@@ -22,16 +31,22 @@ from dialogs.grant_pick import active_grants, handle_pick, show_pick
 from dialogs.i18n import Messages
 from dialogs.new_request import requester_options
 from dialogs.request_flow import (
+    CHANGE_REQUEST_DIALOG,
     FlowDeps,
     FormDialogMixin,
-    check_draft,
     draft_from_values,
     requester_state,
     resolve_requester,
 )
 from dialogs.turn import messages_of
 
-__all__ = ["ChangeRequestDialog", "grant_snapshot"]
+__all__ = ["ChangeRequestDialog", "change_start", "grant_snapshot"]
+
+
+def change_start(grant: Mapping[str, Any], today: date) -> date:
+    """When a change takes effect: today, or the grant's start if that is later (a
+    change cannot move the start; KEHA's row carries this date)."""
+    return max(date.fromisoformat(grant["start"]), today)
 
 
 def grant_snapshot(grant: Grant) -> dict[str, Any]:
@@ -40,6 +55,7 @@ def grant_snapshot(grant: Grant) -> dict[str, Any]:
         "id": grant.id,
         "worker_name": grant.worker.name,
         "worker_email": grant.worker.email,
+        "worker_job_title": grant.worker.job_title,
         "municipality": grant.municipality,
         "service_areas": list(grant.service_areas),
         "level": grant.level,
@@ -49,7 +65,7 @@ def grant_snapshot(grant: Grant) -> dict[str, Any]:
 
 
 class ChangeRequestDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
-    ID = "manager.change_request"
+    ID = CHANGE_REQUEST_DIALOG
     mode = "change"
 
     def __init__(self, deps: FlowDeps) -> None:
@@ -66,23 +82,24 @@ class ChangeRequestDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
             levels=base.levels,
             confirmations=base.confirmations,
             fixed=[
-                (m.t("manager.field.worker_name"), grant["worker_name"]),
                 (m.t("manager.field.worker_email"), grant["worker_email"]),
                 (
                     m.t("manager.field.municipality"),
                     municipality.name if municipality else grant["municipality"],
                 ),
             ],
-            editable_worker=False,
+            editable_worker=True,  # a correction of the name or job title
             worker_email_input=False,
             municipality_input=False,
+            start_input=False,
+            identity_note=True,
         )
 
     def make_draft(
         self, values: Mapping[str, str], state: Mapping[str, Any], options: FormOptions
     ) -> RequestDraft:
         grant = state["grant"]
-        return draft_from_values(
+        draft = draft_from_values(
             values,
             kind=RequestKind.CHANGE,
             confirmations=options.confirmations,
@@ -90,12 +107,14 @@ class ChangeRequestDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
             worker_email=grant["worker_email"],
             grant_id=grant["id"],
         )
+        return replace(draft, start=change_start(grant, self.deps.today()))
 
     async def precheck(self, draft: RequestDraft, state: Mapping[str, Any]) -> list[Violation]:
-        grants = await active_grants(self.deps, state["email"], state["municipalities"])
-        grant = next((g for g in grants if g.id == state["grant"]["id"]), None)
-        # Another change on its way is checked by the service at Confirm.
-        return check_draft(self.deps, draft, grant=grant)
+        # Every rule, another change of the grant on its way included, at Continue.
+        try:
+            return await self.deps.service.requests.check(state["email"], draft)
+        except AccessDenied:  # no longer a requester there: Confirm will say so
+            return []
 
     async def send(self, draft: RequestDraft, state: Mapping[str, Any], key: str) -> AccessRequest:
         return await self.deps.service.requests.submit(state["email"], draft, idempotency_key=key)
@@ -109,10 +128,28 @@ class ChangeRequestDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
             return await dialog_context.end_dialog()
         state = dialog_context.active_dialog.state
         state.update(requester_state(requester, {}))
+        wanted = options.get("grant_id") if isinstance(options, dict) else None
+        if isinstance(wanted, str):
+            grants = await active_grants(self.deps, requester.email, requester.municipalities)
+            chosen = next((g for g in grants if g.id == wanted), None)
+            if chosen is not None:
+                await self._open_form(context, state, chosen)
+                return Dialog.end_of_turn
         if await show_pick(context, self.deps, state, "change") == 0:
             await context.send_activity(messages_of(context).t("manager.pick.none"))
             return await dialog_context.end_dialog()
         return Dialog.end_of_turn
+
+    async def _open_form(self, context: TurnContext, state: dict[str, Any], grant: Grant) -> None:
+        state["grant"] = grant_snapshot(grant)
+        state["values"] = {
+            "worker_name": grant.worker.name,
+            "worker_job_title": grant.worker.job_title,
+            "service_areas": ",".join(grant.service_areas),
+            "level": grant.level,
+            "end": grant.end.isoformat(),
+        }
+        await self.show_form(context, state, card_id=state.get("card_id"))
 
     async def continue_dialog(self, dialog_context: DialogContext) -> DialogTurnResult:
         context = dialog_context.context
@@ -129,14 +166,7 @@ class ChangeRequestDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
                 return await self.cancel_flow(dialog_context, state)
             if chosen is None or isinstance(chosen, str):
                 return Dialog.end_of_turn
-            state["grant"] = grant_snapshot(chosen)
-            state["values"] = {
-                "service_areas": ",".join(chosen.service_areas),
-                "level": chosen.level,
-                "start": max(chosen.start, self.deps.today()).isoformat(),
-                "end": chosen.end.isoformat(),
-            }
-            await self.show_form(context, state, card_id=state.get("card_id"))
+            await self._open_form(context, state, chosen)
             return Dialog.end_of_turn
         if "grant" in state:
             result = await self.continue_form(dialog_context, state)

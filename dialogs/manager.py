@@ -14,21 +14,26 @@ from typing import Any
 
 from botbuilder.core import ConversationState, TurnContext
 from botbuilder.dialogs import DialogSet
+from botbuilder.schema import AdaptiveCardInvokeResponse
 
 from access.acknowledgements import Acknowledgements
 from access.errors import AccessError
 from access.service import AccessService
+from dialogs import activity_fields as fields
+from dialogs.cards.approval import message_card
 from dialogs.cards.request_form import FORM_CARD, SUMMARY_CARD
 from dialogs.change_request import ChangeRequestDialog
 from dialogs.commands import Command
 from dialogs.my_access import ACK_CARD, MyAccessDialog, acknowledge_from_card
 from dialogs.my_requests import MyRequestsDialog
 from dialogs.new_request import NewRequestDialog
-from dialogs.request_flow import DoneCards, FlowDeps, state_label
+from dialogs.request_flow import DoneCards, FlowDeps, receipt_card, state_label
 from dialogs.revoke_grant import RevokeGrantDialog
 from dialogs.turn import caller_of, messages_of
 
-__all__ = ["MANAGER_CARDS", "ManagerDialogs"]
+__all__ = ["CARD_CONTENT_TYPE", "MANAGER_CARDS", "ManagerDialogs"]
+
+CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 
 MANAGER_CARDS = frozenset(
     {
@@ -68,6 +73,26 @@ class ManagerDialogs:
 
     def dialog_for(self, command: Command | None) -> str | None:
         return self.routes.get(command) if command is not None else None
+
+    async def on_invoke(
+        self, context: TurnContext, action: Mapping[str, Any]
+    ) -> AdaptiveCardInvokeResponse:
+        """The refresh of a receipt: the card as the request is now. Any problem (not
+        the requester's request any more, bad data) answers a short card, never a 500."""
+        m = messages_of(context)
+        identity = caller_of(context)
+        data = action.get("data")
+        card: dict[str, Any] | None = None
+        if identity is not None and identity.email is not None and isinstance(data, dict):
+            try:
+                card = await receipt_card(
+                    m, self.deps, identity.email, data, fields.sender_id(context.activity)
+                )
+            except AccessError:
+                card = None
+        if card is None:
+            card = message_card(m, m.t("manager.card.expired"))
+        return AdaptiveCardInvokeResponse(status_code=200, type=CARD_CONTENT_TYPE, value=card)
 
     async def answer_card(self, context: TurnContext, value: Mapping[str, Any]) -> bool:
         """A click on one of our cards with no dialog running; True when answered."""

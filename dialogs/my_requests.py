@@ -4,13 +4,17 @@
 The list shows the recent requests of the manager's municipalities with a state
 badge; a row opens the details with the history (submitted, decisions, current
 state). A pending or returned request can be cancelled; a returned one can be
-answered: the request form opens prefilled, with the approver's question, and
-Confirm resubmits it (same validation and summary as a new request).
+answered: the request form opens prefilled, with the approver's question and a
+required answer field under it, and Confirm resubmits it with the answer (same
+validation and summary as a new request). A change request's form offers what a change
+can change (its worker's name and job title, not the e-mail or the start).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
+from datetime import date
 from typing import Any
 
 from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
@@ -24,7 +28,7 @@ from access.model import (
     RequestKind,
     RequestState,
 )
-from access.policy import Violation
+from access.policy import Violation, check_answer
 from access.queries import RequestView
 from dialogs import activity_fields as fields
 from dialogs.cards.request_form import CONFIRM_PREFIX, FormOptions
@@ -79,9 +83,7 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
                 municipality.name if municipality else request["municipality"],
             ),
         ]
-        grant_request = request["kind"] == RequestKind.GRANT.value
-        if not grant_request:
-            fixed.insert(1, (m.t("manager.field.worker_name"), request["worker_name"]))
+        change = request["kind"] == RequestKind.CHANGE.value
         return FormOptions(
             mode="resubmit",
             service_areas=base.service_areas,
@@ -89,9 +91,12 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
             confirmations=base.confirmations,
             fixed=fixed,
             question=request.get("question") or None,
-            editable_worker=grant_request,
+            editable_worker=True,  # a grant request's worker, or a change's correction
             worker_email_input=False,
             municipality_input=False,
+            answer_input=True,
+            start_input=not change,
+            identity_note=change,
         )
 
     def make_draft(
@@ -106,17 +111,13 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
             worker_email=request["worker_email"],
             grant_id=request.get("grant_id"),
         )
-        if draft.kind is RequestKind.CHANGE:
-            from dataclasses import replace
-
-            draft = replace(
-                draft,
-                worker_name=request["worker_name"],
-                worker_job_title=request.get("worker_job_title", ""),
-            )
+        if draft.kind is RequestKind.CHANGE and request.get("start"):
+            # A change cannot move the start: it keeps the one it was sent with.
+            draft = replace(draft, start=date.fromisoformat(request["start"]))
         return draft
 
     async def precheck(self, draft: RequestDraft, state: Mapping[str, Any]) -> list[Violation]:
+        answer = check_answer(str(state.get("values", {}).get("answer", "")))
         grant = None
         if draft.kind is RequestKind.CHANGE:
             try:
@@ -126,18 +127,19 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
                 grant = view.grant
             except AccessError:
                 grant = None
-        return check_draft(self.deps, draft, grant=grant, exclude=state["request"]["id"])
+        return answer + check_draft(self.deps, draft, grant=grant, exclude=state["request"]["id"])
 
     async def send(self, draft: RequestDraft, state: Mapping[str, Any], key: str) -> AccessRequest:
         changes = RequestChanges(
-            worker_name=draft.worker_name if draft.kind is RequestKind.GRANT else None,
-            worker_job_title=draft.worker_job_title if draft.kind is RequestKind.GRANT else None,
+            worker_name=draft.worker_name,
+            worker_job_title=draft.worker_job_title,
             service_areas=draft.service_areas,
             level=draft.level,
             start=draft.start,
             end=draft.end,
             justification=draft.justification,
             confirmations=draft.confirmations,
+            answer=str(state["values"].get("answer", "")),
         )
         return await self.deps.service.requests.resubmit(
             state["email"], state["request"]["id"], changes, idempotency_key=key
@@ -388,6 +390,7 @@ def _snapshot(request: AccessRequest) -> dict[str, Any]:
         "worker_job_title": request.worker.job_title,
         "grant_id": request.grant_id,
         "question": request.question or "",
+        "start": request.start.isoformat() if request.start else "",
     }
 
 

@@ -1,8 +1,11 @@
 """New access for a named worker ("uusi" / "ny" / "new").
 
 One card with every field (see :mod:`dialogs.request_flow`), a summary, Confirm:
-one card submission plus one confirmation. Only requesters of a municipality in the
-directory may start it; the municipality list holds only their municipalities.
+one card submission plus one confirmation. Continue already checks what the database
+knows (the worker's access or open request in the area): when the worker already has
+access, the form offers to change it instead (the change dialog takes over). Only
+requesters of a municipality in the directory may start it; the municipality list
+holds only their municipalities.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
 
+from access.errors import AccessDenied
 from access.model import AccessRequest, RequestDraft, RequestKind
 from access.policy import Violation, add_months
 from dialogs import activity_fields as fields
@@ -82,7 +86,10 @@ class NewRequestDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
     async def precheck(self, draft: RequestDraft, state: Mapping[str, Any]) -> list[Violation]:
         municipalities: list[str] = state["municipalities"]
         if draft.municipality in municipalities:
-            return check_draft(self.deps, draft)
+            try:  # every rule, the duplicate worker included, before the summary
+                return await self.deps.service.requests.check(state["email"], draft)
+            except AccessDenied:  # no longer a requester there: Confirm will say so
+                return check_draft(self.deps, draft)
         # No (offered) municipality: the form says so at the input; check the rest
         # against the requester's first municipality so every other problem shows too.
         probe = replace(draft, municipality=municipalities[0])

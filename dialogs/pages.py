@@ -10,6 +10,9 @@ each employment area's controller, its contact and its data protection officer.
 * The language is ``?lang=fi|sv|en``, else the best of ``Accept-Language``, else the
   deployment's default (:func:`page_locale`); every page links to itself in the other
   languages (``?lang=..``), relative links only, so the bot may sit under a path.
+* ``?area=CODE`` (an employment area of the directory) narrows the page to the reader's
+  area: its controller, contact and data protection officer (its contacts on the terms
+  page), with a link to every area's; an unknown code shows every area.
 * One self-contained document: no script, no external style sheet, font or image
   (the host sends a Content-Security-Policy that allows nothing else). Every value is
   escaped with :func:`html.escape`.
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from access.directory import Area, Directory
@@ -30,6 +33,7 @@ __all__ = [
     "PAGES",
     "AreaPrivacy",
     "page_locale",
+    "privacy_markdown",
     "privacy_page",
     "privacy_paragraphs",
     "privacy_rows",
@@ -83,10 +87,22 @@ class AreaPrivacy:
     area_contacts: tuple[str, ...]
 
 
-def privacy_rows(m: Messages, directory: Directory) -> list[AreaPrivacy]:
-    """Every area's controller, contact and data protection officer (``None`` when the
-    directory has no ``privacy`` block for the area), in ``m``'s language."""
-    return [_area_privacy(m, area) for area in directory.areas.values()]
+def privacy_rows(
+    m: Messages, directory: Directory, areas: Collection[str] = ()
+) -> list[AreaPrivacy]:
+    """The controller, contact and data protection officer (``None`` when the directory
+    has no ``privacy`` block for the area) of the reader's ``areas``, or of every area
+    when none of ``areas`` is in the directory; in ``m``'s language."""
+    return [_area_privacy(m, area) for area in _areas(directory, areas)]
+
+
+def _areas(directory: Directory, codes: Collection[str]) -> list[Area]:
+    chosen = [area for area in directory.areas.values() if area.code in codes]
+    return chosen or list(directory.areas.values())
+
+
+def _known_area(directory: Directory, code: str | None) -> str | None:
+    return code if code is not None and code in directory.areas else None
 
 
 def _area_privacy(m: Messages, area: Area) -> AreaPrivacy:
@@ -139,50 +155,101 @@ def page_locale(lang: str | None, accept_language: str | None, default: str) -> 
 
 # --------------------------------------------------------------------- pages
 
+_IN_LANGUAGE = {"fi": "Suomeksi", "sv": "På svenska", "en": "In English"}
 
-def privacy_page(translator: Translator, locale: str, directory: Directory) -> str:
-    """The privacy statement in ``locale``, with every area's controller and contacts."""
+
+def privacy_markdown(translator: Translator, directory: Directory) -> str:
+    """The statement in every language as Markdown, every area's controller listed: the
+    part of docs/privacy.md that ``scripts/privacy_doc.py`` writes."""
+    out: list[str] = []
+    for locale in LOCALES:
+        m = translator.get(locale)
+        intro, *rest = privacy_paragraphs(m, directory)
+        out += [f"## {_IN_LANGUAGE[locale]}: {m.t('privacy.title')}", intro]
+        lines = []
+        for row in privacy_rows(m, directory):
+            if row.controller is not None and row.contact is not None and row.dpo is not None:
+                lines.append(
+                    f"- {row.area}: {row.controller}; {m.t('privacy.contact').lower()} "
+                    f"{row.contact}; {m.t('privacy.dpo').lower()} {row.dpo}"
+                )
+            else:
+                contacts = ", ".join(row.area_contacts)
+                lines.append(f"- {row.area}: {m.t('privacy.missing')} {contacts}")
+        out.append("\n".join(lines))
+        out += [p for text in rest for p in text.split("\n\n") if p.strip()]
+    return "\n\n".join(out) + "\n"
+
+
+def privacy_page(
+    translator: Translator, locale: str, directory: Directory, area: str | None = None
+) -> str:
+    """The privacy statement in ``locale``, with the controller and contacts of ``area``
+    (the reader's), or of every area."""
     m = translator.get(locale)
+    area = _known_area(directory, area)
     intro, *rest = privacy_paragraphs(m, directory)
+    rows = privacy_rows(m, directory, [area] if area else ())
     parts = [
         *_paragraphs(intro),
-        *(_area_section(m, row, privacy=True) for row in privacy_rows(m, directory)),
+        *(_area_section(m, row, privacy=True) for row in rows),
+        *_every_area_link(m, "privacy", locale, area),
         *_paragraphs("\n\n".join(rest)),
     ]
-    return render_page(translator, locale, "privacy", m.t("privacy.title"), parts)
+    return render_page(translator, locale, "privacy", m.t("privacy.title"), parts, area=area)
 
 
-def terms_page(translator: Translator, locale: str, directory: Directory) -> str:
-    """The terms of use in ``locale``, with every area's contacts."""
+def terms_page(
+    translator: Translator, locale: str, directory: Directory, area: str | None = None
+) -> str:
+    """The terms of use in ``locale``, with the contacts of ``area`` or of every area."""
     m = translator.get(locale)
+    area = _known_area(directory, area)
+    rows = privacy_rows(m, directory, [area] if area else ())
     parts = [
         *_paragraphs(m.t("pages.terms.body")),
         f"<h2>{_e(m.t('pages.contacts.title'))}</h2>",
-        *(_area_section(m, row, privacy=False) for row in privacy_rows(m, directory)),
+        *(_area_section(m, row, privacy=False) for row in rows),
+        *_every_area_link(m, "terms", locale, area),
     ]
-    return render_page(translator, locale, "terms", m.t("pages.terms.title"), parts)
+    return render_page(translator, locale, "terms", m.t("pages.terms.title"), parts, area=area)
+
+
+def _every_area_link(m: Messages, page: str, locale: str, area: str | None) -> list[str]:
+    if area is None:
+        return []
+    return [f'<p><a href="{_e(page)}?lang={_e(locale)}">{_e(m.t("pages.every_area"))}</a></p>']
 
 
 def render_page(
-    translator: Translator, locale: str, page: str, heading: str, parts: Iterable[str]
+    translator: Translator,
+    locale: str,
+    page: str,
+    heading: str,
+    parts: Iterable[str],
+    *,
+    area: str | None = None,
 ) -> str:
-    """The whole document: language menu, ``heading``, ``parts`` (HTML), footer links."""
+    """The whole document: language menu, ``heading``, ``parts`` (HTML), footer links.
+    ``area``: the reader's employment area, kept in the language menu's and the footer's
+    links."""
     m = translator.get(locale)
+    keep = f"&area={area}" if area else ""
     # Each language in its own words.
     languages = [(code, translator.get(code).language_name(code)) for code in LOCALES]
     menu = "".join(
-        f'<li><a href="{_e(page)}?lang={code}" hreflang="{code}" lang="{code}"'
+        f'<li><a href="{_e(page)}?lang={code}{_e(keep)}" hreflang="{code}" lang="{code}"'
         + (' aria-current="page"' if code == locale else "")
         + f">{_e(name)}</a></li>"
         for code, name in languages
     )
     alternates = "".join(
-        f'<link rel="alternate" hreflang="{code}" href="{_e(page)}?lang={code}">'
+        f'<link rel="alternate" hreflang="{code}" href="{_e(page)}?lang={code}{_e(keep)}">'
         for code in LOCALES
         if code != locale
     )
     footer = "".join(
-        f'<a href="{name}?lang={locale}"'
+        f'<a href="{name}?lang={locale}{_e(keep)}"'
         + (' aria-current="page"' if name == page else "")
         + f">{_e(m.t(f'pages.{name}.link'))}</a>"
         for name in PAGES

@@ -43,6 +43,7 @@ from access.directory import Directory
 from access.errors import AccessDenied, AccessError, NotFound, PolicyViolations
 from access.model import AccessRequest, RequestDraft, RequestKind, RequestState
 from access.policy import (
+    DECISION_TEXT_MAX,
     JOB_TITLE_MAX,
     JUSTIFICATION_MAX,
     NAME_MAX,
@@ -53,31 +54,40 @@ from access.policy import (
 )
 from access.service import AccessService
 from dialogs import activity_fields as fields
+from dialogs.cards.approval import outcome_line
 from dialogs.cards.request_form import (
     CONFIRM_PREFIX,
     FORM_CARD,
     SUMMARY_CARD,
     FieldError,
     FormOptions,
+    form_closed_card,
     request_form_card,
     request_sent_card,
     request_summary_card,
 )
+from dialogs.cards.status import live_refresh
 from dialogs.connector_errors import connector_failure
 from dialogs.i18n import Messages
 from dialogs.turn import caller_of, messages_of
 from dialogs.violations import code_name, violation_text
 
 __all__ = [
+    "CHANGE_REQUEST_DIALOG",
+    "RECEIPT_CARD",
+    "VERB_RECEIPT",
     "DoneCards",
     "FlowDeps",
     "Requester",
     "card_activity",
+    "close_open_card",
     "draft_from_values",
     "form_errors",
     "new_instance",
     "parse_form",
     "put_card",
+    "receipt_card",
+    "receipt_refresh",
     "requester_state",
     "resolve_requester",
     "summary_facts",
@@ -92,9 +102,14 @@ TEXT_LIMITS = {
     "worker_email": EMAIL_MAX,
     "worker_job_title": JOB_TITLE_MAX,
     "justification": JUSTIFICATION_MAX,
+    "answer": DECISION_TEXT_MAX,
 }
 NAME_FIELDS = ("worker_name", "worker_job_title")
 DONE_LIMIT = 50
+RECEIPT_CARD = "request_receipt"
+VERB_RECEIPT = "atmt.receipt"
+CHANGE_REQUEST_DIALOG = "manager.change_request"
+"""The change dialog's id (the new-request form hands over to it)."""
 
 
 @dataclass(frozen=True)
@@ -235,6 +250,8 @@ def parse_form(
         return item
 
     text_fields: list[str] = ["justification"]
+    if options.answer_input:
+        text_fields.append("answer")
     if options.editable_worker:
         text_fields += ["worker_name", "worker_job_title"]
     if options.worker_email_input:
@@ -294,7 +311,7 @@ def parse_form(
                 FieldError("service_areas", m.t("manager.error.service_area_not_offered"))
             )
         values["service_areas"] = ",".join(kept)
-    for name in ("start", "end"):
+    for name in ("start", "end") if options.start_input else ("end",):
         item = raw(name)
         if item:
             try:
@@ -375,9 +392,18 @@ def check_draft(
 
 
 def summary_facts(
-    m: Messages, directory: Directory, draft: RequestDraft, options: FormOptions
+    m: Messages,
+    directory: Directory,
+    draft: RequestDraft,
+    options: FormOptions,
+    *,
+    answer: str | None = None,
 ) -> list[tuple[str, str]]:
-    facts: list[tuple[str, str]] = list(options.fixed)
+    """What the summary lists; ``answer`` (to the approver's question) comes first."""
+    facts: list[tuple[str, str]] = []
+    if answer is not None:
+        facts.append((m.t("manager.field.answer"), answer))
+    facts += list(options.fixed)
     if options.editable_worker:
         facts.append((m.t("manager.field.worker_name"), draft.worker_name))
     if options.worker_email_input:
@@ -394,7 +420,7 @@ def summary_facts(
         )
     )
     facts.append((m.t("manager.field.level"), code_name(m, directory, "level", draft.level)))
-    if draft.start is not None:
+    if draft.start is not None and options.start_input:
         facts.append((m.t("manager.field.start"), m.format_date(draft.start)))
     if draft.end is not None:
         facts.append((m.t("manager.field.end"), m.format_date(draft.end)))
@@ -450,7 +476,14 @@ class FormDialogMixin:
     ) -> None:
         m = messages_of(context)
         options = self.form_options(m, state)
-        form = request_form_card(m, options, state["values"], errors, instance=state["instance"])
+        form = request_form_card(
+            m,
+            options,
+            state["values"],
+            errors,
+            instance=state["instance"],
+            change_grant=state.get("offer_change"),
+        )
         state["card_id"] = await put_card(context, form, card_id)
         state["step"] = "form"
 
@@ -461,11 +494,15 @@ class FormDialogMixin:
         m = messages_of(context)
         if value.get("atmt_action") == "cancel":
             return await self.cancel_flow(dc, state)
+        if value.get("atmt_action") == "change_grant":
+            return await self.change_instead(dc, state, value)
         options = self.form_options(m, state)
         values, parsed = parse_form(m, value, options)
         state["values"] = values
         draft = self.make_draft(values, state, options)
-        errors = form_errors(m, self.deps.directory, await self.precheck(draft, state), parsed)
+        violations = await self.precheck(draft, state)
+        state["offer_change"] = offer_change(violations)
+        errors = form_errors(m, self.deps.directory, violations, parsed)
         card_id = fields.card_message_id(context.activity) or state.get("card_id")
         if errors:
             await self.show_form(context, state, errors, card_id=card_id)
@@ -474,7 +511,13 @@ class FormDialogMixin:
         summary = request_summary_card(
             m,
             self.mode,
-            summary_facts(m, self.deps.directory, draft, options),
+            summary_facts(
+                m,
+                self.deps.directory,
+                draft,
+                options,
+                answer=values.get("answer", "") if options.answer_input else None,
+            ),
             instance=state["instance"],
             revision=state["revision"],
         )
@@ -503,6 +546,7 @@ class FormDialogMixin:
         try:
             request = await self.send(draft, state, key)
         except PolicyViolations as problem:
+            state["offer_change"] = offer_change(problem.violations)
             errors = form_errors(m, self.deps.directory, problem.violations)
             await self.show_form(context, state, errors, card_id=card_id)
             return DialogTurnResultWaiting
@@ -518,6 +562,8 @@ class FormDialogMixin:
             request.number,
             state_label(m, request.state),
             summary_facts(m, self.deps.directory, draft, options)[:3],
+            state=request.state.value,
+            refresh=receipt_refresh(m, request.id, self.mode, fields.sender_id(context.activity)),
         )
         await put_card(context, receipt, card_id)
         await self.deps.done.remember(
@@ -529,7 +575,19 @@ class FormDialogMixin:
         )
         return await dc.end_dialog(request.id)
 
+    async def change_instead(
+        self, dc: DialogContext, state: dict[str, Any], value: Mapping[str, Any]
+    ) -> DialogTurnResult:
+        """The form offered to change the worker's existing grant and the user chose it:
+        the change dialog takes over with that grant (it checks the grant again)."""
+        grant_id = state.get("offer_change")
+        if not grant_id or value.get("grant_id") != grant_id:
+            await dc.context.send_activity(messages_of(dc.context).t("manager.card.old"))
+            return DialogTurnResultWaiting
+        return await dc.replace_dialog(CHANGE_REQUEST_DIALOG, {"grant_id": grant_id})
+
     async def cancel_flow(self, dc: DialogContext, state: dict[str, Any]) -> DialogTurnResult:
+        await close_open_card(dc.context, state, "cancelled")
         await dc.context.send_activity(messages_of(dc.context).t("cancel.done"))
         return await dc.end_dialog()
 
@@ -556,5 +614,88 @@ class FormDialogMixin:
         return await self.on_summary(dc, state, value)
 
 
+def offer_change(violations: Sequence[Violation]) -> str | None:
+    """The worker's active grant a duplicate points at: the form offers to change it."""
+    for v in violations:
+        if (
+            v.code == "grant.duplicate"
+            and v.params.get("existing_kind") == "grant"
+            and v.params.get("state") == "active"
+        ):
+            return str(v.params["existing"])
+    return None
+
+
 def state_label(m: Messages, state: RequestState) -> str:
     return m.t(f"manager.state.{state.value}")
+
+
+# ------------------------------------------------------------- cards that stay current
+
+
+async def close_open_card(
+    context: TurnContext, state: Mapping[str, Any], reason: str, *, clicked: bool = True
+) -> None:
+    """Turn the dialog's open form or summary into a read-only "closed" card, so that
+    nothing is left to click on a form that is gone (``reason``: ``cancelled`` when the
+    user cancelled, ``interrupted`` when another command ended the dialog).
+    ``clicked``: the turn is a click on that card (else the click, if any, was on
+    another card, and only the card the dialog remembers is closed)."""
+    clicked_id = fields.card_message_id(context.activity) if clicked else None
+    card_id = clicked_id or state.get("card_id")
+    if isinstance(card_id, str) and card_id and state.get("step") in ("form", "summary", "pick"):
+        closed = form_closed_card(messages_of(context), reason)
+        update = card_activity(closed)
+        update.id = card_id
+        try:
+            await context.update_activity(update)
+        except Exception as error:  # the old card stays; the user was told in text
+            log.warning(
+                "could not close a card",
+                extra={"event": "card_close_failed", "error_type": type(error).__name__}
+                | connector_failure(error).log_fields(),
+            )
+
+
+def receipt_refresh(
+    m: Messages, request_id: str, mode: str, user_id: str | None
+) -> dict[str, Any] | None:
+    """The receipt's ``refresh`` for the requester who sent it (None: no Teams id)."""
+    if not user_id:
+        return None
+    data = {"atmt_card": RECEIPT_CARD, "request_id": request_id, "mode": mode}
+    return live_refresh(VERB_RECEIPT, data, [user_id], title=m.t("manager.receipt.refresh"))
+
+
+async def receipt_card(
+    m: Messages, deps: FlowDeps, actor: str, data: Mapping[str, Any], user_id: str | None
+) -> dict[str, Any] | None:
+    """The receipt as it is now (the answer to its refresh); None: not a receipt's data.
+    Raises ``AccessDenied`` / ``NotFound`` for a request the caller may not see."""
+    request_id, mode = data.get("request_id"), data.get("mode")
+    if not isinstance(request_id, str) or not 0 < len(request_id) <= 64:
+        return None
+    if mode not in ("new", "change", "resubmit"):
+        mode = "new"
+    found = await deps.service.queries.get_request(actor, request_id)
+    request = found.request
+    facts = [
+        (m.t("manager.field.worker_name"), request.worker.name),
+        (m.t("manager.field.worker_email"), request.worker.email),
+        (m.t("manager.field.worker_job_title"), request.worker.job_title),
+    ]
+    outcome = (
+        None
+        if request.state is RequestState.PENDING
+        else outcome_line(m, request, found.last_decision)
+    )
+    return request_sent_card(
+        m,
+        str(mode),
+        request.number,
+        state_label(m, request.state),
+        facts,
+        state=request.state.value,
+        outcome=outcome,
+        refresh=receipt_refresh(m, request.id, str(mode), user_id),
+    )

@@ -47,6 +47,7 @@ from dialogs.i18n import Messages
 from dialogs.request_flow import (
     FlowDeps,
     Requester,
+    close_open_card,
     form_errors,
     put_card,
     requester_state,
@@ -252,6 +253,7 @@ class RevokeGrantDialog(Dialog):  # type: ignore[misc]
         return Dialog.end_of_turn
 
     async def _cancel(self, dc: DialogContext) -> DialogTurnResult:
+        await close_open_card(dc.context, dc.active_dialog.state, "cancelled")
         await dc.context.send_activity(messages_of(dc.context).t("cancel.done"))
         return await dc.end_dialog()
 

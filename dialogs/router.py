@@ -4,7 +4,15 @@ Every turn: load the states, have the host remember the conversation and say who
 speaking (:class:`dialogs.turn.CallerSource`), work out the caller's language
 (UserState choice > Teams locale > the area's default > ``ATMT_DEFAULT_LOCALE``), route
 the turn (welcome, help, hint, a typed command or a card's button to its feature, the
-dialog in progress), then save ConversationState and UserState. The host remembers the
+dialog in progress), then save ConversationState and UserState. The welcome, help and
+hint offer what the caller's roles allow (``dialogs.menus``).
+
+One welcome per installation, in the person's language: Teams sends
+``installationUpdate`` and ``conversationUpdate`` (the bot added) at the same moment,
+and only the first carries the client's locale. The welcome goes with an install event
+that says the language (its locale, or a language the person chose before), and is
+claimed first (:class:`dialogs.turn.Claims`, shared by every process), so two events
+arriving together greet once. The host remembers the
 language the user chose with the conversation (again at the end of the turn that
 chose it), so notifications use it too.
 """
@@ -43,11 +51,15 @@ from dialogs.i18n import Messages, Translator, normalize_locale
 from dialogs.input_limits import refusal_for, text_without_mention
 from dialogs.language import PREFERENCES_LOCALE, LanguageDialog
 from dialogs.manager import ManagerDialogs
+from dialogs.menus import Menu, menu_for
 from dialogs.misuse import MisuseChat
+from dialogs.request_flow import VERB_RECEIPT, close_open_card
 from dialogs.review import ReviewChat
 from dialogs.turn import (
     Caller,
     CallerSource,
+    Claims,
+    LocalClaims,
     StateLoader,
     caller_of,
     messages_of,
@@ -58,6 +70,14 @@ from dialogs.turn import (
 __all__ = ["AccessBot"]
 
 log = logging.getLogger(__name__)
+
+
+def _welcome_key(turn_context: TurnContext) -> str | None:
+    """The key of a conversation's welcome (one per installation)."""
+    conversation = fields.conversation_id(turn_context.activity)
+    if conversation is None:
+        return None
+    return f"welcome/{fields.channel_id(turn_context.activity) or ''}/{conversation}"
 
 
 def _card(card: dict[str, Any]) -> Any:
@@ -80,8 +100,11 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         review: ReviewChat | None = None,
         misuse: MisuseChat | None = None,
         state_loader: StateLoader | None = None,
+        claims: Claims | None = None,
     ) -> None:
         super().__init__()
+        # What is done once per conversation across processes (the welcome).
+        self.claims: Claims = claims if claims is not None else LocalClaims()
         self.state_loader = state_loader
         self.review = review
         self.misuse = misuse
@@ -206,22 +229,72 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         await self._installed(turn_context)
 
     async def on_installation_update_remove(self, turn_context: TurnContext) -> None:
-        await self.welcome_state.set(turn_context, {"sent": False})
+        # Uninstalled: a new installation is greeted again.
+        key = _welcome_key(turn_context)
+        if key is not None:
+            await self.claims.release(key)
+        await self.welcome_state.set(turn_context, {})
 
     async def _installed(self, turn_context: TurnContext) -> None:
-        # Teams sends both installationUpdate and conversationUpdate on install:
-        # greet once per installation, then have the host keep the people the
-        # installation reaches (the installer; a team's or group chat's roster), so
-        # that notifications reach them before they write. A roster the connector
-        # could not give is asked for again on the other install event.
+        # Teams sends both installationUpdate and conversationUpdate on install, at the
+        # same moment: greet once per installation (the event that knows the language,
+        # claimed first), then have the host keep the people the installation reaches
+        # (the installer; a team's or group chat's roster), so that notifications reach
+        # them before they write. A roster the connector could not give is asked for
+        # again on the other install event.
         state: dict[str, Any] = dict(await self.welcome_state.get(turn_context, dict))
-        if not state.get("sent"):
-            await turn_context.send_activity(_card(welcome_card(messages_of(turn_context))))
-            state["sent"] = True
-            await self.welcome_state.set(turn_context, state)
+        key = _welcome_key(turn_context)
+        if (
+            key is not None
+            and not state.get("sent")  # greeted before claims were kept
+            and await self._language_known(turn_context)
+            and await self.claims.claim(key)
+        ):
+            menu = (
+                await self.menu_of(turn_context)
+                if fields.is_personal(turn_context.activity)
+                else None  # a team or group chat: nobody's roles in particular
+            )
+            try:
+                await turn_context.send_activity(
+                    _card(welcome_card(messages_of(turn_context), menu))
+                )
+            except Exception:
+                await self.claims.release(key)  # not greeted: the next event may
+                raise
         if not state.get("people") and await self.identities.remember_installation(turn_context):
             state["people"] = True
             await self.welcome_state.set(turn_context, state)
+
+    async def _language_known(self, turn_context: TurnContext) -> bool:
+        """Whether this turn says the person's language: a language they chose with
+        the bot, or the Teams client's locale (``conversationUpdate`` has none)."""
+        activity = turn_context.activity
+        said = [fields.locale(activity), *fields.client_info_locales(activity)]
+        return await self._chosen_locale(turn_context) is not None or any(said)
+
+    # ----------------------------------------------------------------- menus
+
+    async def menu_of(self, turn_context: TurnContext) -> Menu | None:
+        """What the caller is offered by role; ``None`` when they cannot be identified
+        (their e-mail could not be found) or there is no directory."""
+        if self.directory is None:
+            return None
+        caller = await self._caller(turn_context)
+        if caller is None or caller.email is None:
+            return None
+        directory = current_directory(self.directory)
+        worker = (
+            await self.service.queries.is_named_worker(caller.email)
+            if self.service is not None
+            else False
+        )
+        return menu_for(
+            directory,
+            directory.roles_of(caller.email),
+            worker=worker,
+            locale=messages_of(turn_context).locale,
+        )
 
     # -------------------------------------------------------------- messages
 
@@ -239,6 +312,9 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
 
         if command is Command.CANCEL:
             if dialog_context.active_dialog is not None:
+                await close_open_card(
+                    turn_context, dialog_context.active_dialog.state, "cancelled", clicked=False
+                )
                 await dialog_context.cancel_all_dialogs()
                 await turn_context.send_activity(messages.t("cancel.done"))
             else:
@@ -246,13 +322,18 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
             return
         if command is Command.HELP:
             # Help does not end what the user is doing.
-            await turn_context.send_activity(_card(help_card(messages)))
+            menu = await self.menu_of(turn_context)
+            await turn_context.send_activity(_card(help_card(messages, menu)))
             return
         if dialog_context.active_dialog is not None:
             if command is None:
                 await dialog_context.continue_dialog()
                 return
-            await dialog_context.cancel_all_dialogs()  # another command interrupts
+            # Another command interrupts: the form left behind says it is closed.
+            await close_open_card(
+                turn_context, dialog_context.active_dialog.state, "interrupted", clicked=False
+            )
+            await dialog_context.cancel_all_dialogs()
 
         if self.authority is not None:
             if command in AUTHORITY_COMMANDS:
@@ -285,15 +366,19 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
             if self.manager is None or not await self.manager.answer_card(turn_context, value):
                 await turn_context.send_activity(messages.t("card.expired"))
         else:
-            await turn_context.send_activity(_card(hint_card(messages)))
-
+            menu = await self.menu_of(turn_context)
+            await turn_context.send_activity(_card(hint_card(messages, menu)))
 
     # ----------------------------------------------------------- invokes
 
     async def on_adaptive_card_invoke(
         self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue
     ) -> AdaptiveCardInvokeResponse:
-        """``Action.Execute`` (approver cards); others get the protocol's 501."""
+        """``Action.Execute``: the refresh of a receipt (the manager's cards), approver
+        cards; others get the protocol's 501."""
+        action = invoke_value.action if isinstance(invoke_value.action, dict) else {}
+        if self.manager is not None and action.get("verb") == VERB_RECEIPT:
+            return await self.manager.on_invoke(turn_context, action)
         if self.approvals is None:
             return await super().on_adaptive_card_invoke(turn_context, invoke_value)
         return await self.approvals.on_invoke(turn_context, invoke_value)

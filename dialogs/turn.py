@@ -28,6 +28,8 @@ __all__ = [
     "MESSAGES_KEY",
     "Caller",
     "CallerSource",
+    "Claims",
+    "LocalClaims",
     "StateLoader",
     "caller_email",
     "caller_of",
@@ -76,6 +78,35 @@ class CallerSource(Protocol):
         """``members`` (other than the bot) were added to this conversation: keep them
         reachable before they write."""
         ...
+
+
+class Claims(Protocol):
+    """The host's way of doing a thing once, whichever process or turn gets there
+    first (the welcome of a conversation: Teams sends two install events at once)."""
+
+    async def claim(self, key: str) -> bool:
+        """True for the first claim of ``key`` only (until it is released)."""
+        ...
+
+    async def release(self, key: str) -> None:
+        """Forget the claim of ``key`` (unknown keys are ignored)."""
+        ...
+
+
+class LocalClaims:
+    """:class:`Claims` held in this object only: for one process with in-memory state."""
+
+    def __init__(self) -> None:
+        self._held: set[str] = set()
+
+    async def claim(self, key: str) -> bool:
+        if key in self._held:
+            return False
+        self._held.add(key)
+        return True
+
+    async def release(self, key: str) -> None:
+        self._held.discard(key)
 
 
 class StateLoader(Protocol):

@@ -20,6 +20,8 @@ __all__ = ["code_name", "violation_text"]
 
 _DATES = {"agreement_ends", "latest_end", "start", "end", "earliest"}
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
 
 
 def _date(m: Messages, value: object) -> str:
@@ -51,6 +53,11 @@ def violation_text(m: Messages, directory: Directory, violation: Violation) -> s
             params[name] = _date(m, value)
         elif name in ("service_area", "level", "area"):
             params[name] = code_name(m, directory, name, str(value))
+        elif name == "domains":
+            # The municipality's own domains from the directory, shown as written (a
+            # manager must be able to read them); anything else is left out.
+            domains = [d for d in str(value).split(", ") if _DOMAIN.fullmatch(d)]
+            params[name] = ", ".join(domains) or "–"
         elif name == "confirmation":
             params[name] = code_name(m, directory, "requirement", str(value))
         elif name == "state":

@@ -23,6 +23,7 @@ from storage.domain_tables import (
     GRANTS,
     IDEMPOTENCY,
     KEHA_ROWS,
+    MATTERS,
     OUTBOX,
     PEOPLE,
     REQUESTS,
@@ -41,7 +42,15 @@ BOT_STATE = cast(Table, BotState.__table__)
 CONVERSATION_REFS = cast(Table, ConversationRef.__table__)
 
 PERSONAL_PARAMS = frozenset(
-    {"worker_name", "worker_job_title", "note", "reason", "question", "justification"}
+    {
+        "worker_name",
+        "worker_job_title",
+        "note",
+        "reason",
+        "question",
+        "justification",
+        "answer",
+    }
 )
 """Notification parameters that hold names or free text (emptied by retention)."""
 
@@ -107,6 +116,7 @@ class SqlRetention:
         )
         keha = await self._all(select(KEHA_ROWS).where(KEHA_ROWS.c.request_id.in_(request_ids)))
         outbox = await self._all(select(OUTBOX).where(OUTBOX.c.request_id.in_(request_ids)))
+        matters = await self._all(select(MATTERS).where(MATTERS.c.grant_id.in_(grant_ids)))
 
         emails: set[str] = set()
         for r in requests:
@@ -121,6 +131,8 @@ class SqlRetention:
             emails |= _emails([k["worker_email"], k["approved_by"], k["confirmed_by"]])
         for n in outbox:
             emails |= _emails([n["recipient"], *n["params"].values()])
+        for m in matters:
+            emails |= _emails([m["reported_by"], m["closed_by"]])
         refs = await self._people.refs_for(sorted(emails))
 
         def ref(value: str | None) -> str | None:
@@ -138,6 +150,7 @@ class SqlRetention:
                     worker_job_title="",
                     justification="",
                     question=None,
+                    answer=None,
                     requester=ref(r["requester"]),
                     created_by=ref(r["created_by"]),
                 )
@@ -159,6 +172,17 @@ class SqlRetention:
                 update(DECISIONS)
                 .where(DECISIONS.c.id == d["id"])
                 .values(actor=ref(d["actor"]), text="")
+            )
+        for m in matters:
+            await self._session.execute(
+                update(MATTERS)
+                .where(MATTERS.c.id == m["id"])
+                .values(
+                    reported_by=ref(m["reported_by"]),
+                    note="",
+                    closed_by=ref(m["closed_by"]),
+                    closing_note="",
+                )
             )
         for k in keha:
             await self._session.execute(
@@ -261,6 +285,9 @@ class SqlRetention:
             .select_from(BATCHES)
             .where(or_(BATCHES.c.created_by == email, BATCHES.c.sent_by == email)),
             select(func.count()).select_from(OUTBOX).where(OUTBOX.c.recipient == email),
+            select(func.count())
+            .select_from(MATTERS)
+            .where(or_(MATTERS.c.reported_by == email, MATTERS.c.closed_by == email)),
         ]
         for check in checks:
             if (await self._session.execute(check)).scalar_one():

@@ -15,6 +15,9 @@ The store under the bot's conversation and user state; it knows no bot framework
   .. WHERE etag = :old`` statement, which is atomic on SQLite and PostgreSQL: of two
   writers holding the same etag exactly one wins. A single document is one statement
   without BEGIN/COMMIT around it on PostgreSQL.
+* ``create(key, document)``: inserts the document only if no row has the key, in one
+  ``INSERT .. ON CONFLICT DO NOTHING`` statement: of two writers exactly one creates it
+  (True), the other gets False. What is done once (a conversation's welcome) claims so.
 * ``delete(keys)``: unknown keys are ignored.
 
 A document is any JSON value; the etag lives in its own column, never in the document.
@@ -101,6 +104,9 @@ class StateDocumentStore:
             "updated_at": insert.excluded.updated_at,
         }
         self._upsert = insert.on_conflict_do_update(index_elements=["key"], set_=assignments)
+        self._insert_new = insert.on_conflict_do_nothing(index_elements=["key"]).returning(
+            _TABLE.c.key
+        )
         self._upsert_if_etag = insert.on_conflict_do_update(
             index_elements=["key"],
             set_=assignments,
@@ -166,6 +172,19 @@ class StateDocumentStore:
         found = await conn.execute(self._upsert_if_etag, values | {"expected": expected})
         if found.first() is None:
             raise DocumentConflictError(key, expected)
+
+    async def create(self, key: str, document: Any) -> bool:
+        """Insert ``document`` under ``key`` unless a row has the key: True if this call
+        created it. Atomic on SQLite and PostgreSQL (one statement)."""
+        values = {
+            "key": _check_key(key),
+            "document": json.dumps(document, separators=(",", ":"), ensure_ascii=False),
+            "etag": uuid.uuid4().hex,
+            "updated_at": utcnow(),
+        }
+        async with self._autocommit.begin() as conn:
+            found = await conn.execute(self._insert_new, values)
+            return found.first() is not None
 
     async def delete(self, keys: Iterable[str]) -> None:
         """Delete the documents of ``keys`` (unknown keys are ignored)."""

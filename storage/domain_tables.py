@@ -43,6 +43,7 @@ __all__ = [
     "GRANT_EVENTS",
     "IDEMPOTENCY",
     "KEHA_ROWS",
+    "MATTERS",
     "OUTBOX",
     "PEOPLE",
     "REQUESTS",
@@ -124,6 +125,7 @@ class RequestRow(Base):
     revoke_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
     urgent: Mapped[bool] = mapped_column(Boolean)
     question: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     # a revoke: the day the access ends (migration 0012)
@@ -341,6 +343,28 @@ class IdempotencyRow(Base):
     result: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
+class MisuseMatterRow(Base):
+    """A misuse report kept as a matter until it is closed (migration 0014). ``note`` and
+    ``closing_note`` are the only copies of the texts (the audit chain has ids and the
+    outcome code); retention empties them with the grant's other records."""
+
+    __tablename__ = "misuse_matters"
+    __table_args__ = (Index("ix_misuse_matters_area_outcome", "area", "outcome"),)  # open list
+
+    id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    grant_id: Mapped[str] = mapped_column(String(ID), ForeignKey("grants.id"), index=True)
+    area: Mapped[str] = mapped_column(String(CODE))
+    municipality: Mapped[str] = mapped_column(String(CODE))
+    version: Mapped[int] = mapped_column(Integer)
+    reported_by: Mapped[str] = mapped_column(String(EMAIL))
+    reported_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    note: Mapped[str] = mapped_column(Text)
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)  # None: open
+    closing_note: Mapped[str] = mapped_column(Text)
+    closed_by: Mapped[str | None] = mapped_column(String(EMAIL), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
 def _table(model: type[Base]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
@@ -360,3 +384,4 @@ OUTBOX = _table(OutboxRow)
 IDEMPOTENCY = _table(IdempotencyRow)
 PEOPLE = _table(PersonRow)
 DIRECTORY_VERSIONS = _table(DirectoryVersionRow)
+MATTERS = _table(MisuseMatterRow)

@@ -62,6 +62,8 @@ from access.model import (
     KehaBatch,
     KehaRow,
     KehaRowState,
+    MatterOutcome,
+    MisuseMatter,
     Notification,
     RequestKind,
     RequestState,
@@ -80,6 +82,7 @@ from storage.domain_tables import (
     GRANTS,
     IDEMPOTENCY,
     KEHA_ROWS,
+    MATTERS,
     OUTBOX,
     PEOPLE,
     REQUESTS,
@@ -91,6 +94,7 @@ __all__ = [
     "SqlGrantRepository",
     "SqlIdempotencyStore",
     "SqlKehaRepository",
+    "SqlMatterRepository",
     "SqlOutbox",
     "SqlPeople",
     "SqlRequestRepository",
@@ -138,6 +142,7 @@ def _request_values(r: AccessRequest) -> dict[str, Any]:
         "urgent": r.urgent,
         "question": r.question,
         "effective_date": r.effective,
+        "answer": r.answer,
         "created_at": r.created_at,
         "updated_at": r.updated_at,
     }
@@ -178,6 +183,7 @@ def _request(row: Row[Any]) -> AccessRequest:
         urgent=bool(m["urgent"]),
         question=m["question"],
         effective=m["effective_date"],
+        answer=m["answer"],
     )
 
 
@@ -1007,6 +1013,73 @@ class SqlIdempotencyStore(_Repo):
         )
 
 
+# ------------------------------------------------------------------------ misuse matters
+
+
+def _matter_values(m: MisuseMatter) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "grant_id": m.grant_id,
+        "area": m.area,
+        "municipality": m.municipality,
+        "version": m.version,
+        "reported_by": m.reported_by,
+        "reported_at": m.reported_at,
+        "note": m.note,
+        "outcome": m.outcome.value if m.outcome is not None else None,
+        "closing_note": m.closing_note,
+        "closed_by": m.closed_by,
+        "closed_at": m.closed_at,
+    }
+
+
+def _matter(row: Row[Any]) -> MisuseMatter:
+    m = row._mapping
+    return MisuseMatter(
+        id=m["id"],
+        grant_id=m["grant_id"],
+        area=m["area"],
+        municipality=m["municipality"],
+        version=m["version"],
+        reported_by=m["reported_by"],
+        reported_at=m["reported_at"],
+        note=m["note"],
+        outcome=MatterOutcome(m["outcome"]) if m["outcome"] else None,
+        closing_note=m["closing_note"],
+        closed_by=m["closed_by"],
+        closed_at=m["closed_at"],
+    )
+
+
+class SqlMatterRepository(_Repo):
+    async def add(self, matter: MisuseMatter) -> None:
+        await self._session.execute(insert(MATTERS).values(**_matter_values(matter)))
+
+    async def get(self, matter_id: str) -> MisuseMatter | None:
+        rows = await self._rows(select(MATTERS).where(MATTERS.c.id == matter_id))
+        return _matter(rows[0]) if rows else None
+
+    async def update(self, matter: MisuseMatter, *, expected_version: int) -> bool:
+        return await self._compare_and_set(MATTERS, _matter_values(matter), expected_version)
+
+    async def find(
+        self, *, areas: Sequence[str] | None = None, open_only: bool = False
+    ) -> list[MisuseMatter]:
+        statement = select(MATTERS)
+        if areas is not None:
+            statement = statement.where(MATTERS.c.area.in_(list(areas)))
+        if open_only:
+            statement = statement.where(MATTERS.c.outcome.is_(None))
+        statement = statement.order_by(MATTERS.c.reported_at, MATTERS.c.id)
+        return [_matter(r) for r in await self._rows(statement)]
+
+    async def open_grant_ids(self) -> set[str]:
+        rows = await self._rows(
+            select(MATTERS.c.grant_id).where(MATTERS.c.outcome.is_(None)).distinct()
+        )
+        return {r[0] for r in rows}
+
+
 # ------------------------------------------------------------------------ unit of work
 
 
@@ -1041,6 +1114,7 @@ class SqlUnitOfWork:
         self.audit = SqlAuditLog(session, self.people)
         self.outbox = SqlOutbox(session)
         self.idempotency = SqlIdempotencyStore(session)
+        self.matters = SqlMatterRepository(session)
         return self
 
     async def __aexit__(

@@ -22,6 +22,7 @@ from access.directory import Directory
 from access.model import AccessRequest, Decision, DecisionOutcome, Grant, RequestState
 from dialogs.cards.base import Card, card, text, title
 from dialogs.cards.markup import plain
+from dialogs.cards.status import badge, error_line
 from dialogs.i18n import Messages
 from dialogs.violations import code_name
 
@@ -59,6 +60,7 @@ class Change:
     """One field that differs from the version the approvers saw before."""
 
     field: str  # service_areas | level | start | end | worker_name | worker_job_title
+    # | justification | confirmations
     old: str  # raw value: codes comma-separated, ISO dates, text
     new: str
 
@@ -70,6 +72,8 @@ class ApprovalView:
     earlier_grants: tuple[Grant, ...] = ()
     changes: tuple[Change, ...] = ()
     question: str | None = None  # the question answered by a resubmit
+    answer: str | None = None  # the requester's answer to it
+    grant_changes: tuple[Change, ...] = ()  # a change request: the grant now -> asked
     can_decide: bool = False
     readonly_reason: str | None = None  # authz denial reason
     notice: str | None = None  # shown on top (already decided, stale, error)
@@ -96,7 +100,24 @@ def _change_value(m: Messages, directory: Directory, name: str, raw: str) -> str
             return m.format_date(date.fromisoformat(raw))
         except ValueError:
             return "–"
-    return plain(raw, limit=200)
+    if name == "confirmations":
+        codes = [c for c in raw.split(",") if c]
+        return ", ".join(code_name(m, directory, "requirement", c) for c in codes) or "–"
+    return plain(raw, limit=300) or "–"
+
+
+def _change_items(m: Messages, directory: Directory, changes: Sequence[Change]) -> list[Any]:
+    return [
+        text(
+            m.t(
+                "approval.changes.item",
+                field=m.t(f"approval.fact.{change.field}"),
+                old=_change_value(m, directory, change.field, change.old),
+                new=_change_value(m, directory, change.field, change.new),
+            )
+        )
+        for change in changes
+    ]
 
 
 def _fact(m: Messages, key: str, value: str) -> dict[str, str]:
@@ -168,11 +189,9 @@ def _heading(value: str) -> dict[str, Any]:
 
 
 def _notice(value: str, *, error: bool) -> dict[str, Any]:
-    return {
-        "type": "Container",
-        "style": "attention" if error else "emphasis",
-        "items": [text(value, weight="Bolder")],
-    }
+    if error:
+        return error_line(value)
+    return {"type": "Container", "style": "emphasis", "items": [text(value, weight="Bolder")]}
 
 
 def _execute(m: Messages, label_key: str, verb: str, request: AccessRequest) -> dict[str, Any]:
@@ -205,7 +224,7 @@ def _text_form(
     }
     body: list[dict[str, Any]] = [field_input]
     if error:
-        body.insert(0, text(m.t(f"{label_key}.error"), weight="Bolder"))
+        body.append(error_line(m.t(f"{label_key}.error")))
     send = _execute(m, send_key, verb, request)
     send["associatedInputs"] = "auto"
     return {"type": "AdaptiveCard", "body": body, "actions": [send]}
@@ -255,37 +274,34 @@ def approval_card(m: Messages, directory: Directory, view: ApprovalView) -> Card
         body.append(_notice(view.notice, error=view.notice_is_error))
     pending = request.state is RequestState.PENDING
     if pending and view.can_decide:
-        body.append(text(m.t("approval.pending"), weight="Bolder"))
+        body.append(badge("pending", m.t("approval.pending")))
     elif not pending:
-        body.append(
-            _notice(outcome_line(m, request, view.decision), error=False) | {"style": "good"}
-            if request.state in (RequestState.APPROVED, RequestState.QUEUED_FOR_KEHA)
-            else _notice(outcome_line(m, request, view.decision), error=False)
-        )
+        body.append(badge(request.state.value, outcome_line(m, request, view.decision)))
     if pending and not view.can_decide:
         reason_key = f"approval.readonly.{view.readonly_reason or 'not_approver_in_area'}"
         if not m.has(reason_key):
             reason_key = "approval.readonly.not_approver_in_area"
         body.append(text(m.t("approval.readonly", reason=m.t(reason_key)), subtle=True))
+    if view.answer:
+        # The requester's answer first: it is what the approver asked for.
+        body.append(_heading(m.t("approval.answer.title")))
+        if view.question:
+            body.append(
+                text(m.t("approval.answer.question", question=plain(view.question, limit=500)))
+            )
+        body.append(text(m.t("approval.answer.text", answer=plain(view.answer, limit=TEXT_MAX))))
     if view.changes or view.question:
         body.append(_heading(m.t("approval.changes.title")))
-        if view.question:
+        if view.question and not view.answer:
             body.append(
                 text(m.t("approval.changes.question", question=plain(view.question, limit=500)))
             )
-        for change in view.changes:
-            body.append(
-                text(
-                    m.t(
-                        "approval.changes.item",
-                        field=m.t(f"approval.fact.{change.field}"),
-                        old=_change_value(m, directory, change.field, change.old),
-                        new=_change_value(m, directory, change.field, change.new),
-                    )
-                )
-            )
+        body.extend(_change_items(m, directory, view.changes))
         if not view.changes:
             body.append(text(m.t("approval.changes.none"), subtle=True))
+    if view.grant_changes:
+        body.append(_heading(m.t("approval.change.title")))
+        body.extend(_change_items(m, directory, view.grant_changes))
     body.append(_facts(m, directory, request))
     body.append(_heading(m.t("approval.justification")))
     body.append(text(plain(request.justification or "–", limit=TEXT_MAX)))

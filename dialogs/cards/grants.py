@@ -10,6 +10,7 @@ from typing import Any
 from dialogs.cards.base import Card, card, text, title
 from dialogs.cards.markup import literal, plain
 from dialogs.cards.request_form import FieldError, attention
+from dialogs.cards.status import badge
 from dialogs.i18n import Messages
 
 __all__ = [
@@ -299,10 +300,15 @@ def my_access_card(
     m: Messages,
     grants: Sequence[tuple[str, Sequence[tuple[str, str]], str | None]],
     requests: Sequence[Sequence[tuple[str, str]]],
+    *,
+    notice: str | None = None,
 ) -> Card:
     """``grants``: (heading, facts, grant id to acknowledge or None); ``requests``:
-    facts of each open request about the worker."""
+    facts of each open request about the worker; ``notice``: what just happened (the
+    acknowledgement), shown on top."""
     body: list[dict[str, Any]] = [title(m.t("manager.my_access.title"))]
+    if notice:
+        body.append(badge("confirmed", notice))
     actions: list[dict[str, Any]] = []
     if not grants and not requests:
         body.append(text(m.t("manager.my_access.none")))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from access.directory import Area, Directory
@@ -63,13 +63,19 @@ def my_data_card(m: Messages, directory: Directory, data: MyData, json_url: str)
     return card(body, actions)
 
 
-def privacy_card(m: Messages, directory: Directory, links: Sequence[tuple[str, str]] = ()) -> Card:
-    """The privacy statement in the reader's language, with every area's controller,
-    contact and data protection officer; ``links``: (title, URL) buttons to the
-    statement's web page (``/privacy?lang=..``) in this and the other languages."""
+def privacy_card(
+    m: Messages,
+    directory: Directory,
+    links: Sequence[tuple[str, str]] = (),
+    areas: Collection[str] = (),
+) -> Card:
+    """The privacy statement in the reader's language, with the controller, contact and
+    data protection officer of the reader's ``areas`` (every area's when none is
+    known); ``links``: (title, URL) buttons to the statement's web page
+    (``/privacy?lang=..``) in this and the other languages."""
     intro, *rest = privacy_paragraphs(m, directory)
     body: list[dict[str, Any]] = [title(m.t("privacy.title")), text(intro)]
-    for row in privacy_rows(m, directory):
+    for row in privacy_rows(m, directory, areas):
         if row.controller is not None and row.contact is not None and row.dpo is not None:
             facts = [
                 {"title": m.t("privacy.controller"), "value": row.controller},

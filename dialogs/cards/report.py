@@ -7,6 +7,7 @@ from typing import Any
 from access.directory import Directory
 from access.reports import Report
 from dialogs.cards.base import Card, card, text, title
+from dialogs.charts import alt_values
 from dialogs.i18n import Messages
 
 __all__ = ["report_card"]
@@ -33,7 +34,19 @@ def report_card(
                 last=m.format_month(report.last_month),
             )
         ),
-        {"type": "Image", "url": chart, "altText": m.t("report.chart_alt"), "size": "Stretch"},
+        {
+            "type": "Image",
+            "url": chart,
+            # The numbers the bars show, for whoever does not see the picture.
+            "altText": m.t(
+                "report.chart_alt_values",
+                values=alt_values(
+                    [m.format_month(month) for month, _, _ in totals],
+                    [requests for _, requests, _ in totals],
+                ),
+            ),
+            "size": "Stretch",
+        },
         {
             "type": "FactSet",
             "facts": [

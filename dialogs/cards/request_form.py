@@ -15,9 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from access.addresses import EMAIL_MAX
-from access.policy import JOB_TITLE_MAX, JUSTIFICATION_MAX, NAME_MAX, NAME_PATTERN
+from access.policy import (
+    DECISION_TEXT_MAX,
+    JOB_TITLE_MAX,
+    JUSTIFICATION_MAX,
+    NAME_MAX,
+    NAME_PATTERN,
+)
 from dialogs.cards.base import Card, card, text, title
 from dialogs.cards.markup import plain
+from dialogs.cards.status import badge, error_line
 from dialogs.i18n import Messages
 
 __all__ = [
@@ -28,6 +35,7 @@ __all__ = [
     "FieldError",
     "FormOptions",
     "attention",
+    "form_closed_card",
     "request_form_card",
     "request_sent_card",
     "request_summary_card",
@@ -45,6 +53,7 @@ DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 
 # Inputs in the order they appear; errors of other fields go to the top.
 FIELDS: tuple[str, ...] = (
+    "answer",
     "worker_name",
     "worker_email",
     "worker_job_title",
@@ -80,18 +89,15 @@ class FormOptions:
     editable_worker: bool = True  # name and title are inputs
     worker_email_input: bool = True
     municipality_input: bool = True
+    answer_input: bool = False  # the answer to ``question`` (required)
+    start_input: bool = True  # a change cannot move the grant's start
+    identity_note: bool = False  # the e-mail is the identity: a new person, a new request
     extra: Mapping[str, str] = field(default_factory=dict)
 
 
 def attention(value: str) -> dict[str, Any]:
-    return {
-        "type": "TextBlock",
-        "text": value,
-        "wrap": True,
-        "color": "Attention",
-        "size": "Small",
-        "spacing": "None",
-    }
+    """A problem under its field (:func:`dialogs.cards.status.error_line`)."""
+    return error_line(value)
 
 
 def _errors_for(errors: Sequence[FieldError], name: str) -> list[dict[str, Any]]:
@@ -162,14 +168,31 @@ def request_form_card(
     errors: Sequence[FieldError],
     *,
     instance: str,
+    change_grant: str | None = None,
 ) -> Card:
-    """The whole request on one card; ``values`` keyed by input id."""
+    """The whole request on one card; ``values`` keyed by input id. ``change_grant``:
+    the worker already has this active grant, so the card offers to change it
+    instead."""
     body: list[dict[str, Any]] = [
         title(m.t(f"manager.form.title.{options.mode}")),
         text(m.t(f"manager.form.intro.{options.mode}"), subtle=True),
     ]
     if options.question is not None:
         body.append(text(m.t("manager.form.question", question=plain(options.question))))
+
+    def add(element: dict[str, Any], name: str) -> None:
+        body.append(element)
+        body.extend(_errors_for(errors, name))
+
+    get = values.get
+    if options.answer_input:
+        # The answer first, under the question: it is what the approver asked for.
+        add(
+            _text_input(
+                m, "answer", get("answer", ""), max_length=DECISION_TEXT_MAX, multiline=True
+            ),
+            "answer",
+        )
     if options.fixed:
         body.append(
             {
@@ -177,18 +200,16 @@ def request_form_card(
                 "facts": [{"title": label, "value": plain(v)} for label, v in options.fixed],
             }
         )
+    if options.identity_note:
+        body.append(text(m.t("manager.form.identity_note"), subtle=True))
     general = [e for e in errors if e.field not in FIELDS]
     if general:
-        body.append(text(m.t("manager.form.has_errors"), weight="Bolder"))
+        body.append(attention(m.t("manager.form.has_errors")))
         body.extend(attention(e.text) for e in general)
     elif errors:
         body.append(attention(m.t("manager.form.has_errors")))
-
-    def add(element: dict[str, Any], name: str) -> None:
-        body.append(element)
-        body.extend(_errors_for(errors, name))
-
-    get = values.get
+    if change_grant is not None:
+        body.append(text(m.t("manager.form.change_instead"), weight="Bolder"))
     if options.editable_worker:
         add(
             _text_input(
@@ -241,7 +262,7 @@ def request_form_card(
         "service_areas",
     )
     add(_choice_set(m, "level", options.levels, get("level", "")), "level")
-    for name in ("start", "end"):
+    for name in ("start", "end") if options.start_input else ("end",):
         add(
             {
                 "type": "Input.Date",
@@ -270,7 +291,13 @@ def request_form_card(
             {
                 "type": "Input.Toggle",
                 "id": f"{CONFIRM_PREFIX}{code}",
-                "label": m.t("manager.field.confirmation"),
+                # Each toggle its own label: a screen reader says which confirmation.
+                "label": m.t(
+                    "manager.field.confirmation_of",
+                    what=m.t(f"manager.requirement.{code}")
+                    if m.has(f"manager.requirement.{code}")
+                    else code,
+                ),
                 "title": m.t(f"manager.confirm.{code}"),
                 "valueOn": "true",
                 "valueOff": "false",
@@ -281,6 +308,21 @@ def request_form_card(
             }
         )
     body.extend(_errors_for(errors, "confirmations"))
+    offer: list[dict[str, Any]] = []
+    if change_grant is not None:
+        offer.append(
+            {
+                "type": "Action.Submit",
+                "title": m.t("manager.action.change_existing"),
+                "associatedInputs": "none",
+                "data": {
+                    "atmt_card": FORM_CARD,
+                    "atmt_instance": instance,
+                    "atmt_action": "change_grant",
+                    "grant_id": change_grant,
+                },
+            }
+        )
     return card(
         body,
         [
@@ -294,6 +336,7 @@ def request_form_card(
                     "atmt_action": "submit",
                 },
             },
+            *offer,
             {
                 "type": "Action.Submit",
                 "title": m.t("manager.action.cancel"),
@@ -351,12 +394,25 @@ def request_summary_card(
 
 
 def request_sent_card(
-    m: Messages, mode: str, number: str, state_label: str, facts: Sequence[tuple[str, str]]
+    m: Messages,
+    mode: str,
+    number: str,
+    state_label: str,
+    facts: Sequence[tuple[str, str]],
+    *,
+    state: str = "pending",
+    outcome: str | None = None,
+    refresh: dict[str, Any] | None = None,
 ) -> Card:
-    """The receipt that replaces the summary: number, state and what happens next."""
-    return card(
+    """The receipt that replaces the summary: number, state and what happens next.
+
+    With ``refresh`` (:func:`dialogs.cards.status.live_refresh`) Teams asks the bot for
+    the present state whenever the requester sees the card, so a decided request's
+    receipt says the decision (``outcome``) instead of "awaiting decision"."""
+    result = card(
         [
             title(m.t(f"manager.sent.title.{mode}", number=number)),
+            badge(state, state_label),
             {
                 "type": "FactSet",
                 "facts": [
@@ -365,6 +421,21 @@ def request_sent_card(
                 ]
                 + [{"title": label, "value": plain(value)} for label, value in facts],
             },
-            text(m.t(f"manager.sent.next.{mode}")),
+            text(outcome if outcome is not None else m.t(f"manager.sent.next.{mode}")),
+        ]
+    )
+    if refresh is not None:
+        result["refresh"] = refresh
+    return result
+
+
+def form_closed_card(m: Messages, reason: str) -> Card:
+    """What an open form becomes when it is cancelled or closed: read-only, saying so
+    (``reason``: ``cancelled`` or ``interrupted``); nothing on it can be clicked."""
+    return card(
+        [
+            title(m.t("manager.closed.title")),
+            badge("cancelled", m.t("manager.closed.state")),
+            text(m.t(f"manager.closed.{reason}")),
         ]
     )

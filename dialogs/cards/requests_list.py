@@ -8,6 +8,7 @@ from typing import Any
 
 from dialogs.cards.base import Card, card, text, title
 from dialogs.cards.markup import plain
+from dialogs.cards.status import state_badge
 from dialogs.i18n import Messages
 
 __all__ = [
@@ -22,19 +23,6 @@ __all__ = [
 LIST_CARD = "requests_list"
 DETAILS_CARD = "request_details"
 
-# Badge colours of the request states (Adaptive Card TextBlock colours).
-_COLOURS = {
-    "pending": "Accent",
-    "returned": "Warning",
-    "approved": "Good",
-    "queued_for_keha": "Good",
-    "sent_to_keha": "Good",
-    "done": "Good",
-    "rejected": "Attention",
-    "cancelled": "Default",
-    "expired": "Attention",
-}
-
 
 @dataclass(frozen=True)
 class RequestRow:
@@ -48,36 +36,27 @@ class RequestRow:
     when: str  # formatted date of the last change
 
 
-def state_badge(state: str, label: str) -> dict[str, Any]:
-    return {
-        "type": "TextBlock",
-        "text": label,
-        "weight": "Bolder",
-        "color": _COLOURS.get(state, "Default"),
-        "wrap": True,
-    }
-
-
 def requests_list_card(m: Messages, rows: Sequence[RequestRow], *, instance: str) -> Card:
     body: list[dict[str, Any]] = [
         title(m.t("manager.requests.title")),
         text(m.n("manager.requests.intro", len(rows)), subtle=True),
     ]
     for row in rows:
+        details = {
+            "type": "Action.Submit",
+            "title": m.t("manager.action.details"),
+            "data": {
+                "atmt_card": LIST_CARD,
+                "atmt_instance": instance,
+                "atmt_action": "details",
+                "request_id": row.request_id,
+            },
+        }
         body.append(
             {
                 "type": "ColumnSet",
                 "separator": True,
-                "selectAction": {
-                    "type": "Action.Submit",
-                    "title": m.t("manager.action.details"),
-                    "data": {
-                        "atmt_card": LIST_CARD,
-                        "atmt_instance": instance,
-                        "atmt_action": "details",
-                        "request_id": row.request_id,
-                    },
-                },
+                "selectAction": details,
                 "columns": [
                     {
                         "type": "Column",
@@ -107,6 +86,16 @@ def requests_list_card(m: Messages, rows: Sequence[RequestRow], *, instance: str
                         "width": "auto",
                         "items": [state_badge(row.state, row.state_label)],
                     },
+                ],
+            }
+        )
+        # The whole row is clickable, and a visible button says so (keyboard, touch).
+        body.append(
+            {
+                "type": "ActionSet",
+                "spacing": "Small",
+                "actions": [
+                    details | {"title": m.t("manager.action.details_of", number=row.number)}
                 ],
             }
         )

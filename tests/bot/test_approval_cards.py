@@ -119,6 +119,32 @@ CARDS: dict[str, Callable[[Messages], dict[str, Any]]] = {
             can_decide=True,
         ),
     ),
+    "answered": lambda m: approval_card(
+        m,
+        DIRECTORY,
+        ApprovalView(
+            replace(REQUEST, version=3, answer="Ohjaamo <b>"),
+            changes=(
+                Change("justification", "a", "*b*"),
+                Change("confirmations", "worker_agreement", "customer_consent_form"),
+            ),
+            question="Miksi?",
+            answer="Ohjaamo <b>",
+            can_decide=True,
+        ),
+    ),
+    "change": lambda m: approval_card(
+        m,
+        DIRECTORY,
+        ApprovalView(
+            replace(REQUEST, kind=RequestKind.CHANGE, grant_id="g-0"),
+            grant_changes=(
+                Change("worker_name", "Aino", "Aino *Virtanen*"),
+                Change("level", "view", "record"),
+            ),
+            can_decide=True,
+        ),
+    ),
     "readonly": lambda m: approval_card(
         m, DIRECTORY, ApprovalView(REQUEST, readonly_reason="own_request")
     ),
@@ -205,7 +231,8 @@ def test_decided_and_read_only_cards_have_no_buttons(name: str) -> None:
 
 def test_decided_card_says_who_and_when() -> None:
     card = CARDS["approved"](Translator.load().get("en"))
-    said = texts(card)[1]
+    icon, said = texts(card)[1:3]
+    assert icon == "✔"  # the state is said with an icon and words, not by colour alone
     assert said.startswith("Approved by contact@pks\\-area\\.example\\.fi on 15.1.2026 at 10")
 
 

@@ -94,7 +94,9 @@ async def test_return_edit_resubmit_reaches_the_approvers_with_the_change(
     await runtime.service.requests.resubmit(
         MANAGER.email,
         request.id,
-        RequestChanges(level="record", end=new_end if new_end != today else None),
+        RequestChanges(
+            level="record", end=new_end if new_end != today else None, answer="Kirjaus tarvitaan"
+        ),
         idempotency_key="rs-resubmit",
     )
     again = (await connector.wait_for_activities(3, conversation_id=APPROVER_A.conversation_id))[-1]
@@ -103,7 +105,8 @@ async def test_return_edit_resubmit_reaches_the_approvers_with_the_change(
     said = shown(new_card)
     assert "Muutokset palautuksen jälkeen" in said
     assert "Käyttöoikeuden taso: Katselu → Katselu ja kirjaus" in said
-    assert "Hakijalle esitetty kysymys: Miksi tarvitaan" in said
+    assert "Hakijan vastaus kysymykseen\nKysymys: Miksi tarvitaan" in said
+    assert "Vastaus: Kirjaus tarvitaan" in said
     b_card = activity_card(
         (await connector.wait_for_activities(3, conversation_id=APPROVER_B.conversation_id))[-1]
     )

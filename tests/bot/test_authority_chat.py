@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from conftest import StartBot
-from fakes.botapp import make_settings, texts
+from fakes.botapp import card_of, make_settings, texts
 from fakes.connector import FakeConnector
 from fakes.manager_chat import (
     ADMIN,
@@ -20,6 +20,7 @@ from fakes.manager_chat import (
     LAUKAA,
     Chat,
     FixedClock,
+    actions,
     make_active_grant,
     only_card,
     only_text,
@@ -130,12 +131,20 @@ async def test_admin_hands_off_in_chat_with_signed_downloads(
     assert status == 200 and data.startswith(b"\xef\xbb\xbf")
     assert data.decode("utf-8-sig").splitlines()[0].split(";")[0] == m.t("keha.column.batch_id")
 
-    sent = await admin.press(overview, m.t("keha.mark_sent"))
+    sent = await admin.press(overview, m.t("keha.mark_sent"), reply_to_id=card_id)
     assert m.t("keha.sent") in _texts(sent)
-    [batch] = _cards(sent)
+    # The overview clicked is updated in place: the batch is sent, nothing to mark.
+    [updated] = [r for r in sent if r.method == "PUT"]
+    assert updated.activity_id == card_id
+    now = card_of(updated.body)
+    assert m.t("keha.mark_sent") not in [a["title"] for a in actions(now)]
+    assert m.t("keha.open_batch") in [a["title"] for a in actions(now)]
+    [batch] = [card_of(r.body) for r in sent if r.method != "PUT" and r.body.get("attachments")]
     done = await admin.press(batch, m.t("keha.confirm.all"))
     assert m.t("keha.confirmed", count=1) in _texts(done)
-    assert m.t("keha.confirm.done") in texts(_cards(done)[0])
+    [confirmed] = _cards(done)
+    assert m.t("keha.confirm.done") in texts(confirmed)
+    assert not actions(confirmed)  # nothing left to confirm on the batch card
 
 
 async def _legacy_name(db_url: str, grant_id: str, name: str) -> None:
@@ -264,3 +273,12 @@ async def test_reports_directory_my_data_and_privacy(
     facts = json.dumps(privacy, ensure_ascii=False)
     assert "tietosuoja@pks-area.example.fi" in facts  # the area's data protection officer
     assert _cards(await worker.say("dataskydd")) and _cards(await worker.say("privacy"))
+    # The area contact reads the controller of their own employment area.
+    [own] = _cards(await approver.say("tietosuoja"))
+    facts = json.dumps(own, ensure_ascii=False)
+    assert "tietosuoja@pks-area.example.fi" in facts
+    assert "tietosuoja@kuopio-area.example.fi" not in facts
+    links = {a["title"]: a["url"] for a in own["actions"]}
+    assert links[m.t("privacy.in_browser")].endswith(
+        "/privacy?lang=fi&area=pohjoinen-keski-suomi"
+    )

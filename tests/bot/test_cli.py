@@ -41,6 +41,21 @@ def test_directory_check_lists_every_problem_with_its_path(
     assert lines[-1] == f"{bad}: {len(lines) - 1} problems"
 
 
+def test_directory_check_warns_of_a_requester_municipality_without_domains(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["directory", "check", str(EXAMPLE_DIRECTORY)]) == 0
+    assert "warning" not in capsys.readouterr().out
+    bare = tmp_path / "bare.yaml"
+    text = EXAMPLE_DIRECTORY.read_text(encoding="utf-8")
+    bare.write_text(text.replace("email_domains: [laukaa.example.fi], ", ""), encoding="utf-8")
+    assert main(["directory", "check", str(bare)]) == 0  # it loads; Laukaa's requests fail
+    ok, warning = capsys.readouterr().out.splitlines()
+    assert ok.startswith(f"{bare}: OK")
+    assert warning.startswith(f"{bare}: warning: areas[0].municipalities[0].email_domains: ")
+    assert "'laukaa'" in warning
+
+
 def test_directory_check_of_a_missing_file(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

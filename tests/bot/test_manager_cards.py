@@ -211,6 +211,7 @@ SAMPLE_PARAMS: dict[str, Any] = {
     "max_months": 12,
     "latest_end": "2027-01-15",
     "confirmation": "worker_agreement",
+    "domains": "laukaa.example.fi",
     "max_length": 200,
     "length": 201,
     "existing_kind": "request",

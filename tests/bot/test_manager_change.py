@@ -8,10 +8,10 @@ import aiohttp
 import pytest
 from conftest import StartBot
 from fakes.botapp import card_of, make_settings, texts
+from fakes.card_checks import error_text
 from fakes.connector import FakeConnector
 from fakes.manager_chat import (
     LAUKAA,
-    TODAY,
     Chat,
     FixedClock,
     inputs,
@@ -30,7 +30,7 @@ CONFIRMED = {"confirm_customer_consent_form": "true", "confirm_worker_agreement"
 
 
 def _attention(card: dict[str, Any]) -> list[str]:
-    return [e["text"] for e in card["body"] if e.get("color") == "Attention"]
+    return [t for t in map(error_text, card["body"]) if t is not None]
 
 
 async def _start(
@@ -63,9 +63,11 @@ async def test_change_is_prefilled_checked_and_submitted(
     assert fields["service_areas"]["value"] == "youth"
     assert fields["level"]["value"] == "view"
     assert fields["end"]["value"] == grant.end.isoformat()
-    assert fields["start"]["value"] == TODAY.isoformat()
-    assert "worker_name" not in fields and "municipality" not in fields  # fixed
-    assert "Aino Esimerkki" in str(form)
+    # Only what a change can change: the start, the e-mail and the municipality are not.
+    assert "start" not in fields and "worker_email" not in fields
+    assert "municipality" not in fields
+    assert fields["worker_name"]["value"] == "Aino Esimerkki"  # a correction is a change
+    assert m.t("manager.form.identity_note") in texts(form)
 
     # unchanged: the policy says so, at the top
     [update] = await chat.press(
@@ -98,7 +100,7 @@ async def test_change_is_prefilled_checked_and_submitted(
 
 
 @pytest.mark.parametrize("locale", ["fi", "sv", "en"])
-async def test_a_second_change_of_the_same_grant_is_refused_at_confirm(
+async def test_a_second_change_of_the_same_grant_is_refused_at_continue(
     locale: str,
     db_url: str,
     connector: FakeConnector,
@@ -108,31 +110,25 @@ async def test_a_second_change_of_the_same_grant_is_refused_at_confirm(
     chat, m = await _start(db_url, start_bot, connector, http, locale)
     service = service_of(chat.server)
     await make_active_grant(service)
-    summaries = []
-    for _ in range(2):
-        pick = only_card(await chat.say(WORDS[locale]))
-        form = card_of((await chat.press(pick, m.t("manager.action.choose")))[0].body)
-        [update] = await chat.press(
-            form,
-            m.t("manager.action.continue"),
-            CONFIRMED
-            | {
-                "justification": "Lisää tehtäviä",
-                "level": "record",
-            },
-        )
-        summaries.append(card_of(update.body))
-        if len(summaries) == 1:
-            await chat.press(summaries[0], m.t("manager.action.confirm"))
-    [update] = await chat.press(summaries[1], m.t("manager.action.confirm"))
+    fill = CONFIRMED | {"justification": "Lisää tehtäviä", "level": "record"}
+    pick = only_card(await chat.say(WORDS[locale]))
+    form = card_of((await chat.press(pick, m.t("manager.action.choose")))[0].body)
+    summary = card_of((await chat.press(form, m.t("manager.action.continue"), fill))[0].body)
+    await chat.press(summary, m.t("manager.action.confirm"))
     [first] = [
         r for r in await service.queries.list_requests_for(LAUKAA) if r.kind is RequestKind.CHANGE
     ]
+    # The second change is stopped before its summary: the form says why.
+    pick = only_card(await chat.say(WORDS[locale]))
+    form = card_of((await chat.press(pick, m.t("manager.action.choose")))[0].body)
+    [update] = await chat.press(form, m.t("manager.action.continue"), fill)
+    again = card_of(update.body)
+    assert texts(again)[0] == m.t("manager.form.title.change")
     assert m.t(
         "violation.grant.request_open",
         existing=first.number,
         state=m.t("manager.state.pending"),
-    ) in _attention(card_of(update.body))
+    ) in _attention(again)
 
 
 @pytest.mark.parametrize("locale", ["fi", "sv", "en"])

@@ -74,9 +74,15 @@ async def test_worker_sees_access_and_acknowledges_the_terms(
     acks = service.acknowledgements
     assert await acks.acknowledged_at(grant) is None
 
-    done = only_card(await worker.press(card, m.t("manager.action.acknowledge"), {toggle: "true"}))
+    card_id = worker.card_id
+    [update] = await worker.press(card, m.t("manager.action.acknowledge"), {toggle: "true"})
+    # The card the button was on now shows the acknowledgement, with no button left.
+    assert update.method == "PUT" and update.activity_id == card_id
+    done = card_of(update.body)
     when = m.format_datetime(service.clock.now())
     assert m.t("manager.ack.done", when=when) in texts(done)
+    assert m.t("manager.fact.acknowledged") in str(done)
+    assert not [a for a in actions(done) if a["data"].get("atmt_card") == "access_ack"]
     assert await acks.acknowledged_at(grant) == service.clock.now()
     # twice: still one audit row
     await worker.press(card, m.t("manager.action.acknowledge"), {toggle: "true"})
@@ -133,7 +139,9 @@ async def test_acknowledging_a_removed_grant(
     )
     # revoking is still live: the acknowledgement is accepted; a made-up grant is not
     answer = await worker.click(ack["data"] | {f"ack_{grant.id[:32]}": "true"})
-    assert texts(card_of(answer[0].body))[0] == m.t("manager.ack.title")
+    # the card the button was on is the worker's view again, saying it is acknowledged
+    assert texts(card_of(answer[0].body))[0] == m.t("manager.my_access.title")
+    assert m.t("manager.fact.acknowledged") in str(card_of(answer[0].body))
     fake = "0" * 32
     answer = await worker.click(
         {"atmt_card": "access_ack", "atmt_action": "ack", "grant_id": fake, f"ack_{fake}": "true"}

@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 from conftest import StartBot
 from fakes.botapp import card_of, make_settings, texts
+from fakes.card_checks import badges
 from fakes.connector import FakeConnector
 from fakes.manager_chat import (
     APPROVER,
@@ -54,8 +55,10 @@ async def _submit(service: AccessService, name: str, email: str, key: str) -> Ac
 
 
 def _row_action(card: dict[str, Any], request_id: str) -> dict[str, Any]:
-    [action] = [a for a in actions(card) if a["data"].get("request_id") == request_id]
-    return action
+    # The row is clickable and has a visible button: both send the same.
+    found = [a for a in actions(card) if a["data"].get("request_id") == request_id]
+    assert found and all(a["data"] == found[0]["data"] for a in found)
+    return found[0]
 
 
 async def _start(
@@ -88,8 +91,8 @@ async def test_list_details_and_cancel(
     shown = texts(listing)
     assert shown[0] == m.t("manager.requests.title")
     assert m.t("manager.state.pending") in shown and m.t("manager.state.rejected") in shown
-    badges = {e["text"]: e["color"] for e in _badges(listing)}
-    assert badges[m.t("manager.state.rejected")] == "Attention"
+    shown_badges = {words: (style, icon) for style, icon, words in badges(listing)}
+    assert shown_badges[m.t("manager.state.rejected")] == ("attention", "✖")
 
     details = card_of((await chat.click(_row_action(listing, second.id)["data"]))[0].body)
     assert m.t("manager.history.rejected", who=APPROVER) + " – Ei tarvetta" in str(details)
@@ -110,23 +113,6 @@ async def test_list_details_and_cancel(
     # the same click again: the request changed since, nothing is done
     again = await chat.press(details, m.t("manager.action.cancel_request_confirm"))
     assert m.t("manager.error.changed_since") in [r.body.get("text") for r in again]
-
-
-def _badges(card: dict[str, Any]) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("type") == "TextBlock" and "color" in node:
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
-
-    walk(card)
-    return found
 
 
 @pytest.mark.parametrize("locale", ["fi", "sv", "en"])
@@ -154,15 +140,17 @@ async def test_answer_a_returned_request(
     assert fields["worker_name"]["value"] == "Aino Esimerkki"
     assert fields["justification"]["value"] == "Asiakastyö"
     assert fields["confirm_worker_agreement"]["value"] == "true"
-    # a problem first, then the answer
+    # problems first (no answer, no justification), then the answer
     [update] = await chat.press(form, m.t("manager.action.continue"), {"justification": ""})
     again = card_of(update.body)
     assert m.t("violation.text.required", field=m.t("manager.field.justification")) in texts(again)
+    assert m.t("violation.text.required", field=m.t("manager.field.answer")) in texts(again)
     [update] = await chat.press(
         again,
         m.t("manager.action.continue"),
         {
             "justification": "Ohjaamon nuorten asiakkaiden ohjaus",
+            "answer": "Ohjaamon nuorten ohjaukseen",
         },
     )
     summary = card_of(update.body)
@@ -170,6 +158,7 @@ async def test_answer_a_returned_request(
     view = await service.queries.get_request(LAUKAA, request.id)
     assert view.request.state is RequestState.PENDING
     assert view.request.justification == "Ohjaamon nuorten asiakkaiden ohjaus"
+    assert view.request.answer == "Ohjaamon nuorten ohjaukseen"
     assert texts(receipt)[0] == m.t("manager.sent.title.resubmit", number=request.number)
 
 

@@ -11,6 +11,7 @@ import aiohttp
 import pytest
 from conftest import StartBot
 from fakes.botapp import card_of, make_settings, texts
+from fakes.card_checks import error_text
 from fakes.connector import FakeConnector
 from fakes.manager_chat import (
     LAUKAA,
@@ -23,7 +24,7 @@ from fakes.manager_chat import (
     service_of,
 )
 
-from access.model import RequestState
+from access.model import RequestDraft, RequestKind, RequestState
 from access.policy import add_months
 from dialogs.i18n import Messages, Translator
 
@@ -44,15 +45,15 @@ GOOD = {
 
 
 def _errors_under(card: dict[str, Any], input_id: str) -> list[str]:
-    """Attention TextBlocks right after the input ``input_id`` in the body."""
+    """Error boxes right after the input ``input_id`` in the body."""
     body = card["body"]
     [index] = [i for i, e in enumerate(body) if e.get("id") == input_id]
     out: list[str] = []
     for element in body[index + 1 :]:
-        if element.get("type") == "TextBlock" and element.get("color") == "Attention":
-            out.append(element["text"])
-        else:
+        said = error_text(element)
+        if said is None:
             break
+        out.append(said)
     return out
 
 
@@ -248,12 +249,29 @@ async def test_a_duplicate_found_at_confirm_brings_the_form_back(
     http: aiohttp.ClientSession,
 ) -> None:
     chat, m = await _start(db_url, start_bot, connector, http, locale)
-    for _ in range(2):
-        form = only_card(await chat.say(WORDS[locale]))
-        form_id = chat.card_id
-        summary = card_of((await chat.press(form, m.t("manager.action.continue"), GOOD))[0].body)
-        [update] = await chat.press(summary, m.t("manager.action.confirm"), reply_to_id=form_id)
-    [first] = await service_of(chat.server).queries.list_requests_for(LAUKAA)
+    form = only_card(await chat.say(WORDS[locale]))
+    form_id = chat.card_id
+    summary = card_of((await chat.press(form, m.t("manager.action.continue"), GOOD))[0].body)
+    # Someone else asks for the same worker while the summary is open.
+    service = service_of(chat.server)
+    first = await service.requests.submit(
+        "manager2@laukaa.example.fi",
+        RequestDraft(
+            kind=RequestKind.GRANT,
+            municipality="laukaa",
+            worker_name="Aino Esimerkki",
+            worker_email="aino.esimerkki@laukaa.example.fi",
+            worker_job_title="Ohjaaja",
+            service_areas=("youth",),
+            level="view",
+            start=TODAY,
+            end=TODAY + timedelta(days=30),
+            justification="Ohjaamo",
+            confirmations=frozenset({"customer_consent_form", "worker_agreement"}),
+        ),
+        idempotency_key="elsewhere",
+    )
+    [update] = await chat.press(summary, m.t("manager.action.confirm"), reply_to_id=form_id)
     again = card_of(update.body)
     assert texts(again)[0] == m.t("manager.form.title.new")
     assert _errors_under(again, "worker_email") == [
@@ -420,8 +438,9 @@ async def test_help_card_buttons_start_the_dialogs(
         if block.get("type") == "ActionSet"
         for a in block["actions"]
     }
-    assert set(buttons) == {"new", "change", "revoke", "my_requests", "my_access"}
-    assert buttons["new"]["title"] == m.t("manager.button.new")
+    # The municipal manager's own commands (dialogs.menus), not a worker's.
+    assert set(buttons) == {"new", "change", "revoke", "my_requests", "review", "misuse"}
+    assert buttons["new"]["title"] == m.t("menu.button.new")
     form = only_card(await chat.click(buttons["new"]["data"]))
     assert texts(form)[0] == m.t("manager.form.title.new")
     assert only_text(await chat.click(buttons["my_requests"]["data"])) == m.t(

@@ -9,6 +9,7 @@ import aiohttp
 import pytest
 from conftest import StartBot
 from fakes.botapp import card_of, make_settings, texts
+from fakes.card_checks import error_text
 from fakes.connector import FakeConnector
 from fakes.manager_chat import (
     LAUKAA,
@@ -102,7 +103,7 @@ async def test_revoke_form_problems_are_shown_at_the_fields(
     async def errors(fill: dict[str, str]) -> list[str]:
         [update] = await chat.press(form, m.t("manager.action.continue"), fill)
         card = card_of(update.body)
-        return [e["text"] for e in card["body"] if e.get("color") == "Attention"]
+        return [t for t in map(error_text, card["body"]) if t is not None]
 
     assert await errors({"reason": "other", "note": ""}) == [m.t("manager.error.note_required")]
     assert await errors({"reason": "misuse"}) == [m.t("manager.error.reason_not_offered")]

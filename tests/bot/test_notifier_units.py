@@ -61,6 +61,8 @@ PARAMS = {
     "cause": "superseded_by_revoke",
     "batch_id": "b-1",
     "pending_limit_days": 14,
+    "outcome": "unfounded",
+    "reported_on": "2026-01-14",
 }
 
 

@@ -14,6 +14,7 @@
 //     {"as": "manager", "do": "send", "text": "apua"},        // type in the compose box + Enter
 //     {"as": "manager", "do": "waitCard", "text": ["Ohje", "How to use the bot"]},
 //     {"as": "manager", "do": "click", "button": "Vaihda kieli"},   // a button of the last card
+//     {"as": "manager", "do": "click", "button": "Näytä hakemus", "prefix": true},  // starts with
 //     {"as": "manager", "do": "fill", "label": "Sukunimi", "value": "Esimerkki"},
 //     {"as": "manager", "do": "check", "label": "Nuoret"},   // checkbox (role "radio" too)
 //     {"as": "manager", "do": "select", "label": "Kunta", "option": "Laukaa"},
@@ -210,7 +211,10 @@ async function main() {
         case "click": {
           // A button of a card (the Fluent renderer: <button><div class="ac-pushButton-content">),
           // by its whole title; the last one = the newest card.
-          const title = new RegExp(`^\\s*${escapeRegExp(step.button)}\\s*$`);
+          // "prefix": true matches a title that starts with the text ("Show request 2026-…").
+          const title = step.prefix
+            ? new RegExp(`^\\s*${escapeRegExp(step.button)}`)
+            : new RegExp(`^\\s*${escapeRegExp(step.button)}\\s*$`);
           const button = page
             .locator("button")
             .filter({ has: page.locator('[class*="ac-pushButton"]') })

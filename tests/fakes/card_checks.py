@@ -87,3 +87,32 @@ def check_adaptive_card(card: dict[str, Any]) -> list[dict[str, Any]]:
             assert not node["title"].startswith(CATALOG_PREFIXES), node["title"]
     assert len(input_ids) == len(set(input_ids)), "input ids must be unique"
     return found
+
+
+def _words(box: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """(icon, texts) of a status box of ``dialogs.cards.status`` (icon column, words)."""
+    items = box.get("items") or []
+    if box.get("type") != "Container" or len(items) != 1 or items[0].get("type") != "ColumnSet":
+        return None
+    columns = items[0].get("columns") or []
+    if len(columns) != 2:
+        return None
+    icon = [i.get("text", "") for i in columns[0].get("items", [])]
+    words = [i.get("text", "") for i in columns[1].get("items", [])]
+    return (icon[0], words) if icon and words else None
+
+
+def error_text(element: dict[str, Any]) -> str | None:
+    """The text of a server-found error (an attention box with a warning sign), else None."""
+    found = _words(element) if element.get("style") == "attention" else None
+    return found[1][0] if found is not None and found[0] == "⚠" else None
+
+
+def badges(card: Any) -> list[tuple[str, str, str]]:
+    """(style, icon, first words) of every status box of a card, in order."""
+    found: list[tuple[str, str, str]] = []
+    for node in nodes(card):
+        words = _words(node)
+        if words is not None and "style" in node:
+            found.append((node["style"], words[0], words[1][0]))
+    return found

@@ -78,6 +78,8 @@ async def approved_change(s: Services, grant: Grant) -> AccessRequest:
             s.clock.today(),
             kind=RequestKind.CHANGE,
             grant_id=grant.id,
+            worker_name="",  # no correction: the grant's name and job title stay
+            worker_job_title="",
             service_areas=("youth",),
             level="record",
             end=grant.end - timedelta(days=30),

@@ -11,9 +11,12 @@ from lifecycle_support import ADMIN, APPROVER, MANAGER, PKS, FixedClock, draft, 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from access.model import GrantState
+from access.misuse import MisuseReports
+from access.model import GrantState, MatterOutcome
+from access.ports import UuidIds
 from storage.domain_tables import PEOPLE
 from storage.models import BotState, ConversationRef
+from storage.repositories import unit_of_work_factory
 
 
 async def _close(s, grant, note: str) -> None:  # type: ignore[no-untyped-def]
@@ -116,3 +119,43 @@ async def test_retention_forgets_old_people_and_audit_still_verifies(
     assert all("@" not in json.dumps(r.entry.details) for r in records)
     assert all(r.entry.actor == "system" or r.entry.actor.startswith("person:") for r in records)
     assert timedelta(0) <= clock.current - records[-1].entry.at
+
+
+async def test_an_open_misuse_matter_holds_the_records_until_it_is_closed(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """001 annex 6 §5: "except where a matter is pending"."""
+    clock = FixedClock(datetime(2021, 3, 2, 8, 30, tzinfo=UTC))
+    s = make_services(session_factory, example_directory(), clock=clock)
+    reports = MisuseReports(
+        unit_of_work_factory(session_factory), example_directory(), clock, UuidIds()
+    )
+    grant = await open_grant(s, 1)
+    report = await reports.report(
+        MANAGER, grant.id, "Hakuja ilman asiakkuutta", idempotency_key=key("m")
+    )
+    await _close(s, grant, "Suljettu")  # the grant ended in 2021, the matter is open
+
+    clock.current = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    held = await s.authority.run_retention()
+    assert (held.grants, held.requests, held.people_forgotten, held.held) == (0, 0, 0, 1)
+    kept = await all_text(session_factory)
+    for needle in ("worker1@laukaa.example.fi", "testi työntekijä1", "hakuja ilman asiakkuutta"):
+        assert needle in kept, needle
+    assert (await s.authority.verify_audit()).ok
+
+    await reports.close(
+        APPROVER, report.matter_id, MatterOutcome.ACCESS_REVOKED, idempotency_key=key("c")
+    )
+    released = await s.authority.run_retention()
+    assert (released.grants, released.requests, released.held) == (1, 2, 0)
+    assert released.people_forgotten == 1  # the worker; the manager is in the directory
+    after = await all_text(session_factory)
+    for needle in ("worker1@laukaa.example.fi", "testi työntekijä1", "hakuja ilman asiakkuutta"):
+        assert needle not in after, needle
+    assert (await s.authority.verify_audit()).ok
+    assert (await s.access.queries.verify_audit(ADMIN)).ok
+    records = await s.authority.audit_records()
+    actions = [r.entry.action for r in records]
+    assert "grant.misuse_reported" in actions and "misuse.closed" in actions
+    assert records[-1].entry.details["held_for_matters"] == 0

@@ -228,7 +228,9 @@ async def _return(s: AccessService, actor: str, t: Target, w: World) -> Any:
 
 
 async def _resubmit(s: AccessService, actor: str, t: Target, w: World) -> Any:
-    changes = RequestChanges(justification="Ohjaamon asiakasohjaus ja uraohjaus")
+    changes = RequestChanges(
+        justification="Ohjaamon asiakasohjaus ja uraohjaus", answer="Ohjaamossa"
+    )
     return await s.requests.resubmit(actor, t.ident, changes, idempotency_key=w.key())
 
 

@@ -47,6 +47,7 @@ async def test_report_tells_both_contacts_once_and_the_approver_revokes(
         ("requester", MANAGER2),
         ("approver", APPROVER),
         ("approver", DEPUTY),
+        ("admin", ADMIN),
     }
     entries = await s.access.queries.verify_audit(ADMIN)
     assert entries.ok

@@ -160,3 +160,21 @@ async def test_concurrent_unconditional_writes_all_succeed(
     async with engine.connect() as conn:
         count = (await conn.execute(select(func.count()).select_from(BotState))).scalar_one()
     assert count == 1
+
+
+async def test_create_makes_a_document_once_among_concurrent_processes(
+    store: StateDocumentStore, second_engine: AsyncEngine
+) -> None:
+    """What is done once (a conversation's welcome) is claimed by creating its row: of
+    many callers in two processes at once, exactly one creates it."""
+    other = StateDocumentStore(second_engine)
+    results = await asyncio.gather(
+        *(s.create("welcome/msteams/a:1", {"claimed": True}) for s in (store, other) * 4)
+    )
+    assert sorted(results) == [False] * 7 + [True]
+    assert (await store.read(["welcome/msteams/a:1"]))["welcome/msteams/a:1"].document == {
+        "claimed": True
+    }
+    assert await store.create("welcome/msteams/a:1", {}) is False  # kept until deleted
+    await store.delete(["welcome/msteams/a:1"])
+    assert await other.create("welcome/msteams/a:1", {}) is True

@@ -13,6 +13,8 @@ before and checks, with oracles written here independently of the service:
   other audit row;
 * the outbox gained exactly the notifications each transition implies;
 * grants change only with the request transition that implies it;
+* a done change carries its corrected name and job title to the grant (the e-mail, the
+  worker's identity, never changes), and KEHA's row has them;
 * the audit chain verifies; no live grant without a done grant request; at most one
   live grant or open grant request per worker and area; KEHA rows follow requests;
 * replaying a command with its idempotency key returns the first result and changes
@@ -137,14 +139,14 @@ def expected_notifications(
         return "request.submitted", [R, W, AP]
     frm = prev["state"]
     if to == "cancelled":
-        return "request.cancelled", [R, AP]
+        return "request.cancelled", [R, W, AP]
     if to == "expired":
-        return "request.expired", [R]
+        return "request.expired", [R, W]
     table = {
         ("returned", "pending"): ("request.resubmitted", [R, AP]),
         ("pending", "returned"): ("request.returned", [R]),
         ("pending", "approved"): ("request.approved", [R, W, AD]),
-        ("pending", "rejected"): ("request.rejected", [R]),
+        ("pending", "rejected"): ("request.rejected", [R, W]),
         ("approved", "queued_for_keha"): ("request.queued", [R]),
         ("queued_for_keha", "sent_to_keha"): ("request.sent_to_keha", [R]),
     }
@@ -382,6 +384,45 @@ class LifecycleMachine(RuleBasedStateMachine):
             lambda key: self.service.requests.submit(actor, d, idempotency_key=key),
         )
 
+    @precondition(lambda self: any(g["state"] == "active" for g in self.state["grants"]))
+    @rule(actor=actor_for(MANAGER, MANAGER2), data=st.data())
+    def submit_correction(self, actor: str, data: st.DataObject) -> None:
+        """A correction: the same scope, a corrected name and/or job title."""
+        active = [g for g in self.state["grants"] if g["state"] == "active"]
+        grant = data.draw(st.sampled_from(active))
+        d = self.correction(grant, data)
+        denied = grant["municipality"] not in self.roles(actor).requester_for
+        self.execute(
+            "correct",
+            actor,
+            denied,
+            lambda key: self.service.requests.submit(actor, d, idempotency_key=key),
+        )
+
+    def correction(self, grant: dict[str, Any], data: st.DataObject) -> RequestDraft:
+        name, title = data.draw(
+            st.sampled_from(
+                [
+                    (grant["worker_name"] + "-Virtanen", ""),
+                    ("", "Erityisasiantuntija"),
+                    ("Aino Virtanen", "Ohjaaja"),
+                ]
+            )
+        )
+        today = self.clock.today()
+        return RequestDraft(
+            kind=RequestKind.CHANGE,
+            grant_id=grant["id"],
+            worker_name=name,
+            worker_job_title=title,
+            service_areas=tuple(grant["service_areas"]),
+            level=grant["level"],
+            start=today,
+            end=grant["end_date"],
+            justification="Nimi korjattu",
+            confirmations=frozenset(self.directory.areas[grant["area"]].requires),
+        )
+
     @precondition(lambda self: self.state["requests"])
     @rule(actor=actor_for(MANAGER, MANAGER2), data=st.data())
     def cancel(self, actor: str, data: st.DataObject) -> None:
@@ -422,7 +463,9 @@ class LifecycleMachine(RuleBasedStateMachine):
     def resubmit(self, actor: str, data: st.DataObject) -> None:
         row = data.draw(st.sampled_from(self.requests()))
         denied = row["municipality"] not in self.roles(actor).requester_for
-        changes = RequestChanges(level="record" if row["level"] == "view" else "view")
+        changes = RequestChanges(
+            level="record" if row["level"] == "view" else "view", answer="Tarkennettu"
+        )
         self.execute(
             "resubmit",
             actor,
@@ -568,7 +611,7 @@ class LifecycleMachine(RuleBasedStateMachine):
                 actor,
                 None,
                 lambda key: self.service.requests.resubmit(
-                    actor, row["id"], RequestChanges(), idempotency_key=key
+                    actor, row["id"], RequestChanges(answer="Vastaus"), idempotency_key=key
                 ),
             )
         elif row["state"] == "approved":
@@ -606,7 +649,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         municipality = self.directory.municipality(grant["municipality"])
         area = self.directory.areas[grant["area"]]
         assert municipality is not None
-        what = data.draw(st.sampled_from(["change", "revoke", "misuse"]))
+        what = data.draw(st.sampled_from(["change", "correct", "revoke", "misuse"]))
         if what == "misuse":
             actor = area.approvers[0]
             self.execute(
@@ -629,6 +672,15 @@ class LifecycleMachine(RuleBasedStateMachine):
                 lambda key: self.service.requests.revoke_by_municipality(
                     actor, grant["id"], RevokeReason.EMPLOYMENT_ENDED, idempotency_key=key
                 ),
+            )
+            return
+        if what == "correct":
+            d = self.correction(grant, data)
+            self.execute(
+                "correct",
+                actor,
+                False,
+                lambda key: self.service.requests.submit(actor, d, idempotency_key=key),
             )
             return
         today = self.clock.today()
@@ -738,6 +790,34 @@ class LifecycleMachine(RuleBasedStateMachine):
                 assert len(revokes) == 1 and revokes[0]["state"] in OPEN
             else:
                 assert len(revokes) == 1 and revokes[0]["state"] == "done"
+
+    @invariant()
+    def grants_carry_the_last_correction(self) -> None:
+        """A grant's name and job title are those of its last done request (the grant
+        request, then each done change: a correction); its e-mail never changes; the
+        KEHA row of a change carries the corrected name and title."""
+        requests = {r["id"]: r for r in self.state["requests"]}
+        rows = {k["request_id"]: k for k in self.state["keha_rows"]}
+        for grant in self.state["grants"]:
+            origin = requests[grant["origin_request_id"]]
+            assert grant["worker_email"] == origin["worker_email"]
+            done = [
+                r
+                for r in self.state["requests"]
+                if r["state"] == "done" and r["kind"] == "change" and r["grant_id"] == grant["id"]
+            ]
+            last = max(done, key=lambda r: (r["updated_at"], r["number"]), default=origin)
+            assert (grant["worker_name"], grant["worker_job_title"]) == (
+                last["worker_name"],
+                last["worker_job_title"],
+            )
+            for change in done:
+                assert change["worker_email"] == grant["worker_email"]
+                row = rows[change["id"]]
+                assert (row["worker_name"], row["worker_job_title"]) == (
+                    change["worker_name"],
+                    change["worker_job_title"],
+                )
 
     @invariant()
     def one_live_grant_or_open_request_per_worker_and_area(self) -> None:
@@ -852,3 +932,4 @@ def test_lifecycle_state_machine(db_url: str) -> None:
         ):
             assert stats[reached] > 0, reached
         assert stats["revoke:ok"] + stats["misuse:ok"] > 0
+        assert sum(n for label, n in stats.items() if label.startswith("correct:")) > 0

@@ -36,14 +36,17 @@ from storage.repositories import unit_of_work_factory
 
 Sessions = async_sessionmaker[AsyncSession]
 WORKER = "aino.esimerkki@laukaa.example.fi"
+MUNICIPAL_DEPUTY = "ville.varahenkilo@laukaa.example.fi"
 
 
 class World:
     def __init__(self, sessions: Sessions, backdate_days: int | None = None) -> None:
         directory = example_directory()
+        # A municipal employee who is also a deputy of the area (their own access).
+        area = replace(directory.areas[PKS], deputies=(DEPUTY, MUNICIPAL_DEPUTY))
         if backdate_days is not None:
-            area = replace(directory.areas[PKS], revoke_backdate_days=backdate_days)
-            directory = replace(directory, areas={**directory.areas, PKS: area})
+            area = replace(area, revoke_backdate_days=backdate_days)
+        directory = replace(directory, areas={**directory.areas, PKS: area})
         self.clock = FixedClock()
         self.sessions = sessions
         self.service = AccessService(
@@ -141,7 +144,7 @@ async def test_the_area_revokes_for_the_reason_it_has(
 
 async def test_who_may_revoke_for_the_area_and_for_which_reasons(w: World) -> None:
     grant_id = await w.active_grant()
-    own = await w.active_grant(worker_email=DEPUTY, worker_name="Varahenkilö Itse")
+    own = await w.active_grant(worker_email=MUNICIPAL_DEPUTY, worker_name="Ville Varahenkilö")
     requests = w.service.requests
 
     async def codes(call: Any) -> list[str]:
@@ -166,7 +169,7 @@ async def test_who_may_revoke_for_the_area_and_for_which_reasons(w: World) -> No
     for actor, why, target in (
         (MANAGER, "not_approver_in_area", grant_id),
         (KUOPIO_APPROVER, "not_approver_in_area", grant_id),
-        (DEPUTY, "own_access", own),
+        (MUNICIPAL_DEPUTY, "own_access", own),
     ):
         with pytest.raises(AccessDenied) as denied:
             await requests.revoke_by_area(
@@ -278,6 +281,7 @@ async def test_a_future_effective_date_ends_the_grant_that_day(w: World) -> None
         ("worker", WORKER),
         ("approver", APPROVER),
         ("approver", DEPUTY),
+        ("approver", MUNICIPAL_DEPUTY),
     }
     assert {(p["revoke_reason"], p["effective"]) for _, _, p in told} == {
         ("task_ended", day.isoformat())

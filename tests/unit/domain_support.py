@@ -62,18 +62,21 @@ def directory_data() -> dict[str, Any]:
                         "code": "laukaa",
                         "name": "Laukaa",
                         "contracted": True,
+                        "email_domains": ["laukaa.example.fi"],
                         "requesters": [MANAGER, MANAGER2],
                     },
                     {
                         "code": "viitasaari",
                         "name": "Viitasaari",
                         "contracted": True,
+                        "email_domains": ["viitasaari.example.fi"],
                         "requesters": ["manager@viitasaari.example.fi"],
                     },
                     {
                         "code": "kinnula",
                         "name": "Kinnula",
                         "contracted": False,
+                        "email_domains": ["kinnula.example.fi"],
                         "requesters": [KINNULA_MANAGER],
                     },
                 ],
@@ -81,7 +84,8 @@ def directory_data() -> dict[str, Any]:
             {
                 "code": KUOPIO,
                 "name": _names("Kuopion työllisyysalue"),
-                "requires": ["valid_customer_relationship", "worker_agreement"],
+                "requires": ["valid_customer_relationship"],  # 002 §4
+                "municipality_requires": ["processing_agreement"],  # 002 §6
                 "service_areas": ["complementary_training"],
                 "access_levels": ["view"],
                 "max_grant_months": 24,
@@ -92,12 +96,16 @@ def directory_data() -> dict[str, Any]:
                         "code": "kuopio",
                         "name": "Kuopio",
                         "contracted": True,
+                        "processing_agreement": "2025-09-01",
+                        "email_domains": ["kuopio.example.fi"],
                         "requesters": [KUOPIO_MANAGER],
                     },
                     {
                         "code": "siilinjarvi",
                         "name": "Siilinjärvi",
                         "contracted": True,
+                        "processing_agreement": "2025-10-15",
+                        "email_domains": ["siilinjarvi.example.fi"],
                         "agreement_ends": "2026-06-30",
                     },
                 ],

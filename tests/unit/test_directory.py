@@ -2,13 +2,32 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
-from access.directory import DirectoryError, load_directory_file, parse_directory
+from access.directory import (
+    DEFAULT_TERMINATION_NOTICE_MONTHS,
+    Directory,
+    DirectoryError,
+    directory_warnings,
+    load_directory_file,
+    parse_directory,
+)
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "directory.yaml"
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "directory.yaml"
+# The project's reference data drawn from the seeds: the shared copy beside the repository
+# when there is one, else the copy kept with the tests (a clean clone has no shared/).
+_SHARED_REFERENCE = ROOT.parent / "shared" / "domain" / "reference-data.yaml"
+REFERENCE = (
+    _SHARED_REFERENCE
+    if _SHARED_REFERENCE.is_file()
+    else ROOT / "tests" / "data" / "reference-data.yaml"
+)
 
 
 def test_example_directory_has_the_three_areas_of_the_seeds() -> None:
@@ -126,6 +145,134 @@ def test_the_privacy_block_is_optional_and_checked_when_given() -> None:
     with pytest.raises(DirectoryError) as caught:
         parse_directory(_area_with("kirjaamo@a1.example.fi"))
     assert caught.value.problems[0].path == "areas[0].privacy"
+
+
+def _reference() -> dict[str, Any]:
+    assert REFERENCE.is_file(), f"the reference data is not at {REFERENCE}"
+    data: dict[str, Any] = yaml.safe_load(REFERENCE.read_text(encoding="utf-8"))
+    return data
+
+
+def test_the_example_directory_follows_the_reference_data() -> None:
+    reference = _reference()
+    directory = load_directory_file(EXAMPLE)
+    assert set(directory.areas) == {a["code"] for a in reference["areas"]}
+    for ref_area in reference["areas"]:
+        area = directory.areas[ref_area["code"]]
+        where = area.code
+        assert area.requires == set(ref_area.get("requires", [])), where
+        assert area.municipality_requires == set(ref_area.get("municipality_requires", [])), where
+        assert area.termination_notice_months == ref_area.get(
+            "termination_notice_months", DEFAULT_TERMINATION_NOTICE_MONTHS
+        ), where
+        for key in ("max_grant_months", "service_areas"):
+            if key in ref_area:
+                value = getattr(area, key)
+                assert (list(value) if isinstance(value, tuple) else value) == ref_area[key]
+        if "privacy" in ref_area:
+            assert area.privacy is not None, where
+            assert area.privacy.contact == ref_area["privacy"]["contact"], where
+            assert area.privacy.dpo == ref_area["privacy"]["dpo"], where
+        assert set(area.approvers) == set(ref_area["approvers"]), where
+        assert set(area.authority_admins) == set(ref_area["authority_admins"]), where
+        assert [m.code for m in area.municipalities] == [
+            m["code"] for m in ref_area["municipalities"]
+        ], where
+        for ref in ref_area["municipalities"]:
+            municipality = directory.municipality(ref["code"])
+            assert municipality is not None and municipality.area_code == area.code
+            assert municipality.name == ref["name"]
+            assert municipality.contracted is ref["contracted"], ref["code"]
+            assert set(ref.get("requesters", [])) <= set(municipality.requesters), ref["code"]
+            if "email_domains" in ref:
+                assert list(municipality.email_domains) == ref["email_domains"], ref["code"]
+            assert municipality.processing_agreement == ref.get("processing_agreement")
+    retention = reference["retention"]
+    assert directory.retention_years == retention["personal_data_years_after_grant_end"]
+
+
+def test_the_example_directory_encodes_the_corrected_agreements() -> None:
+    directory = load_directory_file(EXAMPLE)
+    # 001 is a TYM cooperation agreement, not an A-TMT access agreement: every request
+    # of Läntinen Pirkanmaa is refused; its notice is six months (001 §12).
+    lp = directory.areas["lantinen-pirkanmaa"]
+    assert not any(m.contracted for m in lp.municipalities)
+    assert lp.termination_notice_months == 6
+    # Kuopio (002): the valid customer relationship per request (§4), the processing
+    # agreement per municipality (§6), no per-worker agreement (that is 000's), 3 months.
+    kuopio = directory.areas["kuopio"]
+    assert kuopio.requires == {"valid_customer_relationship"}
+    assert kuopio.municipality_requires == {"processing_agreement"}
+    assert kuopio.termination_notice_months == 3
+    iisalmi = directory.municipality("iisalmi")
+    assert iisalmi is not None and iisalmi.contracted and iisalmi.processing_agreement is None
+    # Everyone who can request has the municipality's own e-mail domains to check against.
+    assert directory_warnings(directory) == []
+    for municipality in directory.municipalities():
+        if municipality.requesters:
+            assert municipality.email_domains, municipality.code
+
+
+def test_email_domains_and_the_processing_agreement_are_read_and_checked() -> None:
+    good = _area_with_municipality(
+        {
+            "email_domains": ["Laukaa.example.fi", "laukaa.example.fi", "edu.laukaa.example.fi"],
+            "processing_agreement": "2025-09-01",
+        },
+        municipality_requires=["processing_agreement"],
+    )
+    municipality = good.municipality("m1")
+    assert municipality is not None
+    assert municipality.email_domains == ("laukaa.example.fi", "edu.laukaa.example.fi")
+    assert municipality.processing_agreement == date(2025, 9, 1)
+    assert good.areas["a1"].municipality_requires == {"processing_agreement"}
+    assert good.areas["a1"].termination_notice_months == DEFAULT_TERMINATION_NOTICE_MONTHS
+    assert municipality.employs("Aino@LAUKAA.example.fi")
+    assert not municipality.employs("aino@sub.laukaa.example.fi")
+    assert not municipality.employs("aino@laukaa.example.fi.example")
+
+    with pytest.raises(DirectoryError) as caught:
+        _area_with_municipality(
+            {"email_domains": ["@laukaa.fi", "laukaa"], "processing_agreement": "soon"},
+            municipality_requires=["worker_agreement"],
+        )
+    paths = {p.path for p in caught.value.problems}
+    assert paths == {
+        "areas[0].municipalities[0].email_domains[0]",
+        "areas[0].municipalities[0].email_domains[1]",
+        "areas[0].municipalities[0].processing_agreement",
+        "areas[0].municipality_requires[0]",
+    }
+
+
+def test_a_requester_municipality_without_domains_is_warned_about() -> None:
+    bare = _area_with_municipality({"requesters": ["manager@m1.example.fi"]})
+    [warning] = directory_warnings(bare)
+    assert warning.path == "areas[0].municipalities[0].email_domains"
+    assert "'m1'" in warning.message
+    assert directory_warnings(_area_with_municipality({})) == []  # no requesters: no one asks
+
+
+def _area_with_municipality(municipality: dict[str, Any], **area: Any) -> Directory:
+    return parse_directory(
+        {
+            "service_areas": [{"code": "youth", "fi": "N", "sv": "U", "en": "Y"}],
+            "access_levels": [{"code": "view", "fi": "K", "sv": "V", "en": "V"}],
+            "areas": [
+                {
+                    "code": "a1",
+                    "name": {"fi": "A", "sv": "A", "en": "A"},
+                    "service_areas": ["youth"],
+                    "approvers": ["contact@a1.example.fi"],
+                    "authority_admins": ["admin@a1.example.fi"],
+                    "municipalities": [
+                        {"code": "m1", "name": "M1", "contracted": True, **municipality}
+                    ],
+                    **area,
+                }
+            ],
+        }
+    )
 
 
 def test_how_far_back_a_removal_may_take_effect_is_set_per_area() -> None:

@@ -29,12 +29,20 @@ from access.model import (
     Audience,
     Grant,
     GrantState,
+    MatterOutcome,
+    MisuseMatter,
     Notification,
     RequestKind,
     RequestState,
     Worker,
 )
-from access.notifications import TEMPLATES, BatchNotice, GrantEnding, MunicipalityNotice
+from access.notifications import (
+    TEMPLATES,
+    BatchNotice,
+    GrantEnding,
+    MatterNotice,
+    MunicipalityNotice,
+)
 from access.runner import CommandRunner
 from dialogs.i18n import LOCALES, LOCALES_DIR, read_locale
 
@@ -44,11 +52,11 @@ EVERY_TEMPLATE: dict[str, tuple[str, tuple[Audience, ...]]] = {
     # the request lifecycle: about a request
     "request.submitted": ("request", (R, W, AP)),
     "request.resubmitted": ("request", (R, AP)),
-    "request.cancelled": ("request", (R, AP)),
+    "request.cancelled": ("request", (R, W, AP)),
     "request.returned": ("request", (R,)),
     "request.approved": ("request", (R, W, AD)),
-    "request.rejected": ("request", (R,)),
-    "request.expired": ("request", (R,)),
+    "request.rejected": ("request", (R, W)),
+    "request.expired": ("request", (R, W)),
     "request.queued": ("request", (R,)),
     "request.sent_to_keha": ("request", (R,)),
     "grant.opened": ("request", (R, W)),
@@ -70,8 +78,9 @@ EVERY_TEMPLATE: dict[str, tuple[str, tuple[Audience, ...]]] = {
     "review.requested": ("municipality", (R,)),
     "review.reminder": ("municipality", (R,)),
     "review.overdue": ("municipality", (R, AP)),
-    # misuse reports
-    "misuse.reported": ("grant", (R, AP)),
+    # misuse matters
+    "misuse.reported": ("grant", (R, AP, AD)),
+    "misuse.closed": ("matter", (R, AD)),
 }
 
 CATALOGS = {loc: read_locale(LOCALES_DIR / loc / "LC_MESSAGES") for loc in LOCALES}
@@ -122,6 +131,13 @@ SUBJECTS: dict[str, Any] = {
     "ending": GrantEnding(GRANT, MANAGER2),
     "batch": BatchNotice(AREA, "b1", TODAY),
     "municipality": MunicipalityNotice(AREA, LAUKAA, start=TODAY, end=date(2026, 6, 30)),
+    # a matter reported by an approver: the reporter is reached as "requester"
+    "matter": MatterNotice(
+        MisuseMatter(
+            "m1", "g1", PKS, "laukaa", APPROVER, NOW, "n", outcome=MatterOutcome.UNFOUNDED
+        ),
+        GRANT,
+    ),
 }
 
 

@@ -9,11 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from domain_support import MANAGER, TODAY, WORKER, example_directory, valid_draft
+from domain_support import (
+    MANAGER,
+    TODAY,
+    WORKER,
+    directory_data,
+    example_directory,
+    valid_draft,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from access.addresses import normalize_email
+from access.directory import Directory, parse_directory
 from access.model import (
     AccessRequest,
     Grant,
@@ -32,6 +40,7 @@ from access.policy import (
     check_name,
     check_request,
     check_revoke,
+    check_still_grantable,
 )
 
 DIRECTORY = example_directory()
@@ -118,6 +127,12 @@ CASES: list[tuple[str, str | None, dict[str, Any], PolicyContext | None]] = [
         None,
     ),
     ("worker.email_invalid", "worker_email", {"worker_email": "aino.esimerkki@"}, None),
+    (
+        "worker.email_not_municipal",
+        "worker_email",
+        {"worker_email": "aino.esimerkki@gmail.example"},
+        None,
+    ),
     ("worker.email_invalid", "worker_email", {"worker_email": "aino esimerkki@laukaa.fi"}, None),
     ("text.required", "worker_name", {"worker_name": "  "}, None),
     ("text.required", "justification", {"justification": ""}, None),
@@ -146,8 +161,9 @@ def test_each_rule_reports_its_code(
 def test_the_area_limits_come_from_the_directory() -> None:
     kuopio = {
         "municipality": "kuopio",
+        "worker_email": "kalle.kokeilu@kuopio.example.fi",
         "service_areas": ("complementary_training",),
-        "confirmations": frozenset({"valid_customer_relationship", "worker_agreement"}),
+        "confirmations": frozenset({"valid_customer_relationship"}),
     }
     # Kuopio allows 24 months and only the level "view".
     assert check(**kuopio, end=add_months(TODAY, 24)) == []
@@ -155,11 +171,10 @@ def test_the_area_limits_come_from_the_directory() -> None:
         "dates.too_long"
     ]
     assert codes(check(**kuopio, level="record")) == ["level.not_allowed"]
-    # Laukaa's confirmations are not Kuopio's.
+    # Laukaa's confirmations are not Kuopio's: 002 asks for no per-worker agreement.
     missing = check(**{**kuopio, "confirmations": frozenset({"customer_consent_form"})})
     assert [(v.code, v.params["confirmation"]) for v in missing] == [
         ("confirmation.missing", "valid_customer_relationship"),
-        ("confirmation.missing", "worker_agreement"),
     ]
 
 
@@ -170,8 +185,9 @@ def test_start_within_the_grace_period_is_fine() -> None:
 def test_agreement_end_limits_grants() -> None:
     siilinjarvi = {
         "municipality": "siilinjarvi",
+        "worker_email": "tuomas.testi@siilinjarvi.example.fi",
         "service_areas": ("complementary_training",),
-        "confirmations": frozenset({"valid_customer_relationship", "worker_agreement"}),
+        "confirmations": frozenset({"valid_customer_relationship"}),
     }
     late = check(**siilinjarvi, end=date(2026, 7, 1))
     assert codes(late) == ["dates.after_agreement_end"]
@@ -191,6 +207,110 @@ def test_kinnula_is_refused_with_its_name() -> None:
         "municipality",
         {"municipality": "kinnula", "municipality_name": "Kinnula"},
     )
+
+
+def _directory_with(municipality: str, **changes: Any) -> Directory:
+    data = directory_data()
+    for area in data["areas"]:
+        for entry in area["municipalities"]:
+            if entry["code"] == municipality:
+                entry.update(changes)
+                if changes.get("processing_agreement", "") is None:
+                    del entry["processing_agreement"]
+    return parse_directory(data)
+
+
+@pytest.mark.parametrize(
+    "email",
+    [
+        "someone.private@gmail.example",  # a private address
+        "aino.esimerkki@viitasaari.example.fi",  # another municipality's
+        "aino.esimerkki@sub.laukaa.example.fi",  # a subdomain: exact match only
+        "aino@laukaa.example.fi.elsewhere.example",  # look-alikes
+        "aino@evil-laukaa.example.fi",
+    ],
+)
+def test_the_worker_must_be_the_municipalitys_own_employee(email: str) -> None:
+    violations = check(worker_email=email)
+    assert violations == [
+        Violation(
+            "worker.email_not_municipal",
+            "worker_email",
+            {
+                "municipality": "laukaa",
+                "municipality_name": "Laukaa",
+                "domains": "laukaa.example.fi",
+            },
+        )
+    ]
+
+
+def test_the_municipalitys_own_address_is_accepted_in_any_case() -> None:
+    assert check(worker_email="Aino.Esimerkki@LAUKAA.example.fi") == []
+    two = _directory_with("laukaa", email_domains=["laukaa.example.fi", "laukaa-edu.example.fi"])
+    draft = valid_draft(worker_email="aino@laukaa-edu.example.fi")
+    assert check_request(draft, two, PolicyContext(today=TODAY)) == []
+
+
+def test_a_municipality_without_email_domains_refuses_every_new_worker() -> None:
+    bare = _directory_with("laukaa", email_domains=[])
+    violations = check_request(valid_draft(), bare, PolicyContext(today=TODAY))
+    assert violations == [
+        Violation(
+            "municipality.email_domains_missing",
+            "municipality",
+            {"municipality": "laukaa", "municipality_name": "Laukaa"},
+        )
+    ]
+
+
+def test_an_uncontracted_municipality_is_refused_for_that_reason_only() -> None:
+    # Kinnula's worker address is its own; the refusal names the agreement only.
+    assert codes(check(municipality="kinnula", worker_email="aino@kinnula.example.fi")) == [
+        "municipality.no_agreement"
+    ]
+
+
+KUOPIO_DRAFT: dict[str, Any] = {
+    "municipality": "kuopio",
+    "worker_email": "kalle.kokeilu@kuopio.example.fi",
+    "service_areas": ("complementary_training",),
+    "confirmations": frozenset({"valid_customer_relationship"}),
+}
+
+
+def test_kuopio_asks_each_municipality_for_a_processing_agreement() -> None:
+    assert check(**KUOPIO_DRAFT) == []
+    unsigned = _directory_with("kuopio", processing_agreement=None)
+    violations = check_request(valid_draft(**KUOPIO_DRAFT), unsigned, PolicyContext(today=TODAY))
+    assert violations == [
+        Violation(
+            "municipality.no_processing_agreement",
+            "municipality",
+            {"municipality": "kuopio", "municipality_name": "Kuopio"},
+        )
+    ]
+    # An agreement signed only later is not one yet.
+    later = _directory_with("kuopio", processing_agreement="2026-04-01")
+    assert codes(check_request(valid_draft(**KUOPIO_DRAFT), later, PolicyContext(today=TODAY))) == [
+        "municipality.no_processing_agreement"
+    ]
+    # An area that does not ask for it (000) does not need it.
+    laukaa = DIRECTORY.municipality("laukaa")
+    assert laukaa is not None and laukaa.processing_agreement is None
+    assert check() == []
+
+
+def test_approval_checks_the_agreements_and_the_workers_employer_again() -> None:
+    assert check_still_grantable("laukaa", DIRECTORY, TODAY, worker_email=WORKER) == []
+    assert codes(
+        check_still_grantable("laukaa", DIRECTORY, TODAY, worker_email="x@gmail.example")
+    ) == ["worker.email_not_municipal"]
+    assert check_still_grantable("laukaa", DIRECTORY, TODAY) == []  # a change: no worker
+    unsigned = _directory_with("kuopio", processing_agreement=None)
+    assert codes(check_still_grantable("kuopio", unsigned, TODAY)) == [
+        "municipality.no_processing_agreement"
+    ]
 
 
 def test_a_request_breaking_three_rules_reports_all_three() -> None:
@@ -273,6 +393,21 @@ def test_documentation_lists_every_code() -> None:
     assert missing == []
 
 
+def test_every_code_names_its_seed_passage_or_is_an_own_choice() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "domain-rules.md").read_text(
+        encoding="utf-8"
+    )
+    table = text.split("## Violation codes", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert {row.split("`")[1] for row in rows} == VIOLATION_CODES
+    seed = re.compile(r"\b00[0-4] (?:§\d|\*|annex)|own choice")
+    unsourced = [row.split("`")[1] for row in rows if not seed.search(row.rsplit(" | ", 1)[1])]
+    assert unsourced == []
+    own = text.split("## The product's own choices", 1)[1]
+    for choice in ("review", "max_grant_months", "email_domains", "start_grace_days"):
+        assert choice in own
+
+
 def test_add_months_clamps_to_month_end() -> None:
     assert add_months(date(2026, 1, 31), 1) == date(2026, 2, 28)
     assert add_months(date(2026, 11, 15), 3) == date(2027, 2, 15)
@@ -285,7 +420,7 @@ def test_add_months_clamps_to_month_end() -> None:
     level=st.sampled_from(["view", "record", "", "root"]),
     start=st.none() | st.dates(date(2025, 1, 1), date(2028, 1, 1)),
     end=st.none() | st.dates(date(2025, 1, 1), date(2029, 1, 1)),
-    email=st.sampled_from([WORKER, "", "bad", "a@b.example.fi"]),
+    email=st.sampled_from([WORKER, "", "bad", "a@b.example.fi", "B@LAUKAA.example.fi"]),
     confirmations=st.frozensets(
         st.sampled_from(["customer_consent_form", "worker_agreement", "other"])
     ),
@@ -317,7 +452,7 @@ def test_any_input_gives_only_documented_codes(
         and start is not None
         and end is not None
         and TODAY - timedelta(days=7) <= start <= end <= add_months(start, 12)
-        and email in (WORKER, "a@b.example.fi")
+        and email in (WORKER, "B@LAUKAA.example.fi")
         and {"customer_consent_form", "worker_agreement"} <= confirmations
     )
     assert (violations == []) == bool(valid)

@@ -248,8 +248,10 @@ async def test_notification_parameters_are_plain_values(w: World) -> None:
     )
     outbox = await w.notifications(request.id)
     rejected = [n for n in outbox if n.template == "request.rejected"]
-    [n] = rejected
+    [n] = [n for n in rejected if n.audience.value == "requester"]
     assert n.catalog_key == "request.rejected.requester"
+    [told] = [n for n in rejected if n.audience.value == "worker"]  # neutral, once
+    assert told.recipient == request.worker.email
     assert n.params["reason"] == "Tehtävä ei edellytä"
     assert n.params["number"] == request.number
     assert n.params["municipality_name"] == "Laukaa"
@@ -412,9 +414,12 @@ async def test_approvers_act_only_in_their_area_and_never_on_their_own_request(
         w.service.requests.reject(MANAGER, request.id, "no", idempotency_key=w.key()),
         "not_approver_in_area",
     )
-    for_deputy = await w.submit(worker_email=DEPUTY)
+    # MANAGER2 of Laukaa is also a deputy here: never on their own access.
+    for_deputy = await w.submit(worker_email=MANAGER2)
     await _denied(
-        w, w.service.requests.approve(DEPUTY, for_deputy.id, idempotency_key=w.key()), "own_access"
+        w,
+        w.service.requests.approve(MANAGER2, for_deputy.id, idempotency_key=w.key()),
+        "own_access",
     )
     assert (
         await w.service.requests.approve(APPROVER, for_deputy.id, idempotency_key=w.key())
@@ -473,7 +478,7 @@ async def test_lists_follow_the_roles(w: World) -> None:
         valid_draft(
             municipality="kuopio",
             service_areas=("complementary_training",),
-            confirmations=frozenset({"valid_customer_relationship", "worker_agreement"}),
+            confirmations=frozenset({"valid_customer_relationship"}),
             worker_email="kalle.kokeilu@kuopio.example.fi",
         ),
         idempotency_key=w.key(),
@@ -542,7 +547,10 @@ async def test_a_stale_card_cannot_decide(w: World) -> None:
         APPROVER, request.id, "Mikä on tehtävänimike?", idempotency_key=w.key()
     )
     resubmitted = await w.service.requests.resubmit(
-        MANAGER, request.id, RequestChanges(worker_job_title="Ohjaaja"), idempotency_key=w.key()
+        MANAGER,
+        request.id,
+        RequestChanges(worker_job_title="Ohjaaja", answer="Ohjaaja"),
+        idempotency_key=w.key(),
     )
     assert resubmitted.version == 3 and resubmitted.question is None
     with pytest.raises(StaleRequest):
@@ -569,11 +577,14 @@ async def test_return_and_resubmit(w: World) -> None:
     assert (await w.outbox(request.id)) >= {("request.returned", "requester", MANAGER)}
     with pytest.raises(PolicyViolations) as bad:
         await w.service.requests.resubmit(
-            MANAGER, request.id, RequestChanges(service_areas=()), idempotency_key=w.key()
+            MANAGER,
+            request.id,
+            RequestChanges(service_areas=(), answer="Ei"),
+            idempotency_key=w.key(),
         )
     assert [v.code for v in bad.value.violations] == ["service_area.missing"]
     again = await w.service.requests.resubmit(
-        MANAGER, request.id, RequestChanges(level="record"), idempotency_key=w.key()
+        MANAGER, request.id, RequestChanges(level="record", answer="Kyllä"), idempotency_key=w.key()
     )
     assert again.state is RequestState.PENDING and again.level == "record"
     assert ("request.resubmitted", "approver", APPROVER) in await w.outbox(request.id)
@@ -590,7 +601,7 @@ async def test_submission_snapshots_show_what_a_resubmit_changed(w: World) -> No
         APPROVER, request.id, "Tarvitaanko kirjausoikeus?", idempotency_key=w.key()
     )
     again = await w.service.requests.resubmit(
-        MANAGER, request.id, RequestChanges(level="record"), idempotency_key=w.key()
+        MANAGER, request.id, RequestChanges(level="record", answer="Kyllä"), idempotency_key=w.key()
     )
     snapshots = await w.service.queries.submission_snapshots(APPROVER, request.id)
     assert sorted(snapshots) == [1, again.version]
@@ -712,7 +723,7 @@ async def test_grants_end_with_the_agreement(sessions: Sessions) -> None:
     kuopio_draft = {
         "municipality": "siilinjarvi",
         "service_areas": ("complementary_training",),
-        "confirmations": frozenset({"valid_customer_relationship", "worker_agreement"}),
+        "confirmations": frozenset({"valid_customer_relationship"}),
         "worker_email": "tuomas.testi@siilinjarvi.example.fi",
         "end": TODAY + timedelta(days=100),
     }

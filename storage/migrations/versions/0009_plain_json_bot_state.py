@@ -122,9 +122,7 @@ def _rewrite(
                 continue
             new_text = json.dumps(document, separators=(",", ":"), ensure_ascii=False)
             if new_text != text:
-                conn.execute(
-                    sa.update(_STATE).where(_STATE.c.key == key).values(document=new_text)
-                )
+                conn.execute(sa.update(_STATE).where(_STATE.c.key == key).values(document=new_text))
         last = rows[-1][0]
 
 

@@ -13,7 +13,7 @@ The downgrade drops the columns: an older version then reads a future-dated end 
 the grant's ordinary end date (``grant_ended``).
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0015
 Create Date: 2027-01-08
 """
 
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012"
-down_revision: str | Sequence[str] | None = "0010"
+down_revision: str | Sequence[str] | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
