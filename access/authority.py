@@ -222,6 +222,7 @@ def directory_diff(old: Directory, new: Directory) -> list[DirectoryChange]:
                 "notify_deputies",
                 "authority_admins",
                 "channel_id",
+                "revoke_backdate_days",
             ),
         ),
     ):

@@ -40,7 +40,9 @@ def may_decide_anywhere(roles: Roles) -> str | None:
     return None if roles.decides_in else "not_approver_in_area"
 
 
-def may_revoke_for_misuse(roles: Roles, actor: str, area: str, worker_email: str) -> str | None:
+def may_revoke_for_area(roles: Roles, actor: str, area: str, worker_email: str) -> str | None:
+    """The area's revoke (any reason it has, misuse included): an approver or deputy of
+    the grant's area, never on their own access."""
     if area not in roles.decides_in:
         return "not_approver_in_area"
     if actor == worker_email:

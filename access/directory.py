@@ -137,6 +137,7 @@ class Area:
     notify_deputies: bool = True
     automation: AutomationSettings = AutomationSettings()
     privacy: PrivacyContacts | None = None  # optional: older directories lack it
+    revoke_backdate_days: int = 30  # how far back a removal's effective date may lie
     # What the area asks of each municipality (KNOWN_MUNICIPALITY_REQUIREMENTS).
     municipality_requires: frozenset[str] = frozenset()
 
@@ -484,6 +485,7 @@ def _area(
         notify_deputies=reader.boolean(data, "notify_deputies", path, True),
         automation=_automation(reader, data.get("automation"), f"{path}.automation"),
         privacy=_privacy(reader, data.get("privacy"), f"{path}.privacy"),
+        revoke_backdate_days=reader.integer(data, "revoke_backdate_days", path, 30, 0, 365),
         municipality_requires=frozenset(municipality_requires),
     )
 

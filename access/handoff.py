@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from typing import Any
 
 from access import authz
 from access.addresses import normalize_email
@@ -167,6 +168,7 @@ class HandoffService:
                             approved_by=approval.actor if approval else None,
                             approved_at=approval.at if approval else None,
                             revoke_reason=request.revoke_reason,
+                            effective=request.effective,
                         ),
                     )
                 )
@@ -434,6 +436,10 @@ async def _apply_to_grant(tx: Tx, request: AccessRequest) -> Grant:
     grant = grant_or_none
     if request.kind is RequestKind.CHANGE:
         assert request.end is not None
+        # A new end date replaces one a future-dated revoke set, and its reason with it.
+        ending: dict[str, Any] = (
+            {"end_reason": None, "end_note": ""} if request.end != grant.end else {}
+        )
         # A change may correct the worker's name or job title (never the e-mail).
         return await tx.update_grant(
             grant,
@@ -445,6 +451,7 @@ async def _apply_to_grant(tx: Tx, request: AccessRequest) -> Grant:
             service_areas=request.service_areas,
             level=request.level,
             end=request.end,
+            **ending,
         )
     return await tx.update_grant(
         grant, GrantEventKind.REMOVED, request.id, state=GrantState.REMOVED

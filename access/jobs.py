@@ -5,7 +5,7 @@ agreement get an urgent revoke. :class:`access.automation.AutomationService` run
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from access.handoff import stop_lapsed
 from access.model import (
@@ -65,28 +65,36 @@ class JobService:
         agreement has ended (002 §9), gets an urgent revoke (grant -> revoking); an
         approved request KEHA has not confirmed yet is stopped for the same reasons
         (:func:`access.handoff.stop_lapsed`). Returns the stopped requests, then the
-        revokes."""
+        revokes.
+
+        A grant whose end date a future-dated revoke set carries that revoke's reason
+        and note; its effective date is the grant's end date (the agreement's end for
+        an ended agreement)."""
 
         async def work(tx: Tx) -> tuple[list[AccessRequest], str]:
             waiting = await tx.uow.requests.find(RequestQuery(states=sorted(STOPPABLE_STATES)))
             stopped = await stop_lapsed(tx, waiting)
-            due: dict[str, tuple[Grant, RevokeReason]] = {}
-            ended = [
-                m.code
+            due: dict[str, tuple[Grant, RevokeReason, date]] = {}
+            ended = {
+                m.code: m.agreement_ends
                 for m in tx.directory.municipalities()
                 if m.agreement_ends is not None and m.agreement_ends <= tx.today
-            ]
+            }
             if ended:
                 for grant in await tx.uow.grants.find(
-                    GrantQuery(municipalities=ended, states=[GrantState.ACTIVE])
+                    GrantQuery(municipalities=sorted(ended), states=[GrantState.ACTIVE])
                 ):
-                    due[grant.id] = (grant, RevokeReason.AGREEMENT_ENDED)
+                    until = ended[grant.municipality]
+                    if grant.end_reason is not None and grant.end < until:
+                        continue  # a revoke dated before the agreement's end: its reason
+                    due[grant.id] = (grant, RevokeReason.AGREEMENT_ENDED, until)
             for grant in await tx.uow.grants.find(
                 GrantQuery(states=[GrantState.ACTIVE], end_before=tx.today)
             ):
-                due.setdefault(grant.id, (grant, RevokeReason.GRANT_ENDED))
+                reason = grant.end_reason or RevokeReason.GRANT_ENDED
+                due.setdefault(grant.id, (grant, reason, grant.end))
             created: list[AccessRequest] = []
-            for grant, reason in sorted(due.values(), key=lambda g: g[0].id):
+            for grant, reason, effective in sorted(due.values(), key=lambda g: g[0].id):
                 await tx.uow.lock(f"grant:{grant.id}")
                 current = await tx.uow.grants.get(grant.id)
                 if current is None or current.state is not GrantState.ACTIVE:
@@ -97,8 +105,9 @@ class JobService:
                         current,
                         requester=current.requested_by,
                         reason=reason,
-                        note="",
+                        note=current.end_note if reason is current.end_reason else "",
                         template="revoke.due",
+                        effective=effective,
                     )
                 )
             done = stopped + created

@@ -72,6 +72,7 @@ class KehaHandoffRow:
     approved_at: str  # "YYYY-MM-DD HH:MM", Helsinki time, or ""
     revoke_reason: str  # with its label
     grant_id: str
+    effective_date: str  # a close: ISO date the access ends; "" otherwise (column 20)
 
     def values(self) -> tuple[str, ...]:
         return tuple(str(v) for v in astuple(self))
@@ -115,6 +116,7 @@ def handoff_row(
             "revoke_reason", row.revoke_reason.value if row.revoke_reason else "", labels
         ),
         grant_id=row.grant_id or "",
+        effective_date=row.effective.isoformat() if row.effective else "",
     )
 
 

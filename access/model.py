@@ -16,8 +16,11 @@ so there is no separate ``submitted`` state to get stuck in::
     sent_to_keha -> stopping -> stopped            (an urgent cancellation row to KEHA,
                                                     confirmed like any row)
 
-A revoke by the municipality, by an approver (misuse) or by the system (grant end or
-agreement end) is created directly in ``approved``: it needs no approval.
+A revoke by the municipality, by an approver (for the reason the area has) or by the
+system (grant end or agreement end) is created directly in ``approved``: it needs no
+approval. A revoke whose effective date lies in the future creates no request yet: the
+grant's end date becomes that day (with the reason), and the scheduled grant-end job
+revokes it then (:class:`Revocation`).
 """
 
 from __future__ import annotations
@@ -123,6 +126,7 @@ LIVE_GRANT_STATES: frozenset[GrantState] = frozenset({GrantState.ACTIVE, GrantSt
 class GrantEventKind(enum.StrEnum):
     OPENED = "opened"
     CHANGED = "changed"
+    ENDING = "ending"  # a revoke dated in the future set the end date (and its reason)
     REVOKING = "revoking"
     REMOVED = "removed"
 
@@ -142,9 +146,11 @@ class DecisionOutcome(enum.StrEnum):
 
 
 class RevokeReason(enum.StrEnum):
-    EMPLOYMENT_ENDED = "employment_ended"  # 002 §5
-    TASKS_CHANGED = "tasks_changed"  # 002 §5
-    MISUSE = "misuse"  # 002 §4, §10 (approver)
+    EMPLOYMENT_ENDED = "employment_ended"  # 002 §5 (municipality), 002 §4 (area)
+    TASKS_CHANGED = "tasks_changed"  # 002 §5 (municipality)
+    TASK_ENDED = "task_ended"  # 002 §4: "kun tehtävä kunnassa päättyy" (area)
+    MISUSE = "misuse"  # 002 §4, §10 (area)
+    AGREEMENT_BREACH = "agreement_breach"  # 002 §10: the agreement is breached (area)
     GRANT_ENDED = "grant_ended"  # the end date passed (system)
     AGREEMENT_ENDED = "agreement_ended"  # 002 §9 (system)
     AGREEMENT_DISSOLVED = "agreement_dissolved"  # 002 §10: dissolved for breach, at once
@@ -155,6 +161,23 @@ class RevokeReason(enum.StrEnum):
 MUNICIPAL_REVOKE_REASONS: frozenset[RevokeReason] = frozenset(
     {RevokeReason.EMPLOYMENT_ENDED, RevokeReason.TASKS_CHANGED, RevokeReason.OTHER}
 )
+"""Reasons a municipality revokes for (002 §5)."""
+
+AREA_REVOKE_REASONS: frozenset[RevokeReason] = frozenset(
+    {
+        RevokeReason.TASK_ENDED,
+        RevokeReason.EMPLOYMENT_ENDED,
+        RevokeReason.MISUSE,
+        RevokeReason.AGREEMENT_BREACH,
+        RevokeReason.OTHER,
+    }
+)
+"""Reasons the area (an approver or deputy) revokes for (002 §4, §10)."""
+
+AREA_NOTE_REQUIRED: frozenset[RevokeReason] = frozenset(
+    {RevokeReason.MISUSE, RevokeReason.OTHER}
+)
+"""An area's revoke for these reasons needs a note saying what happened."""
 
 MUNICIPAL_STOP_REASONS: frozenset[RevokeReason] = MUNICIPAL_REVOKE_REASONS | {
     RevokeReason.WITHDRAWN
@@ -266,6 +289,7 @@ class AccessRequest:
     revoke_reason: RevokeReason | None = None
     urgent: bool = False
     question: str | None = None  # the open question while returned
+    effective: date | None = None  # a revoke: the day the access ends (None before 0012)
     answer: str | None = None  # the requester's answer to the last question (resubmit)
 
     @property
@@ -311,6 +335,27 @@ class Grant:
     created_at: datetime
     updated_at: datetime
     history: tuple[GrantEvent, ...] = ()
+    # A revoke dated in the future: ``end`` is its effective date, and the grant-end job
+    # revokes the grant then for this reason (None: the end date is the requested one).
+    end_reason: RevokeReason | None = None
+    end_note: str = ""
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """What a revoke did. Effective today or earlier: ``request`` is the urgent revoke
+    request on its way to KEHA (the grant is ``revoking``). Effective in the future:
+    ``request`` is None, the grant stays active with ``end == effective`` and
+    ``end_reason == reason``, and the grant-end job revokes it after that day."""
+
+    grant: Grant
+    reason: RevokeReason
+    effective: date
+    request: AccessRequest | None = None
+
+    @property
+    def scheduled(self) -> bool:
+        return self.request is None
 
 
 @dataclass(frozen=True)
@@ -348,6 +393,7 @@ class KehaRow:
     approved_by: str | None = None  # None: a revoke that needed no approval
     approved_at: datetime | None = None
     revoke_reason: RevokeReason | None = None
+    effective: date | None = None  # a close: the day the access ends
     sent_at: datetime | None = None
     confirmed_at: datetime | None = None
     confirmed_by: str | None = None

@@ -27,6 +27,7 @@ from access.ports import HELSINKI
 __all__ = [
     "TEMPLATES",
     "BatchNotice",
+    "GrantEnding",
     "MatterNotice",
     "MunicipalityNotice",
     "Template",
@@ -60,6 +61,16 @@ class BatchNotice:
     area: Area
     batch_id: str
     start: date
+
+
+@dataclass(frozen=True)
+class GrantEnding:
+    """A revoke dated in the future: the grant now ends on its (new) end date.
+    ``requester`` is told as the requester: the municipal manager who recorded it, or
+    the grant's original requester when the area did."""
+
+    grant: Grant
+    requester: str
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,7 @@ def request_params(
         "actor": actor,
         "grant_id": request.grant_id or "",
         "revoke_reason": request.revoke_reason.value if request.revoke_reason else "",
+        "effective": request.effective.isoformat() if request.effective else "",
     }
 
 
@@ -154,6 +166,12 @@ def grant_params(
         "grant_id": grant.id,
         "revoke_reason": "",
     }
+
+
+def _ending_params(
+    notice: GrantEnding, directory: Directory, actor: str
+) -> dict[str, ParamValue]:
+    return {**grant_params(notice.grant, directory, actor), "requester": notice.requester}
 
 
 def _urgent_grant_params(grant: Grant, directory: Directory, actor: str) -> dict[str, ParamValue]:
@@ -253,6 +271,22 @@ def _grant_people(audience: Audience, grant: Grant, directory: Directory) -> tup
     return ()
 
 
+def _ending_people(
+    audience: Audience, notice: GrantEnding, directory: Directory
+) -> tuple[str, ...]:
+    """Who recorded the ending (or the grant's requester), the worker, the area's
+    approvers (and deputies unless ``notify_deputies: false``)."""
+    if audience is Audience.REQUESTER:
+        return _unique((notice.requester,))
+    if audience is Audience.WORKER:
+        return _unique((notice.grant.worker.email,))
+    if audience is Audience.APPROVER:
+        area = directory.area(notice.grant.area)
+        with_deputies = area.notify_deputies if area is not None else True
+        return _unique(directory.approvers_of(notice.grant.area, with_deputies=with_deputies))
+    return ()
+
+
 def _grant_contacts(audience: Audience, grant: Grant, directory: Directory) -> tuple[str, ...]:
     """Both contacts of a grant: its municipality's requesters, its area's approvers and
     deputies; and its area's authority admins."""
@@ -344,7 +378,12 @@ TEMPLATES: Mapping[str, Template[Any]] = {
     "grant.removed": _request(R, W),  # KEHA confirmed the account closed
     "revoke.requested": _request(R, W, AP, AD),  # by the municipality: no approval, urgent
     "revoke.misuse": _request(R, W, AD),  # by an approver (002 §4, §10), urgent
-    "revoke.due": _request(R, W, AD),  # by the system: grant end date or agreement end
+    # by an approver for another reason the area has (002 §4, §10), urgent
+    "revoke.area": _request(R, W, AD),
+    # by the system: grant end date (or a revoke dated for that day) or agreement end
+    "revoke.due": _request(R, W, AD),
+    # a revoke dated in the future: the grant ends that day, then revoke.due
+    "revoke.scheduled": Template((R, W, AP), _ending_people, _ending_params),
     # approved, not yet opened by KEHA, stopped: withdrawn from the queue or taken out of
     # a batch not yet sent (access.handoff.stop_before_open); the worker in neutral words
     "request.stopped": _request(R, W, AP, AD),

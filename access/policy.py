@@ -65,6 +65,10 @@ VIOLATION_CODES: frozenset[str] = frozenset(
         "grant.request_open",
         "change.no_difference",
         "revoke.reason_invalid",
+        "revoke.effective_invalid",
+        "revoke.effective_too_far_back",
+        "revoke.effective_before_start",
+        "revoke.effective_after_end",
     }
 )
 """Every code a :class:`Violation` can carry (documented in docs/domain-rules.md)."""
@@ -451,6 +455,49 @@ def check_revoke(
     out = check_grant_target(grant, grant_id, ())
     out += check_text("note", note, max_length=DECISION_TEXT_MAX, required=note_required)
     return out
+
+
+def earliest_effective(start: date, today: date, backdate_days: int) -> date:
+    """The earliest effective date of a removal of a grant that began on ``start``: the
+    area's ``revoke_backdate_days`` back from today, never before the grant began (the
+    date picker's minimum)."""
+    return max(today - timedelta(days=backdate_days), start)
+
+
+def check_effective(
+    start: date, end: date, effective: date, today: date, backdate_days: int
+) -> list[Violation]:
+    """A removal of the grant ``start``..``end`` takes effect on a day between the grant's
+    start and its end, at most ``backdate_days`` back from today (a past day: the real
+    end, such as the day employment ended), today, or a future day."""
+    if effective < start:
+        began = {"start": start.isoformat()}
+        return [Violation("revoke.effective_before_start", "effective", began)]
+    earliest = earliest_effective(start, today, backdate_days)
+    if effective < earliest:
+        return [
+            Violation(
+                "revoke.effective_too_far_back",
+                "effective",
+                {"backdate_days": backdate_days, "earliest": earliest.isoformat()},
+            )
+        ]
+    if effective > end:
+        return [Violation("revoke.effective_after_end", "effective", {"end": end.isoformat()})]
+    return []
+
+
+def parse_effective(value: object) -> tuple[date | None, list[Violation]]:
+    """An effective date typed or picked as text (``YYYY-MM-DD``); anything else is
+    ``revoke.effective_invalid``."""
+    if isinstance(value, date):
+        return value, []
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip()[:10]), []
+        except ValueError:
+            pass
+    return None, [Violation("revoke.effective_invalid", "effective", {})]
 
 
 def check_decision_text(field_name: str, value: str) -> list[Violation]:

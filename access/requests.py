@@ -1,6 +1,6 @@
 """Use cases of a request: submit, cancel, return, resubmit, approve, reject, stop (an
-approved request before KEHA opened it), and the two revokes (by the municipality, for
-misuse).
+approved request before KEHA opened it), and the revokes (by the municipality, by the
+area for the reason it has; misuse is one of them).
 
 Every command authorises the actor against the directory (:mod:`access.authz`),
 checks the transition and the rules (all violations at once) and writes the new state
@@ -18,9 +18,11 @@ from typing import Any, TypeVar
 from access import authz
 from access.addresses import normalize_email
 from access.directory import Directory, Roles
-from access.errors import PolicyViolations, StaleRequest
+from access.errors import NotFound, PolicyViolations, StaleRequest
 from access.handoff import stop_before_open
 from access.model import (
+    AREA_NOTE_REQUIRED,
+    AREA_REVOKE_REASONS,
     AREA_STOP_REASONS,
     AWAITING_DECISION,
     LIVE_GRANT_STATES,
@@ -29,33 +31,39 @@ from access.model import (
     OPEN_STATES,
     STOPPABLE_STATES,
     AccessRequest,
+    AuditDraft,
     DecisionOutcome,
     Grant,
     GrantEventKind,
     GrantState,
+    IdempotencyRecord,
+    JsonValue,
     ParamValue,
     RequestChanges,
     RequestDraft,
     RequestKind,
     RequestState,
+    Revocation,
     RevokeReason,
     Worker,
 )
+from access.notifications import GrantEnding
 from access.policy import (
     DECISION_TEXT_MAX,
     PolicyContext,
     Violation,
     check_answer,
     check_decision_text,
+    check_effective,
     check_request,
     check_revoke,
     check_still_grantable,
     check_text,
 )
 from access.ports import GrantQuery, RequestQuery, UnitOfWork
-from access.runner import CommandRunner, Transaction, deny, load_request, ref
+from access.runner import CommandRunner, Transaction, deny, load_request, ref, ref_ids
 
-__all__ = ["RequestService", "open_revoke"]
+__all__ = ["RequestService", "load_revocation", "open_revoke", "schedule_end"]
 
 T = TypeVar("T")
 
@@ -329,14 +337,18 @@ class RequestService:
         reason: RevokeReason,
         note: str = "",
         *,
+        effective: date | None = None,
         idempotency_key: str,
-    ) -> AccessRequest:
-        """The municipality ends a grant (002 §5): no approval, logged, urgent for KEHA,
-        the area's approvers are told. The grant becomes ``revoking``."""
+    ) -> Revocation:
+        """The municipality ends a grant (002 §5): no approval, logged, the area's
+        approvers are told. ``effective`` (default today) is the day the access ends:
+        up to the area's ``revoke_backdate_days`` back or today -> an urgent revoke for
+        KEHA now (grant -> ``revoking``); a future day up to the grant's end -> the
+        grant ends that day and the grant-end job revokes it then."""
         actor = normalize_email(actor)
         note = note.strip()
 
-        async def work(tx: Tx) -> tuple[AccessRequest, str]:
+        async def work(tx: Tx) -> tuple[Revocation, str]:
             roles = self.runner.roles_of(actor)
             grant = await tx.uow.grants.get(grant_id)
             if grant is None:
@@ -346,13 +358,22 @@ class RequestService:
                 )
             deny(authz.may_request(roles, grant.municipality), actor, "revoke", target=grant.id)
             await tx.uow.lock(f"grant:{grant.id}")
+            day = effective or min(tx.today, grant.end)  # ended already: its end
             violations = check_revoke(grant, grant_id, note)
             if reason not in MUNICIPAL_REVOKE_REASONS:
                 violations.append(
                     Violation("revoke.reason_invalid", "reason", {"reason": reason.value})
                 )
+            if grant.state is GrantState.ACTIVE:
+                violations += check_effective(
+                    grant.start, grant.end, day, tx.today, _backdate_days(tx, grant)
+                )
             if violations:
                 raise PolicyViolations(violations)
+            if day > tx.today:
+                return await schedule_end(
+                    tx, grant, reason=reason, note=note, effective=day, requester=actor
+                )
             request = await open_revoke(
                 tx,
                 grant,
@@ -360,10 +381,11 @@ class RequestService:
                 reason=reason,
                 note=note,
                 template="revoke.requested",
+                effective=day,
             )
-            return request, ref("request", request.id)
+            return _revoked(grant, request)
 
-        return await self.runner.run(actor, "revoke", idempotency_key, work, load_request)
+        return await self.runner.run(actor, "revoke", idempotency_key, work, load_revocation)
 
     # ------------------------------------------------------------------- approvers
 
@@ -486,50 +508,92 @@ class RequestService:
 
         return await self.runner.run(actor, command, idempotency_key, work, load_request)
 
-    async def revoke_for_misuse(
-        self, actor: str, grant_id: str, note: str, *, idempotency_key: str
-    ) -> AccessRequest:
-        """An approver or deputy ends a grant at once on misuse (002 §4, §10)."""
+    async def revoke_by_area(
+        self,
+        actor: str,
+        grant_id: str,
+        reason: RevokeReason,
+        note: str = "",
+        *,
+        effective: date | None = None,
+        idempotency_key: str,
+        command: str = "revoke_by_area",
+    ) -> Revocation:
+        """An approver or deputy of the grant's area ends it for the reason the area has
+        (002 §4: the task in the municipality ended, or misuse; 002 §10: the agreement
+        was breached; employment ended; other). ``misuse`` and ``other`` need a note.
+        The effective date works as in :meth:`revoke_by_municipality`; the grant's
+        original requester, the worker and the authority admins are told."""
         actor = normalize_email(actor)
         note = note.strip()
 
-        async def work(tx: Tx) -> tuple[AccessRequest, str]:
+        async def work(tx: Tx) -> tuple[Revocation, str]:
             roles = self.runner.roles_of(actor)
             grant = await tx.uow.grants.get(grant_id)
             if grant is None:
-                deny(
-                    authz.may_decide_anywhere(roles),
-                    actor,
-                    "revoke_for_misuse",
-                    target=grant_id,
-                )
+                deny(authz.may_decide_anywhere(roles), actor, command, target=grant_id)
                 raise PolicyViolations(
                     [Violation("grant.not_found", "grant_id", {"grant_id": grant_id})]
                 )
             deny(
-                authz.may_revoke_for_misuse(roles, actor, grant.area, grant.worker.email),
+                authz.may_revoke_for_area(roles, actor, grant.area, grant.worker.email),
                 actor,
-                "revoke_for_misuse",
+                command,
                 target=grant.id,
             )
             await tx.uow.lock(f"grant:{grant.id}")
-            violations = check_revoke(grant, grant_id, note, note_required=True)
+            day = effective or min(tx.today, grant.end)  # ended already: its end
+            violations = check_revoke(
+                grant, grant_id, note, note_required=reason in AREA_NOTE_REQUIRED
+            )
+            if reason not in AREA_REVOKE_REASONS:
+                violations.append(
+                    Violation("revoke.reason_invalid", "reason", {"reason": reason.value})
+                )
+            if grant.state is GrantState.ACTIVE:
+                violations += check_effective(
+                    grant.start, grant.end, day, tx.today, _backdate_days(tx, grant)
+                )
             if violations:
                 raise PolicyViolations(violations)
+            if day > tx.today:
+                return await schedule_end(
+                    tx,
+                    grant,
+                    reason=reason,
+                    note=note,
+                    effective=day,
+                    requester=grant.requested_by,
+                )
             request = await open_revoke(
                 tx,
                 grant,
                 requester=grant.requested_by,
-                reason=RevokeReason.MISUSE,
+                reason=reason,
                 note=note,
-                template="revoke.misuse",
+                template="revoke.misuse" if reason is RevokeReason.MISUSE else "revoke.area",
+                effective=day,
             )
             await tx.decide(request, DecisionOutcome.APPROVED, note)
-            return request, ref("request", request.id)
+            return _revoked(grant, request)
 
-        return await self.runner.run(
-            actor, "revoke_for_misuse", idempotency_key, work, load_request
+        return await self.runner.run(actor, command, idempotency_key, work, load_revocation)
+
+    async def revoke_for_misuse(
+        self, actor: str, grant_id: str, note: str, *, idempotency_key: str
+    ) -> AccessRequest:
+        """An approver or deputy ends a grant at once on misuse (002 §4, §10): the area's
+        revoke with the reason ``misuse``, effective today."""
+        revocation = await self.revoke_by_area(
+            actor,
+            grant_id,
+            RevokeReason.MISUSE,
+            note,
+            idempotency_key=idempotency_key,
+            command="revoke_for_misuse",
         )
+        assert revocation.request is not None  # effective today: revoked at once
+        return revocation.request
 
     async def _pending_decision(
         self, tx: Tx, actor: str, request_id: str, command: str, expected_version: int | None
@@ -556,47 +620,16 @@ async def open_revoke(
     reason: RevokeReason,
     note: str,
     template: str,
+    effective: date,
 ) -> AccessRequest:
-    """Create an approved, urgent revoke request; the grant becomes ``revoking``.
+    """Create an approved, urgent revoke request effective ``effective`` (the day the
+    access ends); the grant becomes ``revoking``.
 
     Change requests of the grant that have not reached KEHA are superseded
     (-> cancelled, cause ``superseded_by_revoke``).
     """
     request_id = tx.new_id()
-    superseded = await tx.uow.requests.find(
-        RequestQuery(
-            grant_id=grant.id,
-            kinds=[RequestKind.CHANGE],
-            states=[RequestState.PENDING, RequestState.RETURNED, RequestState.APPROVED],
-        )
-    )
-    for change in sorted(superseded, key=lambda r: r.number):
-        await tx.move(
-            change,
-            RequestState.CANCELLED,
-            action="request.cancelled",
-            template="request.cancelled",
-            details={"cause": "superseded_by_revoke", "superseded_by": request_id},
-            params={"cause": "superseded_by_revoke"},
-            question=None,
-        )
-    # A change already in a batch, or sent, must not reach (or be carried out by) KEHA
-    # after the account is closed: it is stopped like any approved request.
-    in_handoff = await tx.uow.requests.find(
-        RequestQuery(
-            grant_id=grant.id,
-            kinds=[RequestKind.CHANGE],
-            states=[RequestState.QUEUED_FOR_KEHA, RequestState.SENT_TO_KEHA],
-        )
-    )
-    for change in sorted(in_handoff, key=lambda r: r.number):
-        await stop_before_open(
-            tx,
-            change,
-            reason=reason,
-            cause="superseded_by_revoke",
-            details={"superseded_by": request_id},
-        )
+    await _supersede_changes(tx, grant, request_id, reason)
     await tx.update_grant(grant, GrantEventKind.REVOKING, request_id, state=GrantState.REVOKING)
     request = AccessRequest(
         id=request_id,
@@ -620,6 +653,7 @@ async def open_revoke(
         grant_id=grant.id,
         revoke_reason=reason,
         urgent=True,
+        effective=effective,
     )
     await tx.create(
         request,
@@ -629,10 +663,133 @@ async def open_revoke(
             "grant_id": grant.id,
             "grant_state": GrantState.REVOKING.value,
             "reason": reason.value,
+            "effective": effective.isoformat(),
         },
-        params={"note": note},
+        params={"note": note, "effective": effective.isoformat()},
     )
     return request
+
+
+async def schedule_end(
+    tx: Tx,
+    grant: Grant,
+    *,
+    reason: RevokeReason,
+    note: str,
+    effective: date,
+    requester: str,
+) -> tuple[Revocation, str]:
+    """A revoke dated in the future: recorded now (audit ``revoke.scheduled``, the
+    notices ``revoke.scheduled``), the grant's end date becomes ``effective`` with the
+    reason, and :meth:`access.jobs.JobService.end_due_grants` revokes it after that day.
+    Change requests of the grant that have not reached KEHA are superseded."""
+    await _supersede_changes(tx, grant, None, reason)
+    updated = await tx.update_grant(
+        grant,
+        GrantEventKind.ENDING,
+        grant.origin_request_id,
+        end=effective,
+        end_reason=reason,
+        end_note=note,
+    )
+    await tx.uow.audit.append(
+        AuditDraft(
+            at=tx.now,
+            actor=tx.actor,
+            action="revoke.scheduled",
+            request_id=grant.origin_request_id,
+            details={
+                "grant_id": grant.id,
+                "command": tx.command,
+                "reason": reason.value,
+                "effective": effective.isoformat(),
+                "previous_end": grant.end.isoformat(),
+            },
+        )
+    )
+    await tx.emit(
+        "revoke.scheduled",
+        GrantEnding(updated, requester),
+        key=f"{grant.id}:{updated.version}:revoke.scheduled",
+        request_id=grant.origin_request_id,
+        params={
+            "revoke_reason": reason.value,
+            "note": note,
+            "effective": effective.isoformat(),
+        },
+    )
+    revocation = Revocation(grant=updated, reason=reason, effective=effective)
+    return revocation, ref("revocation", updated.id)
+
+
+async def load_revocation(uow: UnitOfWork, prior: IdempotencyRecord) -> Revocation:
+    """The first result of a revoke command, from its reference
+    (``revocation:<grant id>[,<request id>]``)."""
+    ids = ref_ids(prior.result)
+    grant = await uow.grants.get(ids[0]) if ids else None
+    if grant is None:
+        raise NotFound("grant", ids[0] if ids else "")
+    request = await uow.requests.get(ids[1]) if len(ids) > 1 else None
+    if request is not None:
+        assert request.revoke_reason is not None
+        effective = request.effective or request.start or grant.end
+        return Revocation(grant, request.revoke_reason, effective, request)
+    return Revocation(grant, grant.end_reason or RevokeReason.GRANT_ENDED, grant.end)
+
+
+def _revoked(grant: Grant, request: AccessRequest) -> tuple[Revocation, str]:
+    assert request.revoke_reason is not None and request.effective is not None
+    revocation = Revocation(grant, request.revoke_reason, request.effective, request)
+    return revocation, ref("revocation", grant.id, request.id)
+
+
+def _backdate_days(tx: Tx, grant: Grant) -> int:
+    area = tx.directory.area(grant.area)
+    return area.revoke_backdate_days if area is not None else 0
+
+
+async def _supersede_changes(
+    tx: Transaction[Any], grant: Grant, revoke_id: str | None, reason: RevokeReason
+) -> None:
+    """Change requests of the grant that have not reached KEHA end (-> cancelled, cause
+    ``superseded_by_revoke``): the grant is ending. A change already in a batch, or
+    sent, must not reach (or be carried out by) KEHA after the account is closed: it
+    is stopped like any approved request, for the revoke's reason."""
+    superseded = await tx.uow.requests.find(
+        RequestQuery(
+            grant_id=grant.id,
+            kinds=[RequestKind.CHANGE],
+            states=[RequestState.PENDING, RequestState.RETURNED, RequestState.APPROVED],
+        )
+    )
+    for change in sorted(superseded, key=lambda r: r.number):
+        details: dict[str, JsonValue] = {"cause": "superseded_by_revoke"}
+        if revoke_id is not None:
+            details["superseded_by"] = revoke_id
+        await tx.move(
+            change,
+            RequestState.CANCELLED,
+            action="request.cancelled",
+            template="request.cancelled",
+            details=details,
+            params={"cause": "superseded_by_revoke"},
+            question=None,
+        )
+    in_handoff = await tx.uow.requests.find(
+        RequestQuery(
+            grant_id=grant.id,
+            kinds=[RequestKind.CHANGE],
+            states=[RequestState.QUEUED_FOR_KEHA, RequestState.SENT_TO_KEHA],
+        )
+    )
+    for change in sorted(in_handoff, key=lambda r: r.number):
+        await stop_before_open(
+            tx,
+            change,
+            reason=reason,
+            cause="superseded_by_revoke",
+            details={} if revoke_id is None else {"superseded_by": revoke_id},
+        )
 
 
 async def _policy_context(

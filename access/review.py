@@ -31,10 +31,10 @@ from access.directory import Area, Directory, DirectorySource, Municipality
 from access.errors import NotFound
 from access.model import (
     SYSTEM_ACTOR,
-    AccessRequest,
     AuditDraft,
     Grant,
     GrantState,
+    Revocation,
     RevokeReason,
 )
 from access.notifications import MunicipalityNotice
@@ -126,8 +126,9 @@ class _Revoker(Protocol):
         reason: RevokeReason,
         note: str = "",
         *,
+        effective: date | None = None,
         idempotency_key: str,
-    ) -> AccessRequest: ...
+    ) -> Revocation: ...
 
 
 @dataclass(frozen=True)

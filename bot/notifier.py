@@ -186,6 +186,7 @@ def render_params(
         "level": code_name(m, directory, "level", level) if level else "–",
         "start": _iso_date(m, params.get("start")),
         "end": _iso_date(m, params.get("end")),
+        "effective": _iso_date(m, params.get("effective")),
         "requester": person("requester"),
         "actor": m.t("notify.actor.system") if actor == "system" else person("actor"),
         "reason": typed("reason"),

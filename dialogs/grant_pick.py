@@ -25,10 +25,18 @@ __all__ = ["MATCH_LIMIT", "active_grants", "grant_label", "handle_pick", "show_p
 MATCH_LIMIT = 10
 
 
-async def active_grants(deps: FlowDeps, email: str, municipalities: Sequence[str]) -> list[Grant]:
+async def active_grants(
+    deps: FlowDeps, email: str, municipalities: Sequence[str], areas: Sequence[str] = ()
+) -> list[Grant]:
+    """Active grants of the municipalities, and of the ``areas`` (where the person is an
+    area contact or deputy: removal) except the person's own access."""
     grants = await deps.service.queries.list_grants_for(email, states=(GrantState.ACTIVE,))
-    allowed = set(municipalities)
-    return [g for g in grants if g.municipality in allowed]
+    allowed, decides = set(municipalities), set(areas)
+    return [
+        g
+        for g in grants
+        if g.municipality in allowed or (g.area in decides and g.worker.email != email)
+    ]
 
 
 def grant_label(m: Messages, deps: FlowDeps, grant: Grant) -> str:
@@ -62,7 +70,9 @@ async def show_pick(
 ) -> int:
     """Send (or update) the pick card; the number of grants."""
     m = messages_of(context)
-    grants = await active_grants(deps, state["email"], state["municipalities"])
+    grants = await active_grants(
+        deps, state["email"], state["municipalities"], state.get("areas", ())
+    )
     shown = grants if len(grants) <= PICK_LIMIT else _matches(grants, search)
     lines = [GrantLine(g.id, grant_label(m, deps, g)) for g in shown]
     pick = grant_pick_card(
@@ -107,7 +117,9 @@ async def handle_pick(
         await show_pick(context, deps, state, purpose, search=search, card_id=card_id)
         return None
     grant_id = value.get("grant_id")
-    grants = await active_grants(deps, state["email"], state["municipalities"])
+    grants = await active_grants(
+        deps, state["email"], state["municipalities"], state.get("areas", ())
+    )
     chosen = next((g for g in grants if isinstance(grant_id, str) and g.id == grant_id), None)
     if chosen is None:
         key = "manager.error.grant_required" if not grant_id else "manager.error.grant_not_offered"

@@ -106,6 +106,9 @@ class ManagerDialogs:
         if done is None:
             await context.send_activity(m.t("manager.card.expired"))
             return True
+        if done.get("text"):  # e.g. a removal dated in the future: no request number
+            await context.send_activity(done["text"])
+            return True
         number = done.get("number", "")
         state = ""
         identity = caller_of(context)

@@ -18,7 +18,7 @@ from dialogs.i18n import Messages
 
 __all__ = ["code_name", "violation_text"]
 
-_DATES = {"agreement_ends", "latest_end", "start"}
+_DATES = {"agreement_ends", "latest_end", "start", "end", "earliest"}
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,63}")
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")

@@ -165,6 +165,7 @@ class SqlRetention:
                     worker_email=ref(g["worker_email"]),
                     worker_job_title="",
                     requested_by=ref(g["requested_by"]),
+                    end_note=None,
                 )
             )
         for d in decisions:

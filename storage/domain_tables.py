@@ -128,6 +128,8 @@ class RequestRow(Base):
     answer: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # a revoke: the day the access ends (migration 0011)
+    effective_date: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
 class RequestCounterRow(Base):
@@ -166,6 +168,9 @@ class GrantRow(Base):
     requested_by: Mapped[str] = mapped_column(String(EMAIL))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # a revoke dated in the future set end_date: its reason and note (migration 0011)
+    end_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    end_note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class GrantEventRow(Base):
@@ -243,8 +248,9 @@ class KehaRowRow(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     confirmed_by: Mapped[str | None] = mapped_column(String(EMAIL), nullable=True)
     confirm_note: Mapped[str | None] = mapped_column(Text, nullable=True)  # migration 0003
-    # migration 0011: a cancellation row names the sent row KEHA must not carry out
+    # migration 0013: a cancellation row names the sent row KEHA must not carry out
     cancels_row_id: Mapped[str | None] = mapped_column(String(ID), nullable=True)
+    effective_date: Mapped[date | None] = mapped_column(Date, nullable=True)  # migration 0011
 
 
 class PersonRow(Base):
@@ -340,7 +346,7 @@ class IdempotencyRow(Base):
 
 
 class MisuseMatterRow(Base):
-    """A misuse report kept as a matter until it is closed (migration 0014). ``note`` and
+    """A misuse report kept as a matter until it is closed (migration 0013). ``note`` and
     ``closing_note`` are the only copies of the texts (the audit chain has ids and the
     outcome code); retention empties them with the grant's other records."""
 

@@ -153,6 +153,7 @@ def _request_values(r: AccessRequest) -> dict[str, Any]:
         "revoke_reason": r.revoke_reason.value if r.revoke_reason else None,
         "urgent": r.urgent,
         "question": r.question,
+        "effective_date": r.effective,
         "answer": r.answer,
         "created_at": r.created_at,
         "updated_at": r.updated_at,
@@ -193,6 +194,7 @@ def _request(row: Row[Any]) -> AccessRequest:
         revoke_reason=RevokeReason(m["revoke_reason"]) if m["revoke_reason"] else None,
         urgent=bool(m["urgent"]),
         question=m["question"],
+        effective=m["effective_date"],
         answer=m["answer"],
     )
 
@@ -313,6 +315,8 @@ def _grant_values(g: Grant) -> dict[str, Any]:
         "requested_by": g.requested_by,
         "created_at": g.created_at,
         "updated_at": g.updated_at,
+        "end_reason": g.end_reason.value if g.end_reason else None,
+        "end_note": g.end_note or None,
     }
 
 
@@ -340,6 +344,8 @@ def _grant(row: Row[Any], history: Sequence[GrantEvent]) -> Grant:
         created_at=m["created_at"],
         updated_at=m["updated_at"],
         history=tuple(history),
+        end_reason=RevokeReason(m["end_reason"]) if m["end_reason"] else None,
+        end_note=m["end_note"] or "",
     )
 
 
@@ -479,6 +485,7 @@ def _keha_values(r: KehaRow) -> dict[str, Any]:
         "approved_by": r.approved_by,
         "approved_at": r.approved_at,
         "revoke_reason": r.revoke_reason.value if r.revoke_reason else None,
+        "effective_date": r.effective,
         "sent_at": r.sent_at,
         "confirmed_at": r.confirmed_at,
         "confirmed_by": r.confirmed_by,
@@ -512,6 +519,7 @@ def _keha_row(row: Row[Any]) -> KehaRow:
         approved_by=m["approved_by"],
         approved_at=m["approved_at"],
         revoke_reason=RevokeReason(m["revoke_reason"]) if m["revoke_reason"] else None,
+        effective=m["effective_date"],
         sent_at=m["sent_at"],
         confirmed_at=m["confirmed_at"],
         confirmed_by=m["confirmed_by"],

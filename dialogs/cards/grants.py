@@ -15,16 +15,19 @@ from dialogs.i18n import Messages
 
 __all__ = [
     "ACK_CARD",
+    "AREA_REVOKE_REASONS",
     "GRANT_PICK_CARD",
     "PICK_LIMIT",
     "REVOKE_FORM_CARD",
     "REVOKE_REASONS",
     "REVOKE_SUMMARY_CARD",
     "GrantLine",
+    "RevokeFormOptions",
     "acknowledged_card",
     "grant_pick_card",
     "my_access_card",
     "revoke_form_card",
+    "revoke_scheduled_card",
     "revoke_sent_card",
     "revoke_summary_card",
 ]
@@ -35,7 +38,21 @@ REVOKE_SUMMARY_CARD = "revoke_summary"
 ACK_CARD = "access_ack"
 PICK_LIMIT = 5  # more grants than this: search by name first
 SEARCH_MAX = 100
-REVOKE_REASONS = ("employment_ended", "tasks_changed", "other")
+REVOKE_REASONS = ("employment_ended", "tasks_changed", "other")  # the municipality (002 §5)
+# the area (002 §4: the task ended, misuse; 002 §10: the agreement breached)
+AREA_REVOKE_REASONS = ("task_ended", "employment_ended", "misuse", "agreement_breach", "other")
+NOTE_MAX = 2000
+
+
+@dataclass(frozen=True)
+class RevokeFormOptions:
+    """What the removal form offers: the reasons of who removes (the municipality or
+    the area) and the range of the effective date (ISO dates)."""
+
+    reasons: tuple[str, ...] = REVOKE_REASONS
+    by_area: bool = False
+    earliest: str = ""
+    latest: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,13 +143,19 @@ def revoke_form_card(
     errors: Sequence[FieldError],
     *,
     instance: str,
+    options: RevokeFormOptions | None = None,
 ) -> Card:
+    """The removal form: the reason (a required choice), a note (required for "other",
+    and for "misuse" when the area removes) and the effective date between
+    ``options.earliest`` and ``options.latest``."""
+    options = options or RevokeFormOptions()
+
     def under(name: str) -> list[dict[str, Any]]:
         return [attention(e.text) for e in errors if e.field == name]
 
     body: list[dict[str, Any]] = [
         title(m.t("manager.revoke.title")),
-        text(m.t("manager.revoke.intro"), subtle=True),
+        text(m.t(f"manager.revoke.intro{'_area' if options.by_area else ''}"), subtle=True),
         {"type": "FactSet", "facts": [{"title": k, "value": plain(v)} for k, v in grant_facts]},
     ]
     body.extend(attention(e.text) for e in errors if e.field not in ("reason", "note", "effective"))
@@ -146,7 +169,7 @@ def revoke_form_card(
             "errorMessage": m.t("manager.field.reason.error"),
             "choices": [
                 {"title": m.t(f"manager.revoke_reason.{code}"), "value": code}
-                for code in REVOKE_REASONS
+                for code in options.reasons
             ],
             "value": values.get("reason", ""),
         }
@@ -157,23 +180,31 @@ def revoke_form_card(
             "type": "Input.Text",
             "id": "note",
             "label": m.t("manager.field.note"),
-            "placeholder": m.t("manager.field.note.placeholder"),
+            "placeholder": m.t(
+                "manager.field.note.placeholder_area"
+                if options.by_area
+                else "manager.field.note.placeholder"
+            ),
             "isMultiline": True,
-            "maxLength": 2000,
+            "maxLength": NOTE_MAX,
             "value": values.get("note", ""),
         }
     )
     body.extend(under("note"))
-    body.append(
-        {
-            "type": "Input.Date",
-            "id": "effective",
-            "label": m.t("manager.field.effective"),
-            "isRequired": True,
-            "errorMessage": m.t("manager.field.effective.error"),
-            "value": values.get("effective", ""),
-        }
-    )
+    effective: dict[str, Any] = {
+        "type": "Input.Date",
+        "id": "effective",
+        "label": m.t("manager.field.effective"),
+        "isRequired": True,
+        "errorMessage": m.t("manager.field.effective.error"),
+        "value": values.get("effective", ""),
+    }
+    if options.earliest:
+        effective["min"] = options.earliest
+    if options.latest:
+        effective["max"] = options.latest
+    body.append(effective)
+    body.append(text(m.t("manager.field.effective.hint"), subtle=True))
     body.extend(under("effective"))
     return card(
         body,
@@ -195,8 +226,16 @@ def revoke_form_card(
 
 
 def revoke_summary_card(
-    m: Messages, facts: Sequence[tuple[str, str]], *, instance: str, revision: int
+    m: Messages,
+    facts: Sequence[tuple[str, str]],
+    *,
+    instance: str,
+    revision: int,
+    intro: str,
 ) -> Card:
+    """``intro`` says what Confirm does with this effective date (at once, or the
+    access ends on that day)."""
+
     def button(action: str, label: str, style: str | None = None) -> dict[str, Any]:
         element: dict[str, Any] = {
             "type": "Action.Submit",
@@ -210,7 +249,7 @@ def revoke_summary_card(
     return card(
         [
             title(m.t("manager.revoke.summary_title")),
-            text(m.t("manager.revoke.summary_intro")),
+            text(intro),
             {"type": "FactSet", "facts": [{"title": k, "value": plain(v)} for k, v in facts]},
         ],
         [
@@ -222,8 +261,14 @@ def revoke_summary_card(
 
 
 def revoke_sent_card(
-    m: Messages, number: str, state_label: str, facts: Sequence[tuple[str, str]]
+    m: Messages,
+    number: str,
+    state_label: str,
+    facts: Sequence[tuple[str, str]],
+    *,
+    next_text: str | None = None,
 ) -> Card:
+    """The receipt of a removal sent at once (``next_text``: what happens next)."""
     return card(
         [
             title(m.t("manager.revoke.sent_title", number=number)),
@@ -235,7 +280,18 @@ def revoke_sent_card(
                 ]
                 + [{"title": k, "value": plain(v)} for k, v in facts],
             },
-            text(m.t("manager.revoke.next")),
+            text(next_text or m.t("manager.revoke.next")),
+        ]
+    )
+
+
+def revoke_scheduled_card(m: Messages, effective: str, facts: Sequence[tuple[str, str]]) -> Card:
+    """The receipt of a removal dated in the future: the access ends on ``effective``."""
+    return card(
+        [
+            title(m.t("manager.revoke.scheduled_title", effective=effective)),
+            {"type": "FactSet", "facts": [{"title": k, "value": plain(v)} for k, v in facts]},
+            text(m.t("manager.revoke.scheduled_next", effective=effective)),
         ]
     )
 

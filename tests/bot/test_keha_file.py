@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+from dataclasses import replace
 from datetime import UTC, date, datetime
 
 from fakes.botapp import EXAMPLE_DIRECTORY
@@ -73,3 +76,30 @@ def test_file_header_and_values_in_swedish() -> None:
     header, line = text.splitlines()[:2]
     assert header.startswith("KEHA-sändningens id;")
     assert "change — Ändring" in line and "no — nej" in line
+
+
+def test_a_removal_shows_its_reason_and_effective_date_in_the_readers_language() -> None:
+    directory = example_directory()
+    ended = replace(
+        row("3", RequestKind.REVOKE, True),
+        revoke_reason=RevokeReason.TASK_ENDED,
+        effective=date(2026, 2, 13),  # the real end, in the past
+    )
+    expected = {
+        "fi": ("Voimassa viimeistään", "task_ended — Tehtävä kunnassa päättyy tai on päättynyt"),
+        "sv": ("Gäller senast till", "task_ended — Uppgiften i kommunen upphör eller har upphört"),
+        "en": ("Effective date", "task_ended — The task in the municipality ends or has ended"),
+    }
+    for locale, (title, reason) in expected.items():
+        labels = keha_labels(Translator.load().get(locale), directory)
+        text = handoff_csv([ended], directory, labels).decode("utf-8-sig")
+        [header, values] = csv.reader(io.StringIO(text, newline=""), delimiter=";")
+        assert header[-1] == title  # a new last column: the others keep their place
+        file = dict(zip(KEHA_COLUMNS, values, strict=True))
+        assert file["revoke_reason"] == reason
+        assert file["effective_date"] == "2026-02-13"  # ISO, like the file's other dates
+        assert file["start_date"] == "2026-03-02"  # the day it was recorded
+    opened = dict(
+        zip(KEHA_COLUMNS, handoff_row(row("4", RequestKind.GRANT), directory).values())
+    )
+    assert opened["effective_date"] == ""  # only a removal has one

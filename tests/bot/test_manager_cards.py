@@ -14,11 +14,14 @@ from fakes.card_checks import check_adaptive_card
 from access.directory import load_directory_file
 from access.policy import VIOLATION_CODES, Violation
 from dialogs.cards.grants import (
+    AREA_REVOKE_REASONS,
     GrantLine,
+    RevokeFormOptions,
     acknowledged_card,
     grant_pick_card,
     my_access_card,
     revoke_form_card,
+    revoke_scheduled_card,
     revoke_sent_card,
     revoke_summary_card,
 )
@@ -112,10 +115,30 @@ CARDS: dict[str, Callable[[Messages], dict[str, Any]]] = {
         [FieldError("note", m.t("manager.error.note_required"))],
         instance="i1",
     ),
-    "revoke_summary": lambda m: revoke_summary_card(m, [("Nimi", "A")], instance="i1", revision=1),
+    "revoke_summary": lambda m: revoke_summary_card(
+        m,
+        [("Nimi", "A")],
+        instance="i1",
+        revision=1,
+        intro=m.t("manager.revoke.summary_now", effective="2.3.2026"),
+    ),
     "revoke_sent": lambda m: revoke_sent_card(
         m, "2026-000002", m.t("manager.state.approved"), [("Nimi", "A")]
     ),
+    "revoke_form_area": lambda m: revoke_form_card(
+        m,
+        [("Nimi", "A")],
+        {"reason": "task_ended", "effective": "2026-03-02"},
+        [FieldError("effective", m.t("violation.revoke.effective_invalid"))],
+        instance="i1",
+        options=RevokeFormOptions(
+            reasons=AREA_REVOKE_REASONS,
+            by_area=True,
+            earliest="2026-02-01",
+            latest="2026-08-31",
+        ),
+    ),
+    "revoke_scheduled": lambda m: revoke_scheduled_card(m, "31.3.2026", [("Nimi", "A")]),
     "requests_list": lambda m: requests_list_card(
         m,
         [
@@ -196,6 +219,9 @@ SAMPLE_PARAMS: dict[str, Any] = {
     "state": "pending",
     "grant_id": "g1",
     "reason": "misuse",
+    "backdate_days": 30,
+    "earliest": "2026-02-01",
+    "end": "2026-08-31",
 }
 
 

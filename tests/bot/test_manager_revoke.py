@@ -72,7 +72,8 @@ async def test_revoke_takes_effect_without_approval(
     ]
     assert revoke.state is RequestState.APPROVED and revoke.urgent
     assert revoke.revoke_reason is RevokeReason.EMPLOYMENT_ENDED
-    assert m.format_date(TODAY) in revoke.justification  # the effective date travels
+    assert revoke.effective == TODAY  # the effective date is a date, not a sentence
+    assert m.t("manager.revoke.summary_now", effective=m.format_date(TODAY)) in texts(summary)
     [now] = await service.queries.list_grants_for(LAUKAA, states=None)
     assert now.state is GrantState.REVOKING
     assert texts(receipt)[0] == m.t("manager.revoke.sent_title", number=revoke.number)
@@ -106,24 +107,24 @@ async def test_revoke_form_problems_are_shown_at_the_fields(
 
     assert await errors({"reason": "other", "note": ""}) == [m.t("manager.error.note_required")]
     assert await errors({"reason": "misuse"}) == [m.t("manager.error.reason_not_offered")]
-    past = (TODAY - timedelta(days=8)).isoformat()
+    past = (TODAY - timedelta(days=1)).isoformat()
     assert await errors({"reason": "tasks_changed", "effective": past}) == [
-        m.t("manager.error.effective_past", grace_days=7)
+        m.t("violation.revoke.effective_before_start", start=m.format_date(grant.start))
     ]
     late = (TODAY + timedelta(days=31)).isoformat()
     assert await errors({"reason": "tasks_changed", "effective": late}) == [
-        m.t("manager.error.effective_after_end", end=m.format_date(grant.end))
+        m.t("violation.revoke.effective_after_end", end=m.format_date(grant.end))
     ]
     assert await errors({"reason": "other", "note": "x" * 100_000}) == [
         m.t(
             "violation.text.too_long",
-            max_length=1500,
+            max_length=2000,
             length=100_000,
             field=m.t("manager.field.note"),
         )
     ]
     assert await errors({"reason": "tasks_changed", "effective": "huomenna"}) == [
-        m.t("manager.error.date_invalid")
+        m.t("violation.revoke.effective_invalid")
     ]
     [grant_now] = await service.queries.list_grants_for(LAUKAA)
     assert grant_now.state is GrantState.ACTIVE  # nothing changed

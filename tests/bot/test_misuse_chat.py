@@ -13,6 +13,7 @@ from fakes.manager_chat import (
     ADMIN,
     APPROVER,
     LAUKAA,
+    TODAY,
     Chat,
     FixedClock,
     inputs,
@@ -23,7 +24,7 @@ from fakes.manager_chat import (
 )
 from sqlalchemy import select
 
-from access.model import GrantState
+from access.model import GrantState, RequestKind, RevokeReason
 from bot.app import RUNTIME
 from dialogs.i18n import Translator
 from storage.db import create_session_factory
@@ -141,6 +142,11 @@ async def test_the_approver_marks_a_report_handled_and_the_access_is_removed(
     [now] = await service.queries.list_grants_for(LAUKAA, states=None)
     assert now.state is GrantState.REVOKING
     assert len(await _templates(manager, "revoke.misuse")) == 3
+    # the removal is the area's revoke for misuse, effective today
+    [revoke] = [
+        r for r in await service.queries.list_requests_for(LAUKAA) if r.kind is RequestKind.REVOKE
+    ]
+    assert revoke.revoke_reason is RevokeReason.MISUSE and revoke.effective == TODAY
     assert await _templates(manager, "misuse.closed") == [
         ("admin", ADMIN),
         ("requester", LAUKAA),

@@ -51,6 +51,7 @@ PARAMS = {
     "level": "view",
     "start": "2026-02-01",
     "end": "2026-07-31",
+    "effective": "2026-03-02",
     "urgent": True,
     "requester": "manager@laukaa.example.fi",
     "actor": "contact@pks-area.example.fi",

@@ -90,13 +90,15 @@ async def approved_change(s: Services, grant: Grant) -> AccessRequest:
 
 
 async def revoke(s: Services, grant: Grant) -> AccessRequest:
-    return await s.access.requests.revoke_by_municipality(
+    revocation = await s.access.requests.revoke_by_municipality(
         MANAGER if grant.municipality == "laukaa" else VIITASAARI_MANAGER,
         grant.id,
         RevokeReason.EMPLOYMENT_ENDED,
         "Työsuhde päättyi",
         idempotency_key=key("revoke"),
     )
+    assert revocation.request is not None
+    return revocation.request
 
 
 async def all_text(session_factory: async_sessionmaker[AsyncSession]) -> str:

@@ -83,6 +83,7 @@ def _expected(
         local_time(approved.at) if approved else "",  # Helsinki, to the minute
         request.revoke_reason.value if request.revoke_reason else "",
         request.grant_id or "",
+        request.effective.isoformat() if request.effective else "",  # a removal: its date
     ]
 
 

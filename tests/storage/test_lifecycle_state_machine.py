@@ -68,6 +68,7 @@ from access.model import (
     RequestChanges,
     RequestDraft,
     RequestKind,
+    Revocation,
     RevokeReason,
 )
 from access.service import AccessService
@@ -1037,6 +1038,8 @@ def _ids(result: Any) -> Any:
         return [r.id for r in result.requests]
     if isinstance(result, list):
         return [r.id for r in result]
+    if isinstance(result, Revocation):
+        return (result.grant.id, result.request.id if result.request else None)
     return result.id
 
 

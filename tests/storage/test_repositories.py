@@ -226,9 +226,12 @@ async def test_change_revoke_and_misuse_on_the_database(
         ),
         idempotency_key="change",
     )
-    revoke = await service.requests.revoke_by_municipality(
-        MANAGER, first, RevokeReason.EMPLOYMENT_ENDED, idempotency_key="revoke"
-    )
+    revoke = (
+        await service.requests.revoke_by_municipality(
+            MANAGER, first, RevokeReason.EMPLOYMENT_ENDED, idempotency_key="revoke"
+        )
+    ).request
+    assert revoke is not None
     assert (
         await service.queries.get_request(MANAGER, change.id)
     ).request.state is RequestState.CANCELLED

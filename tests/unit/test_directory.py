@@ -273,3 +273,30 @@ def _area_with_municipality(municipality: dict[str, Any], **area: Any) -> Direct
             ],
         }
     )
+
+
+def test_how_far_back_a_removal_may_take_effect_is_set_per_area() -> None:
+    def area(**extra: object) -> dict[str, object]:
+        return {
+            "service_areas": [{"code": "youth", "fi": "Nuoret", "sv": "Unga", "en": "Youth"}],
+            "access_levels": [{"code": "view", "fi": "Katselu", "sv": "Visning", "en": "View"}],
+            "areas": [
+                {
+                    "code": "a1",
+                    "name": {"fi": "A", "sv": "A", "en": "A"},
+                    "service_areas": ["youth"],
+                    "approvers": ["contact@a1.example.fi"],
+                    "authority_admins": ["admin@a1.example.fi"],
+                    "municipalities": [{"code": "m1", "name": "M1", "contracted": True}],
+                    **extra,
+                }
+            ],
+        }
+
+    assert parse_directory(area()).areas["a1"].revoke_backdate_days == 30  # the default
+    assert parse_directory(area(revoke_backdate_days=90)).areas["a1"].revoke_backdate_days == 90
+    with pytest.raises(DirectoryError) as caught:
+        parse_directory(area(revoke_backdate_days=400))
+    assert [p.path for p in caught.value.problems] == ["areas[0].revoke_backdate_days"]
+    example = load_directory_file(EXAMPLE).areas["pohjoinen-keski-suomi"]
+    assert example.revoke_backdate_days == 30

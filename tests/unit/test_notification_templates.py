@@ -36,7 +36,13 @@ from access.model import (
     RequestState,
     Worker,
 )
-from access.notifications import TEMPLATES, BatchNotice, MatterNotice, MunicipalityNotice
+from access.notifications import (
+    TEMPLATES,
+    BatchNotice,
+    GrantEnding,
+    MatterNotice,
+    MunicipalityNotice,
+)
 from access.runner import CommandRunner
 from dialogs.i18n import LOCALES, LOCALES_DIR, read_locale
 
@@ -58,10 +64,12 @@ EVERY_TEMPLATE: dict[str, tuple[str, tuple[Audience, ...]]] = {
     "grant.removed": ("request", (R, W)),
     "revoke.requested": ("request", (R, W, AP, AD)),
     "revoke.misuse": ("request", (R, W, AD)),
+    "revoke.area": ("request", (R, W, AD)),
     "revoke.due": ("request", (R, W, AD)),
     "request.stopped": ("request", (R, W, AP, AD)),
     "request.stopping": ("request", (R, W, AP, AD)),
     "request.stop_confirmed": ("request", (R, AP)),
+    "revoke.scheduled": ("ending", (R, W, AP)),
     # the scheduler
     "request.reminder": ("request", (AP,)),
     "request.escalated": ("request", (AP,)),
@@ -126,6 +134,7 @@ assert LAUKAA is not None
 SUBJECTS: dict[str, Any] = {
     "request": REQUEST,
     "grant": GRANT,
+    "ending": GrantEnding(GRANT, MANAGER2),
     "batch": BatchNotice(AREA, "b1", TODAY),
     "municipality": MunicipalityNotice(AREA, LAUKAA, start=TODAY, end=date(2026, 6, 30)),
     # a matter reported by an approver: the reporter is reached as "requester"

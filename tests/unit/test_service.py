@@ -294,13 +294,15 @@ async def test_change_request_changes_the_grant(w: World) -> None:
 
 async def test_revoke_by_municipality_needs_no_approval_and_is_urgent(w: World) -> None:
     grant_id = await w.active_grant()
-    revoke = await w.service.requests.revoke_by_municipality(
+    revocation = await w.service.requests.revoke_by_municipality(
         MANAGER,
         grant_id,
         RevokeReason.EMPLOYMENT_ENDED,
         "Työsuhde päättyi",
         idempotency_key=w.key(),
     )
+    revoke = revocation.request
+    assert revoke is not None and not revocation.scheduled
     assert revoke.kind is RequestKind.REVOKE and revoke.state is RequestState.APPROVED
     assert revoke.urgent and revoke.requester == MANAGER and revoke.end is None
     assert (await w.grant(grant_id)).state is GrantState.REVOKING

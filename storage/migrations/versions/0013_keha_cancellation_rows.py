@@ -5,8 +5,8 @@ change) that KEHA must not carry out, or undo if it already has. Empty on every 
 row. Request and row states are plain text, so the new states (``stopping``,
 ``stopped``; row ``cancelled``) need no change of the schema.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-20
 """
 
@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | Sequence[str] | None = "0015"
+revision: str = "0013"
+down_revision: str | Sequence[str] | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
