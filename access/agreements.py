@@ -142,6 +142,7 @@ class AgreementService:
                         reason=RevokeReason.AGREEMENT_DISSOLVED,
                         note="",
                         template="revoke.due",
+                        effective=tx.today,
                     )
                 )
             result = Dissolution(found.code, tuple(revoked), tuple(cancelled), tuple(stopped))

@@ -73,7 +73,8 @@ async def test_two_instances_create_each_reminder_exactly_once(pg_url: str) -> N
         assert len(keys) == 10 == len(set(keys))
         assert len(totals.expired) == 3 == len(set(totals.expired))
         assert len(totals.revoked) == 2 == len(set(totals.revoked))
-        assert len(await outbox(sessions, "request.expired")) == 3
+        # the requester and the worker of each of the three
+        assert len(await outbox(sessions, "request.expired")) == 6
         assert len(await outbox(sessions, "revoke.due")) == 6  # requester, worker, admin
         assert len(await outbox(sessions, "grant.expiring")) == 8  # requester + worker
         assert len(await outbox(sessions, "request.reminder")) == 3

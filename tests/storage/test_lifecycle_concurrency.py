@@ -113,8 +113,12 @@ async def _race(factory: async_sessionmaker[AsyncSession], service: AccessServic
     async with SqlUnitOfWork(factory) as uow:
         outbox = await uow.outbox.for_request(request.id)
     # submitted: requester, worker, approver, deputy; approved: requester, worker, admin;
-    # rejected: requester.
-    decided = 3 if decision.outcome is DecisionOutcome.APPROVED else 1
+    # rejected: requester, worker (in neutral words); returned: requester.
+    decided = {
+        DecisionOutcome.APPROVED: 3,
+        DecisionOutcome.REJECTED: 2,
+        DecisionOutcome.RETURNED: 1,
+    }[decision.outcome]
     assert len(outbox) == 4 + decided
     assert (await service.queries.verify_audit("admin@pks-area.example.fi")).ok
 

@@ -162,8 +162,8 @@ def expected_notifications(
         ("pending", "returned"): ("request.returned", [R]),
         ("pending", "approved"): ("request.approved", [R, W, AD]),
         ("pending", "rejected"): ("request.rejected", [R, W]),
-        ("approved", "queued_for_keha"): ("request.queued", [R]),
-        ("queued_for_keha", "sent_to_keha"): ("request.sent_to_keha", [R]),
+        ("approved", "queued_for_keha"): ("request.queued", []),
+        ("queued_for_keha", "sent_to_keha"): ("request.sent_to_keha", []),
     }
     if (frm, to) == ("sent_to_keha", "done"):
         done = {"grant": "grant.opened", "change": "grant.changed", "revoke": "grant.removed"}

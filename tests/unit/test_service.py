@@ -232,8 +232,6 @@ async def test_grant_lifecycle_with_audit_and_notifications(w: World) -> None:
         ("request.approved", "requester", MANAGER),
         ("request.approved", "worker", WORKER),
         ("request.approved", "admin", ADMIN),
-        ("request.queued", "requester", MANAGER),
-        ("request.sent_to_keha", "requester", MANAGER),
         ("grant.opened", "requester", MANAGER),
         ("grant.opened", "worker", WORKER),
     }
