@@ -459,6 +459,22 @@ class AuthorityService:
         await self._admin(actor, batch.area, "view_keha_batch")
         return batch
 
+    async def rows_being_stopped(self, actor: str, batch: KehaBatch) -> frozenset[str]:
+        """Ids of the batch's sent rows whose request was stopped after it was sent
+        (``stopping``): KEHA must not carry them out, their cancellation row settles
+        them, so they are not for confirming."""
+        await self._admin(actor, batch.area, "view_keha_batch")
+        sent = [r for r in batch.rows if r.state is KehaRowState.SENT and not r.is_cancellation]
+        if not sent:
+            return frozenset()
+        async with self._uow_factory() as uow:
+            found = {r.id: await uow.requests.get(r.request_id) for r in sent}
+        return frozenset(
+            row_id
+            for row_id, request in found.items()
+            if request is not None and request.state is RequestState.STOPPING
+        )
+
     async def batch_file(
         self, actor: str, batch_id: str, fmt: str, labels: Mapping[str, str] | None = None
     ) -> bytes:

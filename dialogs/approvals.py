@@ -16,6 +16,11 @@ one:
   card older than the request gets the current card and a note; a missing reason
   gets the card back with the form open and the error shown.
 * ``atmt.list``: the pending list (the same as the typed command ``approvals``).
+* ``atmt.stop`` / ``atmt.stop.confirm``: an approver stops an approved request KEHA
+  has not confirmed (:meth:`access.requests.RequestService.stop`): the form's reason
+  and note come back as a confirmation, whose button stops it. A card older than the
+  request, a request already stopped or past stopping, and someone who may not stop it
+  get the current card with a line saying so.
 
 Every answer is a card: nothing a user can put in the invoke value leads to a 500.
 """
@@ -43,7 +48,18 @@ from access.errors import (
     PolicyViolations,
     StaleRequest,
 )
-from access.model import AccessRequest, Grant, GrantState, RequestKind, RequestState, Worker
+from access.model import (
+    AREA_STOP_REASONS,
+    STOPPABLE_STATES,
+    AccessRequest,
+    Grant,
+    GrantState,
+    RequestKind,
+    RequestState,
+    RevokeReason,
+    Worker,
+)
+from access.policy import DECISION_TEXT_MAX, check_text
 from access.ports import ConversationRefs
 from access.service import AccessService
 from dialogs import activity_fields as fields
@@ -52,6 +68,8 @@ from dialogs.cards.approval import (
     VERB_LIST,
     VERB_REJECT,
     VERB_RETURN,
+    VERB_STOP,
+    VERB_STOP_CONFIRM,
     VERBS,
     ApprovalView,
     Change,
@@ -84,6 +102,8 @@ SNAPSHOT_ONLY = frozenset({"justification", "confirmations"})
 """Parameters only submissions made by this version carry: compared when both have them."""
 GRANT_FIELDS = ("worker_name", "worker_job_title", "service_areas", "level", "end")
 """What a change request can change of its grant."""
+STOP_REASONS: tuple[RevokeReason, ...] = tuple(r for r in RevokeReason if r in AREA_STOP_REASONS)
+"""The area's stop reasons in the order the approver's form offers them."""
 
 
 def changes_between(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[Change, ...]:
@@ -168,6 +188,17 @@ class ApprovalHandler:
             return ()
         return changes_between(snapshots[max(earlier)], current)
 
+    def may_stop(self, actor: str, request: AccessRequest) -> str | None:
+        """Why ``actor`` may not stop ``request`` as an approver of its area (None: may)."""
+        return authz.may_revoke_for_area(
+            self.service.roles_of(actor), actor, request.area, request.worker.email
+        )
+
+    @staticmethod
+    def stoppable(request: AccessRequest) -> bool:
+        """Approved and not yet confirmed by KEHA (a grant or a change)."""
+        return request.state in STOPPABLE_STATES and request.kind is not RequestKind.REVOKE
+
     async def view(
         self,
         actor: str,
@@ -176,11 +207,14 @@ class ApprovalHandler:
         notice: str | None = None,
         notice_is_error: bool = False,
         input_error: str | None = None,
+        stop_values: tuple[str, str] = ("", ""),
+        confirm_stop: bool = False,
     ) -> ApprovalView:
         """The card's content for ``actor`` (raises AccessDenied / NotFound)."""
         found = await self.service.queries.get_request(actor, request_id)
         request = found.request
         denial = authz.may_decide(self.service.roles_of(actor), actor, request)
+        may_stop = self.stoppable(request) and self.may_stop(actor, request) is None
         grants = await self.service.queries.list_grants_for(actor, states=tuple(GrantState))
         earlier = tuple(
             g
@@ -215,6 +249,9 @@ class ApprovalHandler:
             notice_is_error=notice_is_error,
             input_error=input_error,
             user_ids=await self.user_ids(request),
+            stop_reasons=tuple(r.value for r in STOP_REASONS) if may_stop else (),
+            stop_values=stop_values,
+            confirm_stop=confirm_stop and may_stop,
         )
 
     async def card_for(self, m: Messages, actor: str, request_id: str, **kwargs: Any) -> Card:
@@ -299,6 +336,8 @@ class ApprovalHandler:
         try:
             if verb in (VERB_APPROVE, VERB_REJECT, VERB_RETURN):
                 return await self._decide(m, actor, verb, request_id, version, data)
+            if verb in (VERB_STOP, VERB_STOP_CONFIRM):
+                return await self._stop(m, actor, verb, request_id, version, data)
             return await self.card_for(m, actor, request_id)
         except NotFound:
             return message_card(m, m.t("approval.error.not_found"))
@@ -373,3 +412,112 @@ class ApprovalHandler:
             extra={"event": "approval_decided", "request_id": request_id, "verb": verb},
         )
         return await self.card_for(m, actor, request_id, notice=m.t(f"approval.saved.{verb[5:]}"))
+
+    # --------------------------------------------------------------- stop
+
+    async def _stop(
+        self,
+        m: Messages,
+        actor: str,
+        verb: str,
+        request_id: str,
+        version: int,
+        data: Mapping[str, Any],
+    ) -> Card:
+        """The stop form (``atmt.stop``: show the confirmation) or its confirmation
+        (``atmt.stop.confirm``: stop it), each checked against the request as it is."""
+        request = (await self.service.queries.get_request(actor, request_id)).request
+        refused = await self._stop_refused(m, actor, request, version)
+        if refused is not None:
+            return refused
+        raw_reason, raw_note = data.get("stop_reason"), data.get("stop_note", "")
+        note = raw_note.strip() if isinstance(raw_note, str) else ""
+        values = (raw_reason if isinstance(raw_reason, str) else "", note)
+        reason = next((r for r in STOP_REASONS if r.value == raw_reason), None)
+        if reason is None:
+            return await self.card_for(
+                m,
+                actor,
+                request_id,
+                notice=m.t("approval.stop.reason.error"),
+                notice_is_error=True,
+                input_error="stop_reason",
+                stop_values=values,
+            )
+        problems = check_text(
+            "note", note, max_length=DECISION_TEXT_MAX, required=reason is RevokeReason.MISUSE
+        )
+        if problems:
+            return await self._stop_problems(m, actor, request_id, problems, values)
+        if verb == VERB_STOP:
+            return await self.card_for(m, actor, request_id, stop_values=values, confirm_stop=True)
+        key = f"card:{request_id}:{version}:stop:{actor}"
+        if len(key) > 200:
+            key = "card:" + hashlib.sha256(key.encode()).hexdigest()
+        try:
+            stopped = await self.service.requests.stop(
+                actor, request_id, reason, note, idempotency_key=key
+            )
+        except PolicyViolations as error:
+            return await self._stop_problems(m, actor, request_id, error.violations, values)
+        except (AlreadyDecided, IllegalTransition):
+            # Someone else stopped it, or KEHA confirmed it, a moment before.
+            fresh = (await self.service.queries.get_request(actor, request_id)).request
+            return await self._stop_refused(m, actor, fresh, fresh.version) or (
+                await self.card_for(m, actor, request_id)
+            )
+        log.info(
+            "approved request stopped",
+            extra={"event": "approval_stopped", "request_id": request_id},
+        )
+        done = (
+            "approval.stop.saved.stopping"
+            if stopped.state is RequestState.STOPPING
+            else "approval.stop.saved.stopped"
+        )
+        return await self.card_for(m, actor, request_id, notice=m.t(done, number=stopped.number))
+
+    async def _stop_refused(
+        self, m: Messages, actor: str, request: AccessRequest, version: int
+    ) -> Card | None:
+        """The current card with the reason ``actor`` cannot stop ``request`` from a card
+        of ``version`` now; None: they can."""
+        denial = self.may_stop(actor, request)
+        key: str | None = None
+        if request.state in (RequestState.STOPPING, RequestState.STOPPED):
+            key = "approval.stop.already"
+        elif denial is not None:
+            key = f"approval.stop.denied.{denial}"
+            if not m.has(key):
+                key = "approval.stop.denied.not_approver_in_area"
+        elif not self.stoppable(request):
+            key = "approval.stop.not_stoppable"
+        elif version != request.version:
+            key = "approval.stop.stale"
+        if key is None:
+            return None
+        return await self.card_for(m, actor, request.id, notice=m.t(key), notice_is_error=True)
+
+    async def _stop_problems(
+        self,
+        m: Messages,
+        actor: str,
+        request_id: str,
+        problems: Sequence[Any],
+        values: tuple[str, str],
+    ) -> Card:
+        lines = [
+            m.t("approval.stop.note.required")
+            if p.code == "text.required" and p.field == "note"
+            else violation_text(m, self.directory, p)
+            for p in problems
+        ]
+        return await self.card_for(
+            m,
+            actor,
+            request_id,
+            notice=" ".join(lines),
+            notice_is_error=True,
+            input_error="note",
+            stop_values=values,
+        )

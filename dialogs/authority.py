@@ -250,7 +250,8 @@ class AuthorityChat:
     ) -> None:
         """One batch's card; ``card_id``: update that card in place instead."""
         batch = await self.authority.batch(email, batch_id)
-        shown = batch_card(m, self.authority.directory, batch)
+        stopping = await self.authority.rows_being_stopped(email, batch)
+        shown = batch_card(m, self.authority.directory, batch, stopping)
         if card_id:
             await put_card(turn_context, shown, card_id)
         else:
@@ -283,6 +284,12 @@ class AuthorityChat:
             rows = {r.id for r in batch.rows}
             if not chosen or any(r not in rows for r in chosen):
                 await turn_context.send_activity(m.t("keha.confirm.rows_required"))
+                return
+            # A row stopped since the card was shown: its cancellation settles it.
+            stopping = await self.authority.rows_being_stopped(email, batch)
+            if any(r in stopping for r in chosen):
+                await turn_context.send_activity(m.t("keha.confirm.stopping"))
+                await self._batch(turn_context, m, email, batch_id, clicked)
                 return
             for row_id in chosen:
                 await self.authority.confirm_row(

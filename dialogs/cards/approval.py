@@ -35,6 +35,8 @@ __all__ = [
     "VERB_REFRESH",
     "VERB_REJECT",
     "VERB_RETURN",
+    "VERB_STOP",
+    "VERB_STOP_CONFIRM",
     "ApprovalView",
     "Change",
     "approval_card",
@@ -49,7 +51,20 @@ VERB_RETURN = "atmt.return"
 VERB_REFRESH = "atmt.refresh"
 VERB_OPEN = "atmt.open"
 VERB_LIST = "atmt.list"
-VERBS = frozenset({VERB_APPROVE, VERB_REJECT, VERB_RETURN, VERB_REFRESH, VERB_OPEN, VERB_LIST})
+VERB_STOP = "atmt.stop"  # the stop form sent: reason and note -> the confirmation
+VERB_STOP_CONFIRM = "atmt.stop.confirm"  # the confirmation: stop it
+VERBS = frozenset(
+    {
+        VERB_APPROVE,
+        VERB_REJECT,
+        VERB_RETURN,
+        VERB_REFRESH,
+        VERB_OPEN,
+        VERB_LIST,
+        VERB_STOP,
+        VERB_STOP_CONFIRM,
+    }
+)
 TEXT_MAX = 2000
 LIST_MAX = 20
 MAX_USER_IDS = 60  # Teams refreshes automatically for at most 60 users
@@ -78,8 +93,13 @@ class ApprovalView:
     readonly_reason: str | None = None  # authz denial reason
     notice: str | None = None  # shown on top (already decided, stale, error)
     notice_is_error: bool = False
-    input_error: str | None = None  # "reason" | "question": show that form open
+    input_error: str | None = None  # "reason" | "question" | "note": show that form open
     user_ids: tuple[str, ...] = field(default_factory=tuple)
+    # Approved, not yet confirmed by KEHA, and the reader is an approver of its area who
+    # may stop it: the reasons (codes) offered, in this order; empty: no stop button.
+    stop_reasons: tuple[str, ...] = ()
+    stop_values: tuple[str, str] = ("", "")  # the form's reason and note, kept on an error
+    confirm_stop: bool = False  # ask "stop it?" for ``stop_values``
 
 
 def _date(m: Messages, value: date | None) -> str:
@@ -129,7 +149,9 @@ def outcome_line(m: Messages, request: AccessRequest, decision: Decision | None)
     if request.state in (RequestState.STOPPING, RequestState.STOPPED):
         # Approved, then stopped before KEHA opened it: say so, not "approved".
         return m.t(
-            "approval.outcome.stopped",
+            "approval.outcome.stopping"
+            if request.state is RequestState.STOPPING
+            else "approval.outcome.stopped",
             when=m.format_datetime(request.updated_at),
             reason=m.t(f"manager.revoke_reason.{request.revoke_reason.value}")
             if request.revoke_reason is not None
@@ -273,6 +295,79 @@ def _decide_actions(m: Messages, view: ApprovalView) -> list[dict[str, Any]]:
     ]
 
 
+def _stop_form(m: Messages, view: ApprovalView) -> dict[str, Any]:
+    """Stop before KEHA opens it: the reason (the area's stop reasons) and a note
+    (required for misuse); Continue asks for a confirmation first."""
+    reason, note = view.stop_values
+    choice: dict[str, Any] = {
+        "type": "Input.ChoiceSet",
+        "id": "stop_reason",
+        "label": m.t("approval.stop.reason"),
+        "style": "expanded",
+        "isRequired": True,
+        "errorMessage": m.t("approval.stop.reason.error"),
+        "choices": [
+            {"title": m.t(f"manager.revoke_reason.{code}"), "value": code}
+            for code in view.stop_reasons
+        ],
+    }
+    if reason in view.stop_reasons:
+        choice["value"] = reason
+    note_input: dict[str, Any] = {
+        "type": "Input.Text",
+        "id": "stop_note",
+        "label": m.t("approval.stop.note"),
+        "isMultiline": True,
+        "maxLength": TEXT_MAX,
+    }
+    if note:
+        note_input["value"] = note
+    body: list[dict[str, Any]] = [
+        text(m.t("approval.stop.explain"), subtle=True),
+        choice,
+        note_input,
+    ]
+    if view.input_error in ("stop_reason", "note") and view.notice:
+        body.append(error_line(view.notice))
+    send = _execute(m, "approval.stop.continue", VERB_STOP, view.request)
+    send["associatedInputs"] = "auto"
+    return {"type": "AdaptiveCard", "body": body, "actions": [send]}
+
+
+def _stop_actions(m: Messages, view: ApprovalView) -> list[dict[str, Any]]:
+    return [
+        {
+            "type": "Action.ShowCard",
+            "title": m.t("approval.action.stop"),
+            "card": _stop_form(m, view),
+        }
+    ]
+
+
+def _confirm_stop(m: Messages, view: ApprovalView) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The question "stop it?" with what will happen, and its two buttons."""
+    request = view.request
+    reason, note = view.stop_values
+    what = {
+        RequestState.SENT_TO_KEHA: "approval.stop.confirm.sent",
+        RequestState.QUEUED_FOR_KEHA: "approval.stop.confirm.queued",
+    }.get(request.state, "approval.stop.confirm.approved")
+    items: list[Any] = [
+        text(m.t("approval.stop.confirm.title", number=request.number), weight="Bolder"),
+        text(m.t(what)),
+        text(m.t("approval.stop.confirm.reason", reason=m.t(f"manager.revoke_reason.{reason}"))),
+    ]
+    if note:
+        items.append(text(m.t("approval.stop.confirm.note", note=plain(note, limit=TEXT_MAX))))
+    box = {"type": "Container", "style": "warning", "items": items}
+    stop = _execute(m, "approval.stop.confirm.yes", VERB_STOP_CONFIRM, request)
+    stop["data"] |= {"stop_reason": reason, "stop_note": note}
+    stop["associatedInputs"] = "none"
+    keep = _execute(m, "approval.stop.confirm.no", VERB_REFRESH, request)
+    keep["associatedInputs"] = "none"
+    return [box], [stop, keep]
+
+
 def approval_card(m: Messages, directory: Directory, view: ApprovalView) -> Card:
     """The approver's card in the state ``view`` describes."""
     request = view.request
@@ -344,7 +439,14 @@ def approval_card(m: Messages, directory: Directory, view: ApprovalView) -> Card
             )
     else:
         body.append(text(m.t("approval.grants.none"), subtle=True))
-    actions = _decide_actions(m, view) if pending and view.can_decide else None
+    actions: list[dict[str, Any]] | None = None
+    if pending and view.can_decide:
+        actions = _decide_actions(m, view)
+    elif view.stop_reasons and view.confirm_stop:
+        question, actions = _confirm_stop(m, view)
+        body[1:1] = question  # under the title: it is what the approver answers now
+    elif view.stop_reasons:
+        actions = _stop_actions(m, view)
     result = card(body, actions)
     if pending and view.user_ids:
         result["refresh"] = {

@@ -117,14 +117,22 @@ def keha_card(
     return card(body, actions)
 
 
-def batch_card(m: Messages, directory: Directory, batch: KehaBatch) -> Card:
-    """One sent batch: its rows, a choice of rows to confirm and an optional note."""
+def batch_card(
+    m: Messages,
+    directory: Directory,
+    batch: KehaBatch,
+    stopping: frozenset[str] = frozenset(),
+) -> Card:
+    """One sent batch: its rows, a choice of rows to confirm and an optional note.
+    ``stopping``: ids of sent rows whose request was stopped after it was sent; they say
+    that a cancellation is on its way and are not offered for confirming."""
     body: list[dict[str, Any]] = [
         title(m.t("keha.batch.title", created=m.format_datetime(batch.created_at))),
     ]
     choices: list[dict[str, str]] = []
     for row in batch.rows:
-        state = m.t("keha.row." + row.state.value)
+        being_stopped = row.id in stopping and row.state is KehaRowState.SENT
+        state = m.t("keha.row.stopping" if being_stopped else "keha.row." + row.state.value)
         where = plain(_municipality(directory, row.municipality))
         action = "cancel" if row.is_cancellation else row.kind.value
         label = (
@@ -132,7 +140,7 @@ def batch_card(m: Messages, directory: Directory, batch: KehaBatch) -> Card:
             f"{plain(row.worker.name, limit=200)} · {where}"
         )
         body.append(text(f"{label} · {state}", subtle=row.state is KehaRowState.CONFIRMED))
-        if row.state is KehaRowState.SENT:
+        if row.state is KehaRowState.SENT and not being_stopped:
             choices.append(
                 {
                     "title": f"{row.request_number} · {literal(row.worker.name, limit=200)}",
@@ -171,6 +179,8 @@ def batch_card(m: Messages, directory: Directory, batch: KehaBatch) -> Card:
                 "data": {"atmt_card": CARD, "op": "confirm_all", "batch": batch.id},
             }
         )
+    elif any(r.id in stopping and r.state is KehaRowState.SENT for r in batch.rows):
+        body.append(text(m.t("keha.confirm.only_stopping"), subtle=True))
     else:
         body.append(text(m.t("keha.confirm.done"), subtle=True))
     return card(body, actions)

@@ -89,6 +89,8 @@ BADGE_STYLES: Mapping[str, str] = {
     "rejected": "attention",
     "cancelled": "emphasis",
     "expired": "attention",
+    "stopping": "warning",  # stopped after it was sent: a cancellation goes to KEHA
+    "stopped": "emphasis",
     "active": "good",
     "revoking": "warning",
     "removed": "emphasis",
@@ -108,6 +110,8 @@ ICONS: Mapping[str, str] = {
     "rejected": "✖",
     "cancelled": "⊘",
     "expired": "⊘",
+    "stopping": "◷",
+    "stopped": "⊘",
     "active": "✔",
     "revoking": "◷",
     "removed": "⊘",
