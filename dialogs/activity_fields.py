@@ -142,6 +142,11 @@ def _tenant_claims(activity: Any) -> list[str]:
     return found
 
 
+def has_channel_data(activity: Any) -> bool:
+    """Whether ``channelData`` is an object (Teams' own parser fails on anything else)."""
+    return isinstance(getattr(activity, "channel_data", None), dict)
+
+
 def tenant_id(activity: Any) -> str | None:
     """The first non-blank tenant id the activity names, as sent."""
     for value in _tenant_claims(activity):

@@ -23,6 +23,7 @@ import logging
 from typing import Any
 
 from botbuilder.core import (
+    ActivityHandler,
     CardFactory,
     ConversationState,
     MessageFactory,
@@ -210,6 +211,15 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         return None
 
     # --------------------------------------------------------------- install
+
+    async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
+        """Teams' dispatch reads ``channelData.team`` and fails on an activity without
+        channel data (a malformed or forged one): such an update is handled as any
+        channel's, by its members alone."""
+        if not fields.has_channel_data(turn_context.activity):
+            await ActivityHandler.on_conversation_update_activity(self, turn_context)
+            return
+        await super().on_conversation_update_activity(turn_context)
 
     async def on_teams_members_added_dispatch(
         self,

@@ -89,6 +89,25 @@ async def test_welcome_on_conversation_update_when_the_bot_is_added(
     assert [r.kind for r in connector.requests] == ["members", "activities"]
 
 
+async def test_a_conversation_update_without_channel_data_is_answered_without_failing(
+    db_url: str,
+    connector: FakeConnector,
+    start_bot: StartBot,
+    http: aiohttp.ClientSession,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Teams always sends channelData; a malformed or forged update without it (which
+    botbuilder's Teams dispatch cannot read) is handled by its members alone."""
+    server = await start_bot(make_settings(db_url))
+    for data in (None, "junk", []):
+        update = conversation_update(connector.service_url, members_added=["29:someone-else"])
+        update["channelData"] = data
+        status, _ = await post_activity(http, server, update)
+        assert status == 200
+    assert connector.sent() == []  # another member joined: no greeting
+    assert [r for r in caplog.records if getattr(r, "event", None) == "turn_failed"] == []
+
+
 async def test_reinstall_greets_again(
     db_url: str, connector: FakeConnector, start_bot: StartBot, http: aiohttp.ClientSession
 ) -> None:
