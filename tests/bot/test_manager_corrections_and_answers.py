@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 from conftest import StartBot
 from fakes.botapp import card_of, make_settings, texts
+from fakes.card_checks import error_text
 from fakes.connector import FakeConnector
 from fakes.manager_chat import (
     APPROVER,
@@ -70,7 +71,8 @@ def _fact_titles(card: dict[str, Any]) -> list[str]:
 
 
 def _attention(card: dict[str, Any]) -> list[str]:
-    return [e["text"] for e in card["body"] if e.get("color") == "Attention"]
+    """The server-found errors of a form (error boxes under fields, the note on top)."""
+    return [t for t in map(error_text, card["body"]) if t is not None]
 
 
 @pytest.mark.parametrize("locale", ["fi", "sv"])
@@ -249,11 +251,12 @@ async def test_the_answer_field_of_a_returned_change(
         APPROVER, change.id, "Onko nimike oikein?", idempotency_key="q"
     )
     listing = only_card(await chat.say({"fi": "omat hakemukset", "sv": "mina ansökningar"}[locale]))
-    [row] = [
-        a
+    # the row opens on a click and by its visible button; both carry the same data
+    [row] = {
+        tuple(sorted(a["data"].items())): a
         for a in actions(listing)
         if a["data"].get("request_id") == change.id and a["data"].get("atmt_action") == "details"
-    ]
+    }.values()
     details = card_of((await chat.click(row["data"]))[0].body)
     form = card_of((await chat.press(details, m.t("manager.action.answer")))[0].body)
     fields = inputs(form)

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from conftest import StartBot
 from fakes.botapp import EXAMPLE_DIRECTORY, card_of, make_settings, texts
+from fakes.card_checks import error_text
 from fakes.connector import FakeConnector
 from fakes.manager_chat import LAUKAA, Chat, FixedClock, inputs, only_card, service_of
 
@@ -36,15 +37,15 @@ GOOD = {
 
 
 def _errors_under(card: dict[str, Any], input_id: str) -> list[str]:
-    """Attention TextBlocks right after the input ``input_id`` in the body."""
+    """Error boxes right after the input ``input_id`` in the body."""
     body = card["body"]
     [index] = [i for i, e in enumerate(body) if e.get("id") == input_id]
     out: list[str] = []
     for element in body[index + 1 :]:
-        if element.get("type") == "TextBlock" and element.get("color") == "Attention":
-            out.append(element["text"])
-        else:
+        said = error_text(element)
+        if said is None:
             break
+        out.append(said)
     return out
 
 

@@ -387,8 +387,12 @@ async def test_unknown_users_get_a_clear_answer(
     stranger = Chat(
         http, chat.server, connector, email="someone@example.fi", locale=LOCALE_TAGS[locale]
     )
-    for word in (WORDS[locale], m.word("command.revoke"), m.word("command.my_requests")):
+    for word in (WORDS[locale], m.word("command.my_requests")):
         assert only_text(await stranger.say(word)) == m.t("manager.error.not_requester")
+    # removal is for area contacts too, so its refusal names both roles
+    assert only_text(await stranger.say(m.word("command.revoke"))) == m.t(
+        "manager.error.not_revoker"
+    )
 
 
 async def test_municipality_without_agreement_is_refused_with_the_reason(

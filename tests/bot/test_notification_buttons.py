@@ -144,7 +144,10 @@ async def test_each_button_opens_what_the_notification_invites(
     await service.requests.resubmit(
         MANAGER.email,
         request.id,
-        RequestChanges(justification="Ohjaamon asiakasohjaus ja uraohjaus"),
+        RequestChanges(
+            justification="Ohjaamon asiakasohjaus ja uraohjaus",
+            answer="Uraohjaus kuuluu tehtävään.",
+        ),
         idempotency_key="b-3",
     )
     await service.requests.approve(APPROVER_A.email, request.id, idempotency_key="b-4")
@@ -168,7 +171,7 @@ async def test_each_button_opens_what_the_notification_invites(
     assert ACK_CARD in str(mine)
 
     assert opened.grant_id is not None
-    revoke = await service.requests.revoke_by_municipality(
+    revocation = await service.requests.revoke_by_municipality(
         MANAGER.email, opened.grant_id, RevokeReason.TASKS_CHANGED, idempotency_key="b-8"
     )
     await settle()
@@ -187,4 +190,5 @@ async def test_each_button_opens_what_the_notification_invites(
         server,
         execute(connector.service_url, APPROVER_A, button["verb"], button["data"]),
     )
-    assert revoke.number in _shown(card)
+    assert revocation.request is not None  # effective today: on its way to KEHA
+    assert revocation.request.number in _shown(card)

@@ -144,7 +144,10 @@ async def test_each_person_hears_once_per_outcome_with_a_button_and_no_ids(
     await service.requests.resubmit(
         MANAGER.email,
         request.id,
-        RequestChanges(justification="Ohjaamon asiakasohjaus ja uraohjaus"),
+        RequestChanges(
+            justification="Ohjaamon asiakasohjaus ja uraohjaus",
+            answer="Uraohjaus kuuluu tehtävään.",
+        ),
         idempotency_key="o-3",
     )
     await settle()
