@@ -49,6 +49,10 @@ ANSWER = {
     "fi": "Veera ohjaa nuoria työnhakijoita Ohjaamossa koko vuoden.",
     "sv": "Veera handleder unga arbetssökande på Navigatorn hela året.",
 }
+REPLY = {
+    "fi": "Nuoret työnhakijat ja yksilöohjaus, kuten hakemuksessa.",
+    "sv": "Unga arbetssökande och individuell handledning, som i ansökan.",
+}
 NUMBER = re.compile(r"\d{4}-\d{6}")
 
 
@@ -141,13 +145,14 @@ def test_screenshots_of_the_main_cards(
         step("manager", "click", button=m.t("manager.action.answer")),
         step("manager", "waitCard", text=m.t("manager.form.title.resubmit")),
         step("manager", "waitText", text=QUESTION[locale]),
+        step("manager", "fill", label=m.t("manager.field.answer"), value=REPLY[locale]),
         shot("manager", "returned-answer"),
         step("manager", "click", button=m.t("manager.action.continue")),
         step("manager", "waitCard", text=m.t("manager.summary.title.resubmit")),
         step("manager", "click", button=m.t("manager.action.confirm")),
         step("manager", "waitCard", text=_after(m.t("manager.sent.title.resubmit"))),
         # Approved; handed to KEHA and confirmed (command line); the worker's view.
-        step("approver", "waitText", text=_before(m.t("approval.changes.question"))),
+        step("approver", "waitText", text=m.t("approval.answer.title")),
         step("approver", "click", button=m.t("approval.action.approve")),
         step("approver", "waitText", text=_before(m.t("approval.outcome.approved"))),
         {
