@@ -273,6 +273,7 @@ def build_chats(
         misuse=misuse,
         state_loader=OneReadStateLoader(),
         claims=claims,
+        refs=services.refs,
     )
     return Chats(approvals=approvals, authority=authority, review=review, misuse=misuse, bot=bot)
 

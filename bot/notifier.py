@@ -64,6 +64,7 @@ from dialogs.approvals import ApprovalHandler
 from dialogs.cards.markup import plain
 from dialogs.cards.notice import notice_actions, notice_card
 from dialogs.i18n import Messages, Translator, normalize_locale
+from dialogs.people import person_label
 from dialogs.violations import code_name
 
 __all__ = [
@@ -71,7 +72,6 @@ __all__ = [
     "Notifier",
     "build_notifier",
     "is_urgent",
-    "person_label",
     "render_card",
     "render_params",
     "render_text",
@@ -108,38 +108,6 @@ def _code(value: object) -> str:
     """A number or id of our own making; anything else is not shown."""
     text = str(value or "")
     return text if _SAFE_CODE.fullmatch(text) else "–"
-
-
-def _place(m: Messages, directory: Directory, email: str, params: Mapping[str, Any]) -> str:
-    """Where a person acts, by the directory: the municipality of the notification (or
-    their first) for a requester, the area for an approver, deputy or admin."""
-    roles = directory.roles_of(email)
-    municipality = str(params.get("municipality") or "")
-    codes = sorted(roles.requester_for)
-    if codes:
-        code = municipality if municipality in roles.requester_for else codes[0]
-        found = directory.municipality(code)
-        return found.name if found is not None else ""
-    areas = sorted(roles.approver_in | roles.deputy_in | roles.admin_in)
-    if areas:
-        area = str(params.get("area") or "")
-        return code_name(m, directory, "area", area if area in areas else areas[0])
-    return ""
-
-
-def person_label(
-    m: Messages,
-    directory: Directory,
-    email: str,
-    params: Mapping[str, Any],
-    names: Mapping[str, str],
-) -> str:
-    """A person as people know them: their Teams display name and where they act
-    ("Aino Hyväksyjä, Pohjoisen Keski-Suomen työllisyysalue"); the e-mail only when
-    the bot never learned the name."""
-    name = names.get(email.strip().lower()) or email.strip()
-    place = _place(m, directory, email, params)
-    return f"{name}, {place}" if place else name
 
 
 def render_params(

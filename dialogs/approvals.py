@@ -76,9 +76,11 @@ from dialogs.cards.approval import (
     approval_card,
     approvals_list_card,
     message_card,
+    request_person,
 )
 from dialogs.cards.base import Card
 from dialogs.i18n import Messages
+from dialogs.people import display_names
 from dialogs.turn import caller_of, messages_of
 from dialogs.violations import violation_text
 
@@ -235,6 +237,8 @@ class ApprovalHandler:
             if request.kind is RequestKind.CHANGE and found.grant is not None and request.is_open
             else ()
         )
+        deciders = [d.actor for d in found.decisions[-1:]]
+        names = await display_names(self.refs, [request.requester, *deciders])
         return ApprovalView(
             request=request,
             decision=found.last_decision,
@@ -252,6 +256,7 @@ class ApprovalHandler:
             stop_reasons=tuple(r.value for r in STOP_REASONS) if may_stop else (),
             stop_values=stop_values,
             confirm_stop=confirm_stop and may_stop,
+            names=names,
         )
 
     async def card_for(self, m: Messages, actor: str, request_id: str, **kwargs: Any) -> Card:
@@ -382,9 +387,11 @@ class ApprovalHandler:
                 )
         except AlreadyDecided as lost:
             outcome_key = f"approval.outcome_word.{lost.outcome}"
+            request = (await self.service.queries.get_request(actor, request_id)).request
+            names = await display_names(self.refs, [lost.decided_by])
             notice = m.t(
                 "approval.already_decided",
-                who=lost.decided_by,
+                who=request_person(m, self.directory, request, lost.decided_by, names),
                 when=m.format_datetime(lost.decided_at),
                 outcome=m.t(outcome_key) if m.has(outcome_key) else str(lost.outcome),
             )

@@ -18,6 +18,7 @@ from botbuilder.schema import AdaptiveCardInvokeResponse
 
 from access.acknowledgements import Acknowledgements
 from access.errors import AccessError
+from access.ports import ConversationRefs
 from access.service import AccessService
 from dialogs import activity_fields as fields
 from dialogs.cards.approval import message_card
@@ -56,8 +57,9 @@ class ManagerDialogs:
         service: AccessService,
         conversation_state: ConversationState,
         acknowledgements: Acknowledgements,
+        refs: ConversationRefs | None = None,
     ) -> None:
-        self.deps = FlowDeps(service, DoneCards(conversation_state), acknowledgements)
+        self.deps = FlowDeps(service, DoneCards(conversation_state), acknowledgements, refs)
         self.routes: dict[Command, str] = {
             Command.NEW: NewRequestDialog.ID,
             Command.CHANGE: ChangeRequestDialog.ID,

@@ -35,6 +35,7 @@ from access.model import (
 from access.policy import Violation, check_answer
 from access.queries import RequestView
 from dialogs import activity_fields as fields
+from dialogs.cards.approval import request_person
 from dialogs.cards.request_form import CONFIRM_PREFIX, FormOptions
 from dialogs.cards.requests_list import (
     DETAILS_CARD,
@@ -45,6 +46,7 @@ from dialogs.cards.requests_list import (
 )
 from dialogs.i18n import Messages
 from dialogs.new_request import requester_options
+from dialogs.people import display_names
 from dialogs.request_flow import (
     FlowDeps,
     FormDialogMixin,
@@ -189,12 +191,20 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
         state["step"] = "list"
         return len(rows)
 
-    def _history(self, m: Messages, view: RequestView) -> list[tuple[str, str, str]]:
+    async def _history(self, m: Messages, view: RequestView) -> list[tuple[str, str, str]]:
         request = view.request
+        directory = self.deps.directory
+        names = await display_names(
+            self.deps.refs, [request.created_by, *(d.actor for d in view.decisions)]
+        )
+
+        def who(email: str) -> str:
+            return request_person(m, directory, request, email, names)
+
         history = [
             (
                 m.format_datetime(request.created_at),
-                m.t("manager.history.submitted", who=request.created_by),
+                m.t("manager.history.submitted", who=who(request.created_by)),
                 "",
             )
         ]
@@ -202,7 +212,7 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
             history.append(
                 (
                     m.format_datetime(decision.at),
-                    m.t(f"manager.history.{decision.outcome.value}", who=decision.actor),
+                    m.t(f"manager.history.{decision.outcome.value}", who=who(decision.actor)),
                     decision.text,
                 )
             )
@@ -261,7 +271,7 @@ class MyRequestsDialog(FormDialogMixin, Dialog):  # type: ignore[misc]
             state=request.state.value,
             state_label=state_label(m, request.state),
             facts=facts,
-            history=self._history(m, view),
+            history=await self._history(m, view),
             question=request.question if request.state is RequestState.RETURNED else None,
             # Approved and not yet confirmed by KEHA it can still be stopped (withdrawn).
             can_cancel=request.state in AWAITING_DECISION | STOPPABLE_STATES

@@ -52,6 +52,7 @@ from access.policy import (
     check_name,
     check_request,
 )
+from access.ports import ConversationRefs
 from access.service import AccessService
 from dialogs import activity_fields as fields
 from dialogs.cards.approval import outcome_line
@@ -69,6 +70,7 @@ from dialogs.cards.request_form import (
 from dialogs.cards.status import live_refresh
 from dialogs.connector_errors import connector_failure
 from dialogs.i18n import Messages
+from dialogs.people import display_names
 from dialogs.turn import caller_of, messages_of
 from dialogs.violations import code_name, violation_text
 
@@ -126,6 +128,8 @@ class FlowDeps:
     service: AccessService
     done: DoneCards
     acknowledgements: Acknowledgements
+    # Where the Teams display names of the people a card names are read (None: by e-mail).
+    refs: ConversationRefs | None = None
 
     @property
     def directory(self) -> Directory:
@@ -684,11 +688,11 @@ async def receipt_card(
         (m.t("manager.field.worker_email"), request.worker.email),
         (m.t("manager.field.worker_job_title"), request.worker.job_title),
     ]
-    outcome = (
-        None
-        if request.state is RequestState.PENDING
-        else outcome_line(m, request, found.last_decision)
-    )
+    outcome: str | None = None
+    if request.state is not RequestState.PENDING:
+        decision = found.last_decision
+        names = await display_names(deps.refs, [decision.actor] if decision else [])
+        outcome = outcome_line(m, deps.directory, request, decision, names)
     return request_sent_card(
         m,
         str(mode),

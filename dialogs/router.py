@@ -41,6 +41,7 @@ from botbuilder.schema.teams import TeamInfo
 
 from access.acknowledgements import Acknowledgements
 from access.directory import DirectorySource, current_directory
+from access.ports import ConversationRefs
 from access.service import AccessService
 from dialogs import activity_fields as fields
 from dialogs.approvals import ApprovalHandler
@@ -110,6 +111,7 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         misuse: MisuseChat | None = None,
         state_loader: StateLoader | None = None,
         claims: Claims | None = None,
+        refs: ConversationRefs | None = None,
     ) -> None:
         super().__init__()
         # What is done once per conversation across processes (the welcome).
@@ -134,8 +136,9 @@ class AccessBot(TeamsActivityHandler):  # type: ignore[misc]
         if service is not None:
             if acknowledgements is None:
                 raise ValueError("the manager dialogs need the acknowledgements service")
+            # ``refs``: the Teams names of the people the request cards name.
             self.manager = ManagerDialogs(
-                self.dialogs, service, conversation_state, acknowledgements
+                self.dialogs, service, conversation_state, acknowledgements, refs
             )
 
     # ------------------------------------------------------------------ turn

@@ -9,11 +9,15 @@ pending the card has a ``refresh`` (verb ``refresh``) for the approvers' Teams u
 ids, so each of them sees the live state when the card is shown. A decided card
 shows the outcome, who decided and when, and no buttons; someone who may not decide
 gets the same facts read-only.
+
+People (the requester, who decided) are named by their Teams display name and where
+they act, with the e-mail (:func:`dialogs.people.card_person`), from the view's
+``names``; the e-mail alone for someone whose name the bot never learned.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -24,6 +28,7 @@ from dialogs.cards.base import Card, card, text, title
 from dialogs.cards.markup import plain
 from dialogs.cards.status import badge, error_line
 from dialogs.i18n import Messages
+from dialogs.people import card_person
 from dialogs.violations import code_name
 
 __all__ = [
@@ -42,6 +47,8 @@ __all__ = [
     "approval_card",
     "approvals_list_card",
     "message_card",
+    "outcome_line",
+    "request_person",
 ]
 
 APPROVAL_CARD = "approval"
@@ -100,6 +107,9 @@ class ApprovalView:
     stop_reasons: tuple[str, ...] = ()
     stop_values: tuple[str, str] = ("", "")  # the form's reason and note, kept on an error
     confirm_stop: bool = False  # ask "stop it?" for ``stop_values``
+    # Teams display names of the people the card names (requester, decider), by
+    # lower-case e-mail; someone missing is shown by e-mail.
+    names: Mapping[str, str] = field(default_factory=dict)
 
 
 def _date(m: Messages, value: date | None) -> str:
@@ -144,8 +154,28 @@ def _fact(m: Messages, key: str, value: str) -> dict[str, str]:
     return {"title": m.t(key), "value": value}
 
 
-def outcome_line(m: Messages, request: AccessRequest, decision: Decision | None) -> str:
-    """ "Approved by X on 1.2.2026 at 9.05" and the like, for a request not pending."""
+def request_person(
+    m: Messages,
+    directory: Directory,
+    request: AccessRequest,
+    email: str,
+    names: Mapping[str, str],
+) -> str:
+    """Someone a card about ``request`` names (its requester, who decided), escaped:
+    "Maija Esimerkki, Laukaa (manager@laukaa.example.fi)", or the e-mail."""
+    params = {"municipality": request.municipality, "area": request.area}
+    return plain(card_person(m, directory, email, params, names), limit=800)
+
+
+def outcome_line(
+    m: Messages,
+    directory: Directory,
+    request: AccessRequest,
+    decision: Decision | None,
+    names: Mapping[str, str] | None = None,
+) -> str:
+    """ "Approved by X on 1.2.2026 at 9.05" and the like, for a request not pending;
+    X by name (``names``: display names by lower-case e-mail) or e-mail."""
     if request.state in (RequestState.STOPPING, RequestState.STOPPED):
         # Approved, then stopped before KEHA opened it: say so, not "approved".
         return m.t(
@@ -158,7 +188,7 @@ def outcome_line(m: Messages, request: AccessRequest, decision: Decision | None)
             else "–",
         )
     if decision is not None and request.state is not RequestState.PENDING:
-        who = plain(decision.actor, limit=320)
+        who = request_person(m, directory, request, decision.actor, names or {})
         when = m.format_datetime(decision.at)
         if decision.outcome is DecisionOutcome.RETURNED and request.state is RequestState.RETURNED:
             return m.t(
@@ -184,7 +214,9 @@ def outcome_line(m: Messages, request: AccessRequest, decision: Decision | None)
     return m.t("approval.outcome.other", state=m.t(f"manager.state.{request.state.value}"))
 
 
-def _facts(m: Messages, directory: Directory, request: AccessRequest) -> dict[str, Any]:
+def _facts(
+    m: Messages, directory: Directory, request: AccessRequest, names: Mapping[str, str]
+) -> dict[str, Any]:
     municipality = directory.municipality(request.municipality)
     worker = f"{plain(request.worker.name, limit=200)} ({plain(request.worker.email, limit=320)})"
     facts = [
@@ -207,7 +239,11 @@ def _facts(m: Messages, directory: Directory, request: AccessRequest) -> dict[st
             "approval.fact.period",
             m.t("approval.period", start=_date(m, request.start), end=_date(m, request.end)),
         ),
-        _fact(m, "approval.fact.requester", plain(request.requester, limit=320)),
+        _fact(
+            m,
+            "approval.fact.requester",
+            request_person(m, directory, request, request.requester, names),
+        ),
         _fact(m, "approval.fact.submitted", m.format_datetime(request.created_at)),
     ]
     return {"type": "FactSet", "facts": facts}
@@ -380,7 +416,11 @@ def approval_card(m: Messages, directory: Directory, view: ApprovalView) -> Card
     if pending and view.can_decide:
         body.append(badge("pending", m.t("approval.pending")))
     elif not pending:
-        body.append(badge(request.state.value, outcome_line(m, request, view.decision)))
+        body.append(
+            badge(
+                request.state.value, outcome_line(m, directory, request, view.decision, view.names)
+            )
+        )
     if pending and not view.can_decide:
         reason_key = f"approval.readonly.{view.readonly_reason or 'not_approver_in_area'}"
         if not m.has(reason_key):
@@ -406,7 +446,7 @@ def approval_card(m: Messages, directory: Directory, view: ApprovalView) -> Card
     if view.grant_changes:
         body.append(_heading(m.t("approval.change.title")))
         body.extend(_change_items(m, directory, view.grant_changes))
-    body.append(_facts(m, directory, request))
+    body.append(_facts(m, directory, request, view.names))
     body.append(_heading(m.t("approval.justification")))
     body.append(text(plain(request.justification or "–", limit=TEXT_MAX)))
     body.append(_heading(m.t("approval.confirmations")))

@@ -4,6 +4,7 @@ labelled, uniquely named inputs, no unfilled placeholders, and typed text escape
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime
@@ -241,3 +242,72 @@ def test_long_list_shows_the_oldest_twenty() -> None:
     opens = [n for n in nodes(card["body"]) if n["type"] == "Action.Execute"]
     assert len(opens) == 20
     assert "Showing the 20 oldest; 5 more are waiting." in str(card)
+
+
+NAMES = {
+    "manager@laukaa.example.fi": "Maija Esimerkki",
+    "contact@pks-area.example.fi": "Aino Hyväksyjä",
+}
+AREA = {
+    "fi": "Pohjoisen Keski-Suomen työllisyysalue",
+    "sv": "Norra Mellersta Finlands sysselsättningsområde",
+    "en": "Northern Central Finland employment area",
+}
+REQUESTER_LABEL = {"fi": "Hakija", "sv": "Sökande", "en": "Requester"}
+
+
+def _unescaped(value: str) -> str:
+    return re.sub(r"\\(.)", r"\1", value)
+
+
+def _requester_fact(card: dict[str, Any], locale: str) -> str:
+    facts = [f for n in nodes(card["body"]) if n["type"] == "FactSet" for f in n["facts"]]
+    [fact] = [f for f in facts if f["title"] == REQUESTER_LABEL[locale]]
+    return _unescaped(fact["value"])
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_card_names_the_requester_and_the_decider_by_name_place_and_email(locale: str) -> None:
+    m = Translator.load().get(locale)
+    pending = approval_card(m, DIRECTORY, ApprovalView(REQUEST, can_decide=True, names=NAMES))
+    assert _requester_fact(pending, locale) == (
+        "Maija Esimerkki, Laukaa (manager@laukaa.example.fi)"
+    )
+    decided = approval_card(
+        m,
+        DIRECTORY,
+        ApprovalView(
+            replace(REQUEST, state=RequestState.APPROVED, version=2),
+            decision=DECISION,
+            names=NAMES,
+        ),
+    )
+    said = _unescaped(texts(decided)[2])
+    assert f"Aino Hyväksyjä, {AREA[locale]} (contact@pks-area.example.fi)" in said
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_card_names_someone_the_bot_never_met_by_email(locale: str) -> None:
+    m = Translator.load().get(locale)
+    only_requester = {"manager@laukaa.example.fi": "Maija Esimerkki"}
+    decided = approval_card(
+        m,
+        DIRECTORY,
+        ApprovalView(
+            replace(REQUEST, state=RequestState.APPROVED, version=2),
+            decision=DECISION,
+            names=only_requester,
+        ),
+    )
+    said = _unescaped(texts(decided)[2])
+    assert "contact@pks-area.example.fi" in said and AREA[locale] not in said
+    unnamed = approval_card(m, DIRECTORY, ApprovalView(REQUEST, can_decide=True))
+    assert _requester_fact(unnamed, locale) == "manager@laukaa.example.fi"
+
+
+def test_a_name_cannot_format_the_card() -> None:
+    m = Translator.load().get("en")
+    names = {"manager@laukaa.example.fi": "**Boss** [x](https://evil.example)"}
+    card = approval_card(m, DIRECTORY, ApprovalView(REQUEST, can_decide=True, names=names))
+    text = str(card)
+    assert "**Boss**" not in text and "[x](" not in text

@@ -126,7 +126,9 @@ async def test_return_edit_resubmit_reaches_the_approvers_with_the_change(
         server,
         execute(url, APPROVER_B, VERB_REJECT, current | {"reason": "Taso ei ole perusteltu."}),
     )
-    assert "Rejected by deputy@pks-area.example.fi" in shown(rejected)
+    # The decider as Teams names them (the fake client's "Test User"), area and e-mail.
+    decider = "Test User, Northern Central Finland employment area (deputy@pks-area.example.fi)"
+    assert f"Rejected by {decider}" in shown(rejected)
     # help card, the question, the rejection (the resubmit receipt: the manager acted)
     await connector.wait_for_activities(3, conversation_id=MANAGER.conversation_id)
     assert "on hylätty" in delivered_text(connector.sent(MANAGER.conversation_id)[-1])
