@@ -167,7 +167,9 @@ def test_request_approve_notify_and_revoke_in_the_browser(
     assert en.t("approval.title", number=number[0]) in said["approver"]
     assert f"{WORKER_NAME} ({WORKER_EMAIL})" in said["approver"]
     assert any(
-        text.startswith("Approved by contact@pks-area.example.fi") for text in said["approver"]
+        # the decider named as a person, with the e-mail after the name
+        text.startswith("Approved by Aino Hyväksyjä, ") and "(contact@pks-area.example.fi)" in text
+        for text in said["approver"]
     )
     assert en.t("request.approved.worker", number=number[0]) in said["worker"], said["worker"]
     # The revocation is a change of its own, with the next number.
