@@ -92,36 +92,15 @@ class ConversationRefRepository:
         chosen_locale: str | None = None,
     ) -> None:
         """Insert or update the user's reference; ``None`` keeps a stored value."""
-        document = json.dumps(dict(reference), separators=(",", ":"), ensure_ascii=False)
-        async with self._sessions() as session, session.begin():
-            dialect = session.get_bind().dialect.name
-            insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
-            stmt = insert(_TABLE).values(
-                user_key=user_key,
-                email=normalize_email(email or "") or None,
-                tenant_id=tenant_id,
-                reference=document,
-                locale=locale,
-                chosen_locale=chosen_locale,
-                personal=True,
-                updated_at=utcnow(),
-            )
-            await session.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=["user_key"],
-                    set_={
-                        "reference": stmt.excluded.reference,
-                        "personal": True,
-                        "tenant_id": func.coalesce(stmt.excluded.tenant_id, _TABLE.c.tenant_id),
-                        "locale": func.coalesce(stmt.excluded.locale, _TABLE.c.locale),
-                        "chosen_locale": func.coalesce(
-                            stmt.excluded.chosen_locale, _TABLE.c.chosen_locale
-                        ),
-                        "email": func.coalesce(stmt.excluded.email, _TABLE.c.email),
-                        "updated_at": stmt.excluded.updated_at,
-                    },
-                )
-            )
+        await self._upsert(
+            personal=True,
+            user_key=user_key,
+            reference=reference,
+            tenant_id=tenant_id,
+            locale=locale,
+            email=email,
+            chosen_locale=chosen_locale,
+        )
 
     async def save_member(
         self,
@@ -135,6 +114,29 @@ class ConversationRefRepository:
     ) -> None:
         """Insert or update a person met outside a 1:1 chat; a stored 1:1 reference
         stays, ``None`` keeps a stored value."""
+        await self._upsert(
+            personal=False,
+            user_key=user_key,
+            reference=reference,
+            tenant_id=tenant_id,
+            locale=locale,
+            email=email,
+            chosen_locale=chosen_locale,
+        )
+
+    async def _upsert(
+        self,
+        *,
+        personal: bool,
+        user_key: str,
+        reference: Mapping[str, Any],
+        tenant_id: str | None,
+        locale: str | None,
+        email: str | None,
+        chosen_locale: str | None,
+    ) -> None:
+        """One row per person: a 1:1 reference (``personal``) always replaces the stored
+        one; a member's reference only fills a row that has no 1:1 reference yet."""
         document = json.dumps(dict(reference), separators=(",", ":"), ensure_ascii=False)
         async with self._sessions() as session, session.begin():
             dialect = session.get_bind().dialect.name
@@ -146,17 +148,24 @@ class ConversationRefRepository:
                 reference=document,
                 locale=locale,
                 chosen_locale=chosen_locale,
-                personal=False,
+                personal=personal,
                 updated_at=utcnow(),
+            )
+            kept: dict[str, Any] = (
+                {"reference": stmt.excluded.reference, "personal": True}
+                if personal
+                else {
+                    "reference": case(
+                        (_TABLE.c.personal, _TABLE.c.reference),
+                        else_=stmt.excluded.reference,
+                    )
+                }
             )
             await session.execute(
                 stmt.on_conflict_do_update(
                     index_elements=["user_key"],
                     set_={
-                        "reference": case(
-                            (_TABLE.c.personal, _TABLE.c.reference),
-                            else_=stmt.excluded.reference,
-                        ),
+                        **kept,
                         "tenant_id": func.coalesce(stmt.excluded.tenant_id, _TABLE.c.tenant_id),
                         "locale": func.coalesce(stmt.excluded.locale, _TABLE.c.locale),
                         "chosen_locale": func.coalesce(
