@@ -457,11 +457,12 @@ def check_revoke(
     return out
 
 
-def earliest_effective(start: date, today: date, backdate_days: int) -> date:
-    """The earliest effective date of a removal of a grant that began on ``start``: the
+def earliest_effective(start: date, end: date, today: date, backdate_days: int) -> date:
+    """The earliest effective date of a removal of the grant ``start``..``end``: the
     area's ``revoke_backdate_days`` back from today, never before the grant began (the
-    date picker's minimum)."""
-    return max(today - timedelta(days=backdate_days), start)
+    date picker's minimum). A grant whose own end lies further back than that can
+    still be removed on that end: the day was agreed at approval, it is not a backdating."""
+    return min(max(today - timedelta(days=backdate_days), start), end)
 
 
 def check_effective(
@@ -473,7 +474,7 @@ def check_effective(
     if effective < start:
         began = {"start": start.isoformat()}
         return [Violation("revoke.effective_before_start", "effective", began)]
-    earliest = earliest_effective(start, today, backdate_days)
+    earliest = earliest_effective(start, end, today, backdate_days)
     if effective < earliest:
         return [
             Violation(

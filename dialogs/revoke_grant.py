@@ -100,7 +100,8 @@ class RevokeGrantDialog(Dialog):  # type: ignore[misc]
     def _options(self, state: Mapping[str, Any]) -> RevokeFormOptions:
         grant = state["grant"]
         start = date.fromisoformat(grant["start"])
-        earliest = earliest_effective(start, self.deps.today(), self._backdate_days(state))
+        end = date.fromisoformat(grant["end"])
+        earliest = earliest_effective(start, end, self.deps.today(), self._backdate_days(state))
         by_area = state.get("mode") == AREA
         return RevokeFormOptions(
             reasons=AREA_REVOKE_REASONS if by_area else REVOKE_REASONS,
@@ -227,6 +228,8 @@ class RevokeGrantDialog(Dialog):  # type: ignore[misc]
             if chosen is None or isinstance(chosen, str):
                 return Dialog.end_of_turn
             state["grant"] = grant_snapshot(chosen)
+            # Today, or the grant's own end when that has passed already.
+            state["values"]["effective"] = min(self.deps.today(), chosen.end).isoformat()
             # The municipality's own manager removes as the municipality; anyone else
             # reached the grant as a contact (or deputy) of its area.
             state["mode"] = MUNICIPALITY if chosen.municipality in state["municipalities"] else AREA

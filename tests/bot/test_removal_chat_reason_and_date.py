@@ -213,3 +213,29 @@ async def test_a_real_end_a_month_back_can_be_recorded(
         r for r in await service.queries.list_requests_for(LAUKAA) if r.kind is RequestKind.REVOKE
     ]
     assert revoke.effective == real_end and revoke.start == today
+
+
+async def test_a_grant_whose_end_passed_long_ago_is_offered_its_own_end(
+    db_url: str, connector: FakeConnector, start_bot: StartBot, http: aiohttp.ClientSession
+) -> None:
+    """The grant-end job has not removed a grant that ended two months ago: the form
+    proposes that end as the day (today would lie after it), and the removal goes through."""
+    clock = FixedClock()
+    server = await start_bot(make_settings(db_url), clock=clock)
+    service = service_of(server)
+    end = TODAY + timedelta(days=10)
+    await make_active_grant(service, end=end)
+    clock.advance(days=70)
+    m = T.get("fi")
+    chat = Chat(http, server, connector)
+    form = await _form(chat, m, "fi")
+    effective = inputs(form)["effective"]
+    assert (effective["value"], effective["min"], effective["max"]) == (end.isoformat(),) * 3
+    [update] = await chat.press(form, m.t("manager.action.continue"), {"reason": "tasks_changed"})
+    summary = card_of(update.body)
+    assert m.t("manager.revoke.summary_now", effective=m.format_date(end)) in texts(summary)
+    await chat.press(summary, m.t("manager.action.confirm_revoke"))
+    [revoke] = [
+        r for r in await service.queries.list_requests_for(LAUKAA) if r.kind is RequestKind.REVOKE
+    ]
+    assert revoke.effective == end

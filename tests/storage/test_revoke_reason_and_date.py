@@ -233,6 +233,30 @@ async def test_the_effective_date_lies_within_the_areas_days_back_and_the_grant(
     assert row["revoke_reason"] == "employment_ended"
 
 
+async def test_a_grant_whose_end_passed_long_ago_is_removed_on_its_own_end(
+    w: World,
+) -> None:
+    """The grant-end job has not removed a grant that ended two months ago (it was down,
+    or the grant is still open at KEHA): the manager can still remove it, and without a
+    date it takes effect on the grant's own end, not refused as too far back."""
+    grant_id = await w.active_grant()
+    [grant] = await w.service.queries.list_grants_for(MANAGER)
+    w.clock.current = w.clock.current + (grant.end - w.today) + timedelta(days=60)
+    with pytest.raises(PolicyViolations) as problem:  # a day before that end still is not
+        await w.service.requests.revoke_by_municipality(
+            MANAGER,
+            grant_id,
+            RevokeReason.TASKS_CHANGED,
+            effective=grant.end - timedelta(days=1),
+            idempotency_key=w.key(),
+        )
+    assert [v.code for v in problem.value.violations] == ["revoke.effective_too_far_back"]
+    revocation = await w.service.requests.revoke_by_municipality(
+        MANAGER, grant_id, RevokeReason.TASKS_CHANGED, idempotency_key=w.key()
+    )
+    assert revocation.request is not None and revocation.request.effective == grant.end
+
+
 async def test_a_future_effective_date_ends_the_grant_that_day(w: World) -> None:
     grant_id = await w.active_grant()
     change = await w.service.requests.submit(
