@@ -37,17 +37,22 @@ lint: env-test
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# The suite runs on one pytest-xdist worker per CPU (WORKERS=1 for one process); the
+# browser tests share one worker (the xdist_group "browser", tests/conftest.py).
+WORKERS ?= auto
+XDIST = -n $(WORKERS) --dist loadgroup
+
 # Node tools (npm ci) and Debian's Chromium (apt, when CI=true) for the browser tests.
 test: lint
 	@scripts/node_tools.sh || { rc=$$?; [ $$rc -eq 3 ] && [ "$${CI:-}" != "true" ] || exit $$rc; }
 	@scripts/ensure_chromium.sh
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
 
 # The suite without the browser tests and the linters: what .ci/run runs on every
 # other Python found (PYTHON=python3.12 make test-quick).
 test-quick: env-test
 	@scripts/node_tools.sh || { rc=$$?; [ $$rc -eq 3 ] && [ "$${CI:-}" != "true" ] || exit $$rc; }
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest $(XDIST) -m "not e2e"
 
 # requirements.lock and tools.lock anew from pyproject.toml (keeps the other pins);
 # `make lock UPGRADE=1` takes the newest version of every package.

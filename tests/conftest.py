@@ -70,6 +70,14 @@ def pytest_configure(config: pytest.Config) -> None:
     patches.apply()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The browser tests run on one xdist worker, one after the other: they share the
+    Playground set-up and two Chromiums at once would only slow each other down."""
+    for item in items:
+        if item.get_closest_marker("e2e") is not None:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 # --------------------------------------------------------------------------- SQLite
 
 
