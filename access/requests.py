@@ -350,26 +350,13 @@ class RequestService:
 
         async def work(tx: Tx) -> tuple[Revocation, str]:
             roles = self.runner.roles_of(actor)
-            grant = await tx.uow.grants.get(grant_id)
-            if grant is None:
-                deny(authz.may_request_anywhere(roles), actor, "revoke", target=grant_id)
-                raise PolicyViolations(
-                    [Violation("grant.not_found", "grant_id", {"grant_id": grant_id})]
-                )
+            grant = await _grant_to_remove(
+                tx, grant_id, actor, "revoke", authz.may_request_anywhere(roles)
+            )
             deny(authz.may_request(roles, grant.municipality), actor, "revoke", target=grant.id)
-            await tx.uow.lock(f"grant:{grant.id}")
-            day = effective or min(tx.today, grant.end)  # ended already: its end
-            violations = check_revoke(grant, grant_id, note)
-            if reason not in MUNICIPAL_REVOKE_REASONS:
-                violations.append(
-                    Violation("revoke.reason_invalid", "reason", {"reason": reason.value})
-                )
-            if grant.state is GrantState.ACTIVE:
-                violations += check_effective(
-                    grant.start, grant.end, day, tx.today, _backdate_days(tx, grant)
-                )
-            if violations:
-                raise PolicyViolations(violations)
+            day = await _removal_day(
+                tx, grant, reason, note, effective, reasons=MUNICIPAL_REVOKE_REASONS
+            )
             if day > tx.today:
                 return await schedule_end(
                     tx, grant, reason=reason, note=note, effective=day, requester=actor
@@ -529,33 +516,24 @@ class RequestService:
 
         async def work(tx: Tx) -> tuple[Revocation, str]:
             roles = self.runner.roles_of(actor)
-            grant = await tx.uow.grants.get(grant_id)
-            if grant is None:
-                deny(authz.may_decide_anywhere(roles), actor, command, target=grant_id)
-                raise PolicyViolations(
-                    [Violation("grant.not_found", "grant_id", {"grant_id": grant_id})]
-                )
+            grant = await _grant_to_remove(
+                tx, grant_id, actor, command, authz.may_decide_anywhere(roles)
+            )
             deny(
                 authz.may_revoke_for_area(roles, actor, grant.area, grant.worker.email),
                 actor,
                 command,
                 target=grant.id,
             )
-            await tx.uow.lock(f"grant:{grant.id}")
-            day = effective or min(tx.today, grant.end)  # ended already: its end
-            violations = check_revoke(
-                grant, grant_id, note, note_required=reason in AREA_NOTE_REQUIRED
+            day = await _removal_day(
+                tx,
+                grant,
+                reason,
+                note,
+                effective,
+                reasons=AREA_REVOKE_REASONS,
+                note_required=reason in AREA_NOTE_REQUIRED,
             )
-            if reason not in AREA_REVOKE_REASONS:
-                violations.append(
-                    Violation("revoke.reason_invalid", "reason", {"reason": reason.value})
-                )
-            if grant.state is GrantState.ACTIVE:
-                violations += check_effective(
-                    grant.start, grant.end, day, tx.today, _backdate_days(tx, grant)
-                )
-            if violations:
-                raise PolicyViolations(violations)
             if day > tx.today:
                 return await schedule_end(
                     tx,
@@ -743,9 +721,44 @@ def _revoked(grant: Grant, request: AccessRequest) -> tuple[Revocation, str]:
     return revocation, ref("revocation", grant.id, request.id)
 
 
-def _backdate_days(tx: Tx, grant: Grant) -> int:
-    area = tx.directory.area(grant.area)
-    return area.revoke_backdate_days if area is not None else 0
+async def _grant_to_remove(
+    tx: Tx, grant_id: str, actor: str, command: str, may_anywhere: str | None
+) -> Grant:
+    """The grant a removal names; an unknown id is ``grant.not_found`` to someone who
+    may remove somewhere (``may_anywhere`` is no denial), and a refusal to anyone else
+    (nothing to learn from it)."""
+    grant = await tx.uow.grants.get(grant_id)
+    if grant is None:
+        deny(may_anywhere, actor, command, target=grant_id)
+        raise PolicyViolations([Violation("grant.not_found", "grant_id", {"grant_id": grant_id})])
+    return grant
+
+
+async def _removal_day(
+    tx: Tx,
+    grant: Grant,
+    reason: RevokeReason,
+    note: str,
+    effective: date | None,
+    *,
+    reasons: frozenset[RevokeReason],
+    note_required: bool = False,
+) -> date:
+    """Lock the grant and check its removal: a live grant not already being removed, a
+    reason offered to the remover, the note, and the day it takes effect. Returns that
+    day: the one asked for, else today (or the grant's end when that has passed)."""
+    await tx.uow.lock(f"grant:{grant.id}")
+    day = effective or min(tx.today, grant.end)
+    violations = check_revoke(grant, grant.id, note, note_required=note_required)
+    if reason not in reasons:
+        violations.append(Violation("revoke.reason_invalid", "reason", {"reason": reason.value}))
+    if grant.state is GrantState.ACTIVE:
+        area = tx.directory.area(grant.area)
+        backdate_days = area.revoke_backdate_days if area is not None else 0
+        violations += check_effective(grant.start, grant.end, day, tx.today, backdate_days)
+    if violations:
+        raise PolicyViolations(violations)
+    return day
 
 
 async def _supersede_changes(
