@@ -909,5 +909,37 @@ class AuthorityService:
             "audit_rows_by_me": [
                 {"seq": e.seq, "at": local_time(e.at), "action": e.action} for e in audit
             ],
+            # Suspected misuse of the person's access: that it was reported and how it
+            # ended, not who reported it or what they wrote (third parties' words; the
+            # area, as controller, decides on those when asked).
+            "misuse_matters_about_me": [
+                {
+                    "id": mm.id,
+                    "grant_id": mm.grant_id,
+                    "municipality": mm.municipality,
+                    "area": mm.area,
+                    "reported_at": local_time(mm.reported_at),
+                    "outcome": mm.outcome.value if mm.outcome else None,
+                    "closed_at": local_time(mm.closed_at) if mm.closed_at else None,
+                }
+                for mm in data.matters_about_me
+            ],
+            # Reports the person made or closed, with what they themselves wrote.
+            "misuse_matters_by_me": [
+                {
+                    "id": mm.id,
+                    "grant_id": mm.grant_id,
+                    "municipality": mm.municipality,
+                    "area": mm.area,
+                    "reported_at": local_time(mm.reported_at),
+                    "reported_by_me": mm.reported_by == actor,
+                    "note": mm.note if mm.reported_by == actor else None,
+                    "outcome": mm.outcome.value if mm.outcome else None,
+                    "closed_at": local_time(mm.closed_at) if mm.closed_at else None,
+                    "closed_by_me": mm.closed_by == actor,
+                    "closing_note": mm.closing_note if mm.closed_by == actor else None,
+                }
+                for mm in data.matters_by_me
+            ],
         }
         return MyDataExport(actor, document)

@@ -449,9 +449,14 @@ class MatterRepository(Protocol):
         ...
 
     async def find(
-        self, *, areas: Sequence[str] | None = None, open_only: bool = False
+        self,
+        *,
+        areas: Sequence[str] | None = None,
+        open_only: bool = False,
+        grant_ids: Sequence[str] | None = None,
+        person: str | None = None,
     ) -> list[MisuseMatter]:
-        """Oldest report first."""
+        """Oldest report first; ``person``: matters they reported or closed."""
         ...
 
     async def open_grant_ids(self) -> set[str]:

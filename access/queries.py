@@ -20,6 +20,7 @@ from access.model import (
     GrantState,
     KehaRow,
     KehaRowState,
+    MisuseMatter,
     Notification,
     ParamValue,
     RequestState,
@@ -52,6 +53,8 @@ class MyData:
     requests_made_by_me: tuple[AccessRequest, ...]
     decisions_by_me: tuple[Decision, ...]
     notifications_to_me: tuple[Notification, ...]
+    matters_about_me: tuple[MisuseMatter, ...] = ()  # suspected misuse of my grants
+    matters_by_me: tuple[MisuseMatter, ...] = ()  # reported or closed by me
 
 
 class QueryService:
@@ -174,13 +177,17 @@ class QueryService:
 
         async def fn(uow: UnitOfWork, roles: Roles) -> MyData:
             deny(authz.may_see_data_of(actor, subject), actor, "my_data", target=subject)
+            grants = tuple(await uow.grants.find(GrantQuery(worker_email=actor)))
+            about = await uow.matters.find(grant_ids=[g.id for g in grants]) if grants else []
             return MyData(
                 email=actor,
                 requests_about_me=tuple(await uow.requests.find(RequestQuery(worker_email=actor))),
-                grants_about_me=tuple(await uow.grants.find(GrantQuery(worker_email=actor))),
+                grants_about_me=grants,
                 requests_made_by_me=tuple(await uow.requests.find(RequestQuery(requester=actor))),
                 decisions_by_me=tuple(await uow.decisions.by_actor(actor)),
                 notifications_to_me=tuple(await uow.outbox.for_recipient(actor)),
+                matters_about_me=tuple(about),
+                matters_by_me=tuple(await uow.matters.find(person=actor)),
             )
 
         return await self.runner.read(actor, fn)

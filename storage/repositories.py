@@ -1090,11 +1090,22 @@ class SqlMatterRepository(_Repo):
         return await self._compare_and_set(MATTERS, _matter_values(matter), expected_version)
 
     async def find(
-        self, *, areas: Sequence[str] | None = None, open_only: bool = False
+        self,
+        *,
+        areas: Sequence[str] | None = None,
+        open_only: bool = False,
+        grant_ids: Sequence[str] | None = None,
+        person: str | None = None,
     ) -> list[MisuseMatter]:
         statement = select(MATTERS)
         if areas is not None:
             statement = statement.where(MATTERS.c.area.in_(list(areas)))
+        if grant_ids is not None:
+            statement = statement.where(MATTERS.c.grant_id.in_(list(grant_ids)))
+        if person is not None:
+            statement = statement.where(
+                or_(MATTERS.c.reported_by == person, MATTERS.c.closed_by == person)
+            )
         if open_only:
             statement = statement.where(MATTERS.c.outcome.is_(None))
         statement = statement.order_by(MATTERS.c.reported_at, MATTERS.c.id)

@@ -36,6 +36,14 @@ def my_data_card(m: Messages, directory: Directory, data: MyData, json_url: str)
                     "title": m.t("my_data.notifications_to_me"),
                     "value": str(len(data.notifications_to_me)),
                 },
+                *(
+                    {"title": m.t(key), "value": str(len(matters))}
+                    for key, matters in (
+                        ("my_data.matters_about_me", data.matters_about_me),
+                        ("my_data.matters_by_me", data.matters_by_me),
+                    )
+                    if matters
+                ),
             ],
         },
     ]
