@@ -37,7 +37,7 @@ from bot.startup import (
     EXIT_FAILED,
     EXIT_OK,
     banner,
-    listen_problems_or_exit,
+    listening_settings_or_exit,
     migrate_or_report,
     print_directory_problems,
     redacted,
@@ -75,19 +75,9 @@ def cmd_directory_check(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = settings_or_exit(sys.stderr)
+    settings = listening_settings_or_exit(args.host, args.port, sys.stderr)
     if isinstance(settings, int):
         return settings
-    overrides: dict[str, object] = {}
-    if args.host is not None:
-        overrides["host"] = args.host
-    if args.port is not None:
-        overrides["port"] = args.port
-    if overrides:
-        settings = settings.model_copy(update=overrides)
-    refused = listen_problems_or_exit(settings, sys.stderr)
-    if refused is not None:
-        return refused
 
     from bot.logging_setup import configure_logging
 

@@ -48,10 +48,9 @@ from bot.startup import (
     EXIT_CONFIG,
     EXIT_FAILED,
     banner,
-    listen_problems_or_exit,
+    listening_settings_or_exit,
     migrate_or_report,
     print_directory_problems,
-    settings_or_exit,
 )
 
 __all__ = [
@@ -219,19 +218,9 @@ def _stop(processes: list[SpawnProcess]) -> None:
 
 def cmd_serve(args: Any) -> int:
     """``atmt-bot serve --workers N [--host H] [--port P]``."""
-    settings = settings_or_exit(sys.stderr)
+    settings = listening_settings_or_exit(args.host, args.port, sys.stderr)
     if isinstance(settings, int):
         return settings
-    overrides: dict[str, object] = {}
-    if args.host is not None:
-        overrides["host"] = args.host
-    if args.port is not None:
-        overrides["port"] = args.port
-    if overrides:
-        settings = settings.model_copy(update=overrides)
-    refused = listen_problems_or_exit(settings, sys.stderr)
-    if refused is not None:
-        return refused
     if args.workers < 1:
         print("--workers must be at least 1", file=sys.stderr)
         return EXIT_CONFIG

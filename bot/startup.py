@@ -17,6 +17,7 @@ __all__ = [
     "PLAYGROUND_PACKAGE",
     "banner",
     "listen_problems_or_exit",
+    "listening_settings_or_exit",
     "migrate",
     "migrate_or_report",
     "print_directory_problems",
@@ -50,6 +51,19 @@ def listen_problems_or_exit(settings: Settings, err: TextIO) -> int | None:
     for line in ConfigError(problems).lines():
         print(line, file=err)
     return EXIT_CONFIG
+
+
+def listening_settings_or_exit(host: str | None, port: int | None, err: TextIO) -> Settings | int:
+    """The settings of a command that listens (``run``, ``serve``), with its ``--host``
+    and ``--port`` over them; EXIT_CONFIG when they are invalid or must not listen."""
+    settings = settings_or_exit(err)
+    if isinstance(settings, int):
+        return settings
+    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    refused = listen_problems_or_exit(settings, err)
+    return refused if refused is not None else settings
 
 
 def print_directory_problems(error: DirectoryError, source: str, err: TextIO) -> None:
