@@ -184,8 +184,9 @@ MUNICIPAL_STOP_REASONS: frozenset[RevokeReason] = MUNICIPAL_REVOKE_REASONS | {
 }
 """Why a requester stops an approved request before KEHA opened it."""
 
-AREA_STOP_REASONS: frozenset[RevokeReason] = MUNICIPAL_REVOKE_REASONS | {RevokeReason.MISUSE}
-"""Why an approver stops it: the task in the municipality ended, or misuse (002 §4)."""
+AREA_STOP_REASONS: frozenset[RevokeReason] = AREA_REVOKE_REASONS
+"""Why an approver stops it: the area's reasons for a removal, with the same notes
+(:data:`AREA_NOTE_REQUIRED`)."""
 
 
 class Audience(enum.StrEnum):

@@ -215,13 +215,15 @@ class RequestService:
         note: str = "",
         *,
         idempotency_key: str,
+        expected_version: int | None = None,
     ) -> AccessRequest:
         """Stop an approved grant or change request before KEHA has confirmed it (002 §5:
         at once): a requester of its municipality (employment ended, tasks changed,
         withdrawn, other) or an approver of its area (the task ended, misuse: a note is
         then required). Withdrawn from the queue, taken out of a batch not yet sent, or
         an urgent cancellation row to KEHA when it was sent
-        (:func:`access.handoff.stop_before_open`)."""
+        (:func:`access.handoff.stop_before_open`). ``expected_version``: the version the
+        stopper saw (a card of it); another -> :class:`StaleRequest`."""
         actor = normalize_email(actor)
         note = note.strip()
 
@@ -229,15 +231,17 @@ class RequestService:
             roles = self.runner.roles_of(actor)
             request = await tx.request(request_id)
             deny(authz.may_stop(roles, actor, request), actor, "stop", request_id=request.id)
+            _check_version(request, expected_version)
             as_requester = request.municipality in roles.requester_for
             allowed = MUNICIPAL_STOP_REASONS if as_requester else set()
             if request.area in roles.decides_in and actor != request.worker.email:
                 allowed = allowed | AREA_STOP_REASONS
+            cause = "requester" if reason in MUNICIPAL_STOP_REASONS and as_requester else "approver"
             violations = check_text(
                 "note",
                 note,
                 max_length=DECISION_TEXT_MAX,
-                required=reason is RevokeReason.MISUSE,
+                required=cause == "approver" and reason in AREA_NOTE_REQUIRED,
             )
             if reason not in allowed:
                 violations.append(
@@ -247,7 +251,6 @@ class RequestService:
                 raise PolicyViolations(violations)
             if request.kind is RequestKind.REVOKE or request.state not in STOPPABLE_STATES:
                 await tx.not_in_state(request)
-            cause = "requester" if reason in MUNICIPAL_STOP_REASONS and as_requester else "approver"
             stopped = await stop_before_open(tx, request, reason=reason, cause=cause, note=note)
             if cause == "approver":
                 await tx.decide(stopped, DecisionOutcome.STOPPED, note)

@@ -49,6 +49,7 @@ from access.errors import (
     StaleRequest,
 )
 from access.model import (
+    AREA_NOTE_REQUIRED,
     AREA_STOP_REASONS,
     STOPPABLE_STATES,
     AccessRequest,
@@ -79,6 +80,7 @@ from dialogs.cards.approval import (
     request_person,
 )
 from dialogs.cards.base import Card
+from dialogs.cards.grants import AREA_REVOKE_REASONS
 from dialogs.i18n import Messages
 from dialogs.people import display_names
 from dialogs.turn import caller_of, messages_of
@@ -104,8 +106,10 @@ SNAPSHOT_ONLY = frozenset({"justification", "confirmations"})
 """Parameters only submissions made by this version carry: compared when both have them."""
 GRANT_FIELDS = ("worker_name", "worker_job_title", "service_areas", "level", "end")
 """What a change request can change of its grant."""
-STOP_REASONS: tuple[RevokeReason, ...] = tuple(r for r in RevokeReason if r in AREA_STOP_REASONS)
-"""The area's stop reasons in the order the approver's form offers them."""
+STOP_REASONS: tuple[RevokeReason, ...] = tuple(
+    r for r in map(RevokeReason, AREA_REVOKE_REASONS) if r in AREA_STOP_REASONS
+)
+"""The area's stop reasons, in the order of the area's removal form."""
 
 
 def changes_between(old: Mapping[str, Any], new: Mapping[str, Any]) -> tuple[Change, ...]:
@@ -452,7 +456,7 @@ class ApprovalHandler:
                 stop_values=values,
             )
         problems = check_text(
-            "note", note, max_length=DECISION_TEXT_MAX, required=reason is RevokeReason.MISUSE
+            "note", note, max_length=DECISION_TEXT_MAX, required=reason in AREA_NOTE_REQUIRED
         )
         if problems:
             return await self._stop_problems(m, actor, request_id, problems, values)
@@ -463,14 +467,14 @@ class ApprovalHandler:
             key = "card:" + hashlib.sha256(key.encode()).hexdigest()
         try:
             stopped = await self.service.requests.stop(
-                actor, request_id, reason, note, idempotency_key=key
+                actor, request_id, reason, note, idempotency_key=key, expected_version=version
             )
         except PolicyViolations as error:
             return await self._stop_problems(m, actor, request_id, error.violations, values)
-        except (AlreadyDecided, IllegalTransition):
-            # Someone else stopped it, or KEHA confirmed it, a moment before.
+        except (AlreadyDecided, IllegalTransition, StaleRequest):
+            # Someone else stopped or changed it, or KEHA confirmed it, a moment before.
             fresh = (await self.service.queries.get_request(actor, request_id)).request
-            return await self._stop_refused(m, actor, fresh, fresh.version) or (
+            return await self._stop_refused(m, actor, fresh, version) or (
                 await self.card_for(m, actor, request_id)
             )
         log.info(
@@ -514,7 +518,7 @@ class ApprovalHandler:
         values: tuple[str, str],
     ) -> Card:
         lines = [
-            m.t("approval.stop.note.required")
+            m.t("manager.error.note_required_area")
             if p.code == "text.required" and p.field == "note"
             else violation_text(m, self.directory, p)
             for p in problems

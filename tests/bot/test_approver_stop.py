@@ -161,24 +161,31 @@ async def test_an_approver_stops_an_approved_request_on_their_card(
     # The card the notification's "open the request" button gives offers the stop.
     card = await invoke_card(http, server, execute(url, person, VERB_OPEN, data))
     assert m.t("approval.action.stop") in [a["title"] for a in card["actions"]]
-    assert stop_choices(card) == ["employment_ended", "tasks_changed", "misuse", "other"]
+    # The area's reasons, as for a removal.
+    assert stop_choices(card) == [
+        "task_ended",
+        "employment_ended",
+        "misuse",
+        "agreement_breach",
+        "other",
+    ]
     assert m.t("manager.revoke_reason.misuse") in str(card)
 
-    question, done = await _stop(http, server, connector, person, card, m, "tasks_changed")
+    question, done = await _stop(http, server, connector, person, card, m, "task_ended")
     # The confirmation says what happens, with the reason; nothing is stopped before it.
     said = shown(question)
     assert m.t("approval.stop.confirm.title", number=request.number) in said
     assert m.t("approval.stop.confirm.approved") in said
-    assert m.t("manager.revoke_reason.tasks_changed") in said
+    assert m.t("manager.revoke_reason.task_ended") in said
     assert m.t("approval.stop.confirm.no") in [a["title"] for a in question["actions"]]
     # ...and the card shows the stopped state, with nothing left to press.
     said = shown(done)
     assert m.t("approval.stop.saved.stopped", number=request.number) in said
-    assert m.t("manager.revoke_reason.tasks_changed") in said
+    assert m.t("manager.revoke_reason.task_ended") in said
     assert "actions" not in done
     stopped = await _state(service, request.id)
     assert stopped.state is RequestState.STOPPED
-    assert stopped.revoke_reason is not None and stopped.revoke_reason.value == "tasks_changed"
+    assert stopped.revoke_reason is not None and stopped.revoke_reason.value == "task_ended"
 
     # The same confirmation again (a second click): already stopped, nothing more done.
     yes = button(question, m.t("approval.stop.confirm.yes"))
@@ -216,7 +223,10 @@ async def test_queued_and_sent_requests_are_stopped_the_sent_one_with_a_cancella
         server,
         execute(url, APPROVER_A, VERB_STOP, data | {"stop_reason": "misuse", "stop_note": " "}),
     )
-    assert m.t("approval.stop.note.required") in shown(missing)
+    assert m.t("manager.error.note_required_area") in shown(missing)
+    other = data | {"stop_reason": "other", "stop_note": ""}  # "other" needs one too
+    missing = await invoke_card(http, server, execute(url, APPROVER_A, VERB_STOP, other))
+    assert m.t("manager.error.note_required_area") in shown(missing)
     assert (await _state(service, queued.id)).state is RequestState.QUEUED_FOR_KEHA
     question, done = await _stop(
         http, server, connector, APPROVER_A, card, m, "misuse", "Haki asiakkaita ilman syytä."

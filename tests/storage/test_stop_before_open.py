@@ -25,7 +25,13 @@ from lifecycle_support import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from access.errors import AccessDenied, IllegalTransition, NothingToQueue, PolicyViolations
+from access.errors import (
+    AccessDenied,
+    IllegalTransition,
+    NothingToQueue,
+    PolicyViolations,
+    StaleRequest,
+)
 from access.keha import KEHA_COLUMNS
 from access.model import (
     AccessRequest,
@@ -137,6 +143,36 @@ async def test_a_stop_takes_the_row_out_of_a_batch_not_yet_sent(
     assert (await _get(s, first.id)).state is RequestState.STOPPED
     _, details = (await _audit(s, first.id))[-1]
     assert details["reason"] == "employment_ended" and details["batch_id"] == batch.id
+
+
+async def test_a_stop_from_an_older_view_of_the_request_is_refused(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> None:
+    """The approver's card was of the approved request; it has gone into a batch since:
+    a stop of that version is refused as stale, and nothing changes until it is made
+    from the request as it is now."""
+    s = _services(session_factory)
+    seen = await _approved(s)
+    await s.access.handoff.queue_for_keha(ADMIN, PKS, idempotency_key=key("q"))
+    now = await _get(s, seen.id)
+    assert now.version > seen.version
+    with pytest.raises(StaleRequest):
+        await s.access.requests.stop(
+            APPROVER,
+            seen.id,
+            RevokeReason.TASK_ENDED,
+            idempotency_key=key("stop"),
+            expected_version=seen.version,
+        )
+    assert (await _get(s, seen.id)).state is RequestState.QUEUED_FOR_KEHA
+    stopped = await s.access.requests.stop(
+        APPROVER,
+        seen.id,
+        RevokeReason.TASK_ENDED,
+        idempotency_key=key("stop"),
+        expected_version=now.version,
+    )
+    assert stopped.state is RequestState.STOPPED
 
 
 async def test_a_sent_opening_is_cancelled_with_keha_by_an_urgent_row(
