@@ -26,6 +26,7 @@
 //         detail = {status, title, lang (of <html>), requests (every URL the page loaded)}
 //     {"as": "reader", "do": "follow", "link": "svenska"}  // click a link by its text, as visit
 //     {"as": "reader", "do": "screenshot", "name": "x", "fullPage": true}  // the whole page
+//     {"as": "approver", "do": "screenshot", "name": "x", "centre": "text"}  // that text in the middle
 //   ],
 //   "validate": [card, ...],         // optional: cards to check without a Playground
 //   "viewport": {"width": 1280, "height": 900}   // optional (this is the default)
@@ -277,6 +278,12 @@ async function main() {
         case "screenshot": {
           await page.waitForTimeout(step.settleMs || 300);
           const file = path.join(plan.screenshots, `${step.name}.png`);
+          if (step.centre) {
+            // The newest place that shows this text in the middle of the chat first.
+            const target = page.getByText(step.centre, { exact: false }).last();
+            await target.evaluate((node) => node.scrollIntoView({ block: "center" }));
+            await page.waitForTimeout(300);
+          }
           await page.screenshot({ path: file, fullPage: step.fullPage === true });
           record.detail = file;
           break;

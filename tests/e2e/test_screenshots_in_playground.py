@@ -6,7 +6,9 @@ and returns it with a question; the manager gets the notification
 (notification-card-XX), opens the request from "my requests" and answers on the
 returned-request form (returned-answer-XX); the approver approves the answer; the
 authority's administrator hands it to KEHA and records the confirmation on the command
-line; the worker opens their own view (worker-view-XX), with the acknowledgement.
+line; the worker opens their own view (worker-view-XX), with the acknowledgement. In a
+second walk the approver approves and then stops the request before KEHA opens it
+(approver-stop-XX, approver-stop-confirm-XX).
 
 Elements are found by what stays when cards change: the request number, the worker's
 name, the question typed, and the catalog's button and field texts. Run it with
@@ -73,6 +75,60 @@ def _after(text: str) -> str:
     return re.split(r"\{\w+\}", text)[-1].strip(" .")
 
 
+def _step(who: str, do: str, **more: Any) -> dict[str, Any]:
+    return {"as": who, "do": do, **more}
+
+
+def _shot(who: str, name: str, locale: str, **more: Any) -> dict[str, Any]:
+    return _step(who, "screenshot", name=f"{name}-{locale}", settleMs=800, **more)
+
+
+def _languages(locale: str, people: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Each person opens the chat and picks ``locale`` with the language command (the
+    Playground says en-US)."""
+    m = T.get(locale)
+    steps: list[dict[str, Any]] = []
+    for who in people:
+        steps += [
+            _step(who, "open"),
+            _step(who, "waitCard", text=en.t("welcome.title")),
+            _step(who, "send", text=en.word("command.language")),
+            _step(who, "waitCard", text=en.t("language.title")),
+            _step(who, "check", label=en.language_name(locale)),
+            _step(who, "click", button=en.t("language.submit")),
+            _step(who, "waitCard", text=m.t("language.title")),
+        ]
+    return steps
+
+
+def _new_request(locale: str) -> list[dict[str, Any]]:
+    """The manager asks for access for the worker, and the approver gets the card."""
+    m = T.get(locale)
+    youth = DIRECTORY.service_areas["youth"].name.get(locale)
+    guidance = DIRECTORY.service_areas["guidance"].name.get(locale)
+    view = DIRECTORY.access_levels["view"].name.get(locale)
+    manager = "manager"
+    return [
+        _step(manager, "send", text=m.word("command.new")),
+        _step(manager, "waitCard", text=m.t("manager.form.title.new")),
+        _step(manager, "fill", label=m.t("manager.field.worker_name"), value=WORKER_NAME),
+        _step(manager, "fill", label=m.t("manager.field.worker_email"), value=WORKER_EMAIL),
+        _step(manager, "fill", label=m.t("manager.field.worker_job_title"), value=JOB_TITLE),
+        _step(manager, "check", label=youth),
+        _step(manager, "check", label=guidance),
+        _step(manager, "check", label=view),
+        _step(manager, "fill", label=m.t("manager.field.justification"), value=ANSWER[locale]),
+        _step(manager, "check", label=m.t("manager.confirm.customer_consent_form")),
+        _step(manager, "check", label=m.t("manager.confirm.worker_agreement")),
+        _step(manager, "click", button=m.t("manager.action.continue")),
+        _step(manager, "waitCard", text=m.t("manager.summary.title.new")),
+        _step(manager, "click", button=m.t("manager.action.confirm")),
+        _step(manager, "waitCard", text=_after(m.t("manager.sent.title.new"))),
+        _step("approver", "waitCard", text=_before(m.t("approval.title"))),
+        _step("approver", "waitText", text=WORKER_NAME),
+    ]
+
+
 @pytest.mark.parametrize("locale", ["fi", "sv"])
 def test_screenshots_of_the_main_cards(
     locale: str,
@@ -85,46 +141,13 @@ def test_screenshots_of_the_main_cards(
     m = T.get(locale)
 
     def step(who: str, do: str, **more: Any) -> dict[str, Any]:
-        return {"as": who, "do": do, **more}
+        return _step(who, do, **more)
 
     def shot(who: str, name: str) -> dict[str, Any]:
-        return step(who, "screenshot", name=f"{name}-{locale}", settleMs=800)
+        return _shot(who, name, locale)
 
-    steps: list[dict[str, Any]] = []
-    for who in ("worker", "approver", "manager"):
-        steps += [
-            step(who, "open"),
-            step(who, "waitCard", text=en.t("welcome.title")),
-            # The Playground says en-US; each person chooses the language in the bot.
-            step(who, "send", text=en.word("command.language")),
-            step(who, "waitCard", text=en.t("language.title")),
-            step(who, "check", label=en.language_name(locale)),
-            step(who, "click", button=en.t("language.submit")),
-            step(who, "waitCard", text=m.t("language.title")),
-        ]
-    youth = DIRECTORY.service_areas["youth"].name.get(locale)
-    guidance = DIRECTORY.service_areas["guidance"].name.get(locale)
-    view = DIRECTORY.access_levels["view"].name.get(locale)
+    steps = _languages(locale, ("worker", "approver", "manager")) + _new_request(locale)
     steps += [
-        # The manager asks for access for the worker.
-        step("manager", "send", text=m.word("command.new")),
-        step("manager", "waitCard", text=m.t("manager.form.title.new")),
-        step("manager", "fill", label=m.t("manager.field.worker_name"), value=WORKER_NAME),
-        step("manager", "fill", label=m.t("manager.field.worker_email"), value=WORKER_EMAIL),
-        step("manager", "fill", label=m.t("manager.field.worker_job_title"), value=JOB_TITLE),
-        step("manager", "check", label=youth),
-        step("manager", "check", label=guidance),
-        step("manager", "check", label=view),
-        step("manager", "fill", label=m.t("manager.field.justification"), value=ANSWER[locale]),
-        step("manager", "check", label=m.t("manager.confirm.customer_consent_form")),
-        step("manager", "check", label=m.t("manager.confirm.worker_agreement")),
-        step("manager", "click", button=m.t("manager.action.continue")),
-        step("manager", "waitCard", text=m.t("manager.summary.title.new")),
-        step("manager", "click", button=m.t("manager.action.confirm")),
-        step("manager", "waitCard", text=_after(m.t("manager.sent.title.new"))),
-        # The approver's card.
-        step("approver", "waitCard", text=_before(m.t("approval.title"))),
-        step("approver", "waitText", text=WORKER_NAME),
         shot("approver", "approver-card"),
         # Returned with a question.
         step("approver", "click", button=m.t("approval.action.return")),
@@ -186,3 +209,46 @@ def test_screenshots_of_the_main_cards(
     numbers = {n for text in said for n in NUMBER.findall(text)}
     assert len(numbers) == 1, numbers
 
+
+@pytest.mark.parametrize("locale", ["fi", "sv"])
+def test_screenshots_of_the_approvers_stop(
+    locale: str,
+    playgrounds: Callable[..., dict[str, Any]],
+    drive: Callable[[dict[str, Any]], dict[str, Any]],
+) -> None:
+    """The approver approves, then stops the request before KEHA opens it: the stop form
+    with the area's reasons (approver-stop-XX), the confirmation saying what happens
+    (approver-stop-confirm-XX), and the card once stopped, with nothing left to press."""
+    people = playgrounds("manager", "approver")
+    clients = {who: instance.url for who, instance in people.items()}
+    m = T.get(locale)
+    steps = _languages(locale, ("approver", "manager")) + _new_request(locale)
+    steps += [
+        _step("approver", "click", button=m.t("approval.action.approve")),
+        _step("approver", "waitText", text=_before(m.t("approval.outcome.approved"))),
+        _step("approver", "click", button=m.t("approval.action.stop")),
+        _step("approver", "waitText", text=m.t("manager.revoke_reason.agreement_breach")),
+        _step("approver", "check", label=m.t("manager.revoke_reason.task_ended")),
+        _shot("approver", "approver-stop", locale, centre=m.t("approval.stop.reason")),
+        _step("approver", "click", button=m.t("approval.stop.continue")),
+        _step("approver", "waitText", text=_before(m.t("approval.stop.confirm.title"))),
+        _shot(
+            "approver",
+            "approver-stop-confirm",
+            locale,
+            centre=_before(m.t("approval.stop.confirm.title")),
+        ),
+        _step("approver", "click", button=m.t("approval.stop.confirm.yes")),
+        _step("approver", "waitText", text=_before(m.t("approval.stop.saved.stopped"))),
+        # The manager hears of it.
+        _step("manager", "waitText", text=m.t("manager.revoke_reason.task_ended")),
+    ]
+    report = drive(
+        {"clients": clients, "steps": steps, "screenshots": str(SCREENSHOTS)}, timeout=300
+    )
+    assert report["error"] is None, report["error"] + "\n" + "\n".join(_problems(report))
+    assert report["ok"], _problems(report)
+    pictures = [Path(s["detail"]) for s in report["steps"] if s["do"] == "screenshot"]
+    assert [p.name for p in pictures] == [
+        f"{name}-{locale}.png" for name in ("approver-stop", "approver-stop-confirm")
+    ]
