@@ -83,6 +83,27 @@ def _shot(who: str, name: str, locale: str, **more: Any) -> dict[str, Any]:
     return _step(who, "screenshot", name=f"{name}-{locale}", settleMs=800, **more)
 
 
+def _walk(
+    drive: Callable[..., dict[str, Any]],
+    clients: dict[str, str],
+    steps: list[dict[str, Any]],
+    locale: str,
+    names: tuple[str, ...],
+    *,
+    timeout: int,
+) -> dict[str, Any]:
+    """Drive ``steps``; every step passes and the pictures ``names`` (in ``locale``) are
+    in docs/screenshots, in that order, and not empty."""
+    plan = {"clients": clients, "steps": steps, "screenshots": str(SCREENSHOTS)}
+    report = drive(plan, timeout=timeout)
+    assert report["error"] is None, report["error"] + "\n" + "\n".join(_problems(report))
+    assert report["ok"], _problems(report)
+    pictures = [Path(s["detail"]) for s in report["steps"] if s["do"] == "screenshot"]
+    assert [p.name for p in pictures] == [f"{name}-{locale}.png" for name in names]
+    assert all(p.parent == SCREENSHOTS and p.stat().st_size > 10_000 for p in pictures)
+    return report
+
+
 def _languages(locale: str, people: tuple[str, ...]) -> list[dict[str, Any]]:
     """Each person opens the chat and picks ``locale`` with the language command (the
     Playground says en-US)."""
@@ -193,17 +214,8 @@ def test_screenshots_of_the_main_cards(
         step("worker", "waitText", text=m.t("manager.ack.title")),
         shot("worker", "worker-view"),
     ]
-    report = drive(
-        {"clients": clients, "steps": steps, "screenshots": str(SCREENSHOTS)}, timeout=420
-    )
-    assert report["error"] is None, report["error"] + "\n" + "\n".join(_problems(report))
-    assert report["ok"], _problems(report)
-    pictures = [Path(s["detail"]) for s in report["steps"] if s["do"] == "screenshot"]
-    assert [p.name for p in pictures] == [
-        f"{name}-{locale}.png"
-        for name in ("approver-card", "notification-card", "returned-answer", "worker-view")
-    ]
-    assert all(p.parent == SCREENSHOTS and p.stat().st_size > 10_000 for p in pictures)
+    names = ("approver-card", "notification-card", "returned-answer", "worker-view")
+    report = _walk(drive, clients, steps, locale, names, timeout=420)
     # One request from start to end: its number on the approver's card and the receipts.
     said = [str(s["detail"] or "") for s in report["steps"]]
     numbers = {n for text in said for n in NUMBER.findall(text)}
@@ -243,12 +255,4 @@ def test_screenshots_of_the_approvers_stop(
         # The manager hears of it.
         _step("manager", "waitText", text=m.t("manager.revoke_reason.task_ended")),
     ]
-    report = drive(
-        {"clients": clients, "steps": steps, "screenshots": str(SCREENSHOTS)}, timeout=300
-    )
-    assert report["error"] is None, report["error"] + "\n" + "\n".join(_problems(report))
-    assert report["ok"], _problems(report)
-    pictures = [Path(s["detail"]) for s in report["steps"] if s["do"] == "screenshot"]
-    assert [p.name for p in pictures] == [
-        f"{name}-{locale}.png" for name in ("approver-stop", "approver-stop-confirm")
-    ]
+    _walk(drive, clients, steps, locale, ("approver-stop", "approver-stop-confirm"), timeout=300)
