@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from access.authority import AuthorityService, DirectoryProvider
 from access.directory import Directory
 from access.model import AccessRequest, Grant, RequestKind, RevokeReason
-from access.ports import UuidIds
+from access.ports import IdSource, UuidIds
 from access.service import AccessService
 from storage.authority import authority_unit_of_work_factory
 from storage.repositories import unit_of_work_factory
@@ -39,10 +39,11 @@ def make_services(
     directory: Directory,
     content: dict[str, Any] | None = None,
     clock: FixedClock | None = None,
+    ids: IdSource | None = None,
 ) -> Services:
     clock = clock or FixedClock()
     provider = DirectoryProvider(directory, content or {})
-    access = AccessService(unit_of_work_factory(session_factory), provider, clock, UuidIds())
+    access = AccessService(unit_of_work_factory(session_factory), provider, clock, ids or UuidIds())
     authority = AuthorityService(access, authority_unit_of_work_factory(session_factory), provider)
     return Services(access, authority, clock, provider)
 
