@@ -56,7 +56,7 @@ async def test_mail_when_there_is_no_chat_or_teams_keeps_failing(
 ) -> None:
     async with FakeGraph(tmp_path) as graph:
         graph.fail_next(503)  # the first sendMail fails and is retried
-        server = await start_bot(make_settings(db_url, **BASE, **graph.settings()))
+        server = graph.serves(await start_bot(make_settings(db_url, **BASE, **graph.settings())))
         runtime = server.app[RUNTIME]
         for person in (MANAGER, APPROVER_A, APPROVER_B):  # the worker never opened the bot
             await introduce(http, server, connector, person)
@@ -116,7 +116,7 @@ async def test_wrong_credentials_end_as_a_dead_letter(
 ) -> None:
     async with FakeGraph(tmp_path) as graph:
         settings = graph.settings() | {"graph_client_secret": "wrong"}
-        server = await start_bot(make_settings(db_url, **BASE, **settings))
+        server = graph.serves(await start_bot(make_settings(db_url, **BASE, **settings)))
         runtime = server.app[RUNTIME]
         await runtime.service.requests.submit(
             MANAGER.email, draft(runtime.service.clock.today()), idempotency_key="bad-secret"
@@ -127,8 +127,8 @@ async def test_wrong_credentials_end_as_a_dead_letter(
             return len(await queue.dead()) == 3  # worker, approver x2 (requester: actor)
 
         await wait_until(dead, within=30)
-    assert graph.sent == []
-    assert all("invalid_client" in (item.last_error or "") for item in await queue.dead())
+        assert graph.sent == []
+        assert all("invalid_client" in (item.last_error or "") for item in await queue.dead())
 
 
 async def test_dead_letters_are_listed_and_retried(

@@ -304,7 +304,7 @@ async def test_someone_the_bot_never_met_is_found_in_graph_and_reached_in_teams(
         graph.users[WORKER.email] = WORKER.aad
         graph.fail_lookups(503)
         settings = make_settings(db_url, **BASE, **graph.settings(), graph_user_lookup=True)
-        server = await start_bot(settings)
+        server = graph.serves(await start_bot(settings))
         runtime = server.app[RUNTIME]
 
         async def post(activity: dict[str, Any]) -> tuple[int, bytes]:
@@ -318,20 +318,19 @@ async def test_someone_the_bot_never_met_is_found_in_graph_and_reached_in_teams(
             MANAGER.email, draft(runtime.service.clock.today()), idempotency_key="graph-found"
         )
         await all_handled(runtime)
-
-    # Each recipient without a row looked up; whoever met the 503 was asked again.
-    assert set(graph.lookups) == {WORKER.email, APPROVER_A.email, APPROVER_B.email}
-    assert len(graph.lookups) == 4 and graph.rejected == [(503, "scheduled")]
-    # No e-mail to the worker: Teams reached them (the approvers are unknown to Graph
-    # and to Teams here: they got e-mail).
-    assert sorted(m.to[0] for m in graph.sent) == sorted([APPROVER_A.email, APPROVER_B.email])
-    [opening] = [r for r in opened(connector) if r.body["members"][0]["id"] == WORKER.aad]
-    check_opening(opening, WORKER.aad, token=None)  # by Entra object id
-    chat = connector.chats[WORKER.user_id]
-    assert "Behörighet" not in delivered_text(connector.sent(chat)[0])  # Finnish: area default
-    assert "Sinulle on haettu" in delivered_text(connector.sent(chat)[0])
-    stored = await refs_of(runtime).get(key(WORKER))
-    assert stored is not None and stored.personal and stored.email == WORKER.email
+        # Each recipient without a row looked up; whoever met the 503 was asked again.
+        assert set(graph.lookups) == {WORKER.email, APPROVER_A.email, APPROVER_B.email}
+        assert len(graph.lookups) == 4 and graph.rejected == [(503, "scheduled")]
+        # No e-mail to the worker: Teams reached them (the approvers are unknown to Graph
+        # and to Teams here: they got e-mail).
+        assert sorted(m.to[0] for m in graph.sent) == sorted([APPROVER_A.email, APPROVER_B.email])
+        [opening] = [r for r in opened(connector) if r.body["members"][0]["id"] == WORKER.aad]
+        check_opening(opening, WORKER.aad, token=None)  # by Entra object id
+        chat = connector.chats[WORKER.user_id]
+        assert "Behörighet" not in delivered_text(connector.sent(chat)[0])  # Finnish: area default
+        assert "Sinulle on haettu" in delivered_text(connector.sent(chat)[0])
+        stored = await refs_of(runtime).get(key(WORKER))
+        assert stored is not None and stored.personal and stored.email == WORKER.email
 
 
 # ------------------------------------------------ Teams refuses: install, e-mail, dead
@@ -351,7 +350,7 @@ async def test_when_teams_will_not_open_a_chat_the_app_is_installed_and_they_get
     async with FakeGraph(tmp_path) as graph:
         graph.users[WORKER.email] = WORKER.aad
         settings = make_settings(db_url, **BASE, **graph.settings(), **graph.teams_settings())
-        server = await start_bot(settings)
+        server = graph.serves(await start_bot(settings))
         runtime = server.app[RUNTIME]
 
         async def post(activity: dict[str, Any]) -> tuple[int, bytes]:
@@ -380,21 +379,21 @@ async def test_when_teams_will_not_open_a_chat_the_app_is_installed_and_they_get
             MANAGER.email, draft(runtime.service.clock.today()), idempotency_key="install"
         )
         await all_handled(runtime)
-
-    assert graph.installs == [WORKER.aad]  # the approvers are unknown to Graph: 404
-    worker_openings = [r for r in opened(connector) if r.body["members"][0]["id"] == WORKER.aad]
-    assert worker_openings[0].status == 403
-    assert WORKER.email not in [m.to[0] for m in graph.sent]
-    [note] = [r for r in connector.sent(WORKER.conversation_id) if notification_keys([r])]
-    assert notification_keys([note]) == [f"{request.id}:1:request.submitted:worker:{WORKER.email}"]
-    # In Swedish when Teams' installationUpdate (with the locale) came first; in the
-    # area's Finnish when the retry opened the chat before it did.
-    assert any(
-        text in delivered_text(note)
-        for text in ("Behörighet till kunddatasystemet A-TMT", "Sinulle on haettu A-TMT")
-    )
-    assert runtime.engine is not None
-    assert await OutboxQueue(runtime.engine).dead() == []
+        assert graph.installs == [WORKER.aad]  # the approvers are unknown to Graph: 404
+        worker_openings = [r for r in opened(connector) if r.body["members"][0]["id"] == WORKER.aad]
+        assert worker_openings[0].status == 403
+        assert WORKER.email not in [m.to[0] for m in graph.sent]
+        [note] = [r for r in connector.sent(WORKER.conversation_id) if notification_keys([r])]
+        key_ = f"{request.id}:1:request.submitted:worker:{WORKER.email}"
+        assert notification_keys([note]) == [key_]
+        # In Swedish when Teams' installationUpdate (with the locale) came first; in the
+        # area's Finnish when the retry opened the chat before it did.
+        assert any(
+            text in delivered_text(note)
+            for text in ("Behörighet till kunddatasystemet A-TMT", "Sinulle on haettu A-TMT")
+        )
+        assert runtime.engine is not None
+        assert await OutboxQueue(runtime.engine).dead() == []
 
 
 async def test_a_chat_teams_refuses_falls_back_to_email_without_an_app_catalog_id(
@@ -408,7 +407,7 @@ async def test_a_chat_teams_refuses_falls_back_to_email_without_an_app_catalog_i
     team since: Teams refuses the chat (403, and 404 for someone it does not know).
     Without an app catalog id nothing is installed: e-mail, at once."""
     async with FakeGraph(tmp_path) as graph:
-        server = await start_bot(make_settings(db_url, **BASE, **graph.settings()))
+        server = graph.serves(await start_bot(make_settings(db_url, **BASE, **graph.settings())))
         runtime = server.app[RUNTIME]
 
         async def post(activity: dict[str, Any]) -> tuple[int, bytes]:
@@ -451,7 +450,7 @@ async def test_when_nothing_works_email_then_the_dead_letter(
             **graph.settings(),
             **graph.teams_settings(),
         )
-        server = await start_bot(settings)
+        server = graph.serves(await start_bot(settings))
         runtime = server.app[RUNTIME]
 
         async def post(activity: dict[str, Any]) -> tuple[int, bytes]:
@@ -471,17 +470,16 @@ async def test_when_nothing_works_email_then_the_dead_letter(
             return any(item.recipient == APPROVER_B.email for item in await queue.dead())
 
         await wait_until(b_dead, within=30)
-
-    [dead] = [item for item in await queue.dead() if item.recipient == APPROVER_B.email]
-    error = dead.last_error or ""
-    assert "teams: no chat opened (connector answered 403)" in error
-    assert "app not installed: installedApps answered 403" in error
-    assert "e-mail: sendMail answered 500" in error
-    assert APPROVER_B.email not in error and APPROVER_B.aad not in error
-    assert graph.installs == []
-    # Only B is known to Teams (the others, unknown to Graph too, died the same way).
-    assert [r.body["members"][0]["id"] for r in opened(connector)] == [APPROVER_B.user_id] * 4
-    assert [r.status for r in opened(connector)] == [503, 403, 403, 403]
+        [dead] = [item for item in await queue.dead() if item.recipient == APPROVER_B.email]
+        error = dead.last_error or ""
+        assert "teams: no chat opened (connector answered 403)" in error
+        assert "app not installed: installedApps answered 403" in error
+        assert "e-mail: sendMail answered 500" in error
+        assert APPROVER_B.email not in error and APPROVER_B.aad not in error
+        assert graph.installs == []
+        # Only B is known to Teams (the others, unknown to Graph too, died the same way).
+        assert [r.body["members"][0]["id"] for r in opened(connector)] == [APPROVER_B.user_id] * 4
+        assert [r.status for r in opened(connector)] == [503, 403, 403, 403]
 
 
 async def test_the_app_is_never_installed_again_for_someone_who_removed_it(
@@ -499,7 +497,7 @@ async def test_the_app_is_never_installed_again_for_someone_who_removed_it(
         settings = make_settings(
             db_url, **BASE, **graph.settings(), teams_catalog_app_id=graph.catalog_app_id
         )
-        server = await start_bot(settings)
+        server = graph.serves(await start_bot(settings))
         runtime = server.app[RUNTIME]
 
         async def post(activity: dict[str, Any]) -> tuple[int, bytes]:

@@ -130,6 +130,7 @@ class FakeGraph:
     _install_failures: list[int] = field(default_factory=list)
     _lookup_failures: list[int] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _bots: list[TestServer] = field(default_factory=list)
 
     async def __aenter__(self) -> FakeGraph:
         cert_file, key_file = _certificate(self.directory)
@@ -146,9 +147,18 @@ class FakeGraph:
         await self._server.start_server(ssl=context)
         return self
 
+    def serves(self, bot: TestServer) -> TestServer:
+        """``bot`` talks to this fake: it is stopped before the fake is, so that none of
+        its background calls (installations, mail) opens a connection to a closing
+        server, left half-open and found unclosed by a later test."""
+        self._bots.append(bot)
+        return bot
+
     async def __aexit__(self, *_exc: object) -> None:
         for task in self._tasks:
             await task  # an installation the bot was told of (a failure shows here)
+        for bot in reversed(self._bots):
+            await bot.close()
         if self._server is not None:
             await self._server.close()
 
