@@ -47,6 +47,7 @@ from access.model import (
     KehaBatch,
     KehaRow,
     KehaRowState,
+    MisuseMatter,
     RequestState,
 )
 from access.notifications import MunicipalityNotice
@@ -325,6 +326,19 @@ class MyDataExport:
 
 def _codes(values: Any) -> list[JsonValue]:
     return [str(v) for v in sorted(values)]
+
+
+def _matter_json(mm: MisuseMatter) -> dict[str, JsonValue]:
+    """What a misuse matter shows anyone it concerns: no reporter, no texts."""
+    return {
+        "id": mm.id,
+        "grant_id": mm.grant_id,
+        "municipality": mm.municipality,
+        "area": mm.area,
+        "reported_at": local_time(mm.reported_at),
+        "outcome": mm.outcome.value if mm.outcome else None,
+        "closed_at": local_time(mm.closed_at) if mm.closed_at else None,
+    }
 
 
 def _request_json(r: AccessRequest) -> dict[str, JsonValue]:
@@ -912,30 +926,13 @@ class AuthorityService:
             # Suspected misuse of the person's access: that it was reported and how it
             # ended, not who reported it or what they wrote (third parties' words; the
             # area, as controller, decides on those when asked).
-            "misuse_matters_about_me": [
-                {
-                    "id": mm.id,
-                    "grant_id": mm.grant_id,
-                    "municipality": mm.municipality,
-                    "area": mm.area,
-                    "reported_at": local_time(mm.reported_at),
-                    "outcome": mm.outcome.value if mm.outcome else None,
-                    "closed_at": local_time(mm.closed_at) if mm.closed_at else None,
-                }
-                for mm in data.matters_about_me
-            ],
+            "misuse_matters_about_me": [_matter_json(mm) for mm in data.matters_about_me],
             # Reports the person made or closed, with what they themselves wrote.
             "misuse_matters_by_me": [
-                {
-                    "id": mm.id,
-                    "grant_id": mm.grant_id,
-                    "municipality": mm.municipality,
-                    "area": mm.area,
-                    "reported_at": local_time(mm.reported_at),
+                _matter_json(mm)
+                | {
                     "reported_by_me": mm.reported_by == actor,
                     "note": mm.note if mm.reported_by == actor else None,
-                    "outcome": mm.outcome.value if mm.outcome else None,
-                    "closed_at": local_time(mm.closed_at) if mm.closed_at else None,
                     "closed_by_me": mm.closed_by == actor,
                     "closing_note": mm.closing_note if mm.closed_by == actor else None,
                 }
